@@ -1,0 +1,38 @@
+// The one place where every inverse_mel op schema is declared.
+//
+// Kernels live beside their backend (csrc/cpu/<family>.cpp, csrc/cuda/<family>.cu)
+// and register themselves with TORCH_LIBRARY_IMPL. Fake (meta) kernels and
+// autograd formulas are registered from Python, in inverse_mel/_registrations.py.
+#include <Python.h>
+#include <torch/library.h>
+
+extern "C" {
+// Importing inverse_mel._C loads this shared library, which runs the static
+// TORCH_LIBRARY initialisers below. The module itself is empty; it only uses
+// the limited C API, so one wheel serves every CPython >= 3.9.
+PyObject* PyInit__C(void) {
+  static struct PyModuleDef module_def = {
+      PyModuleDef_HEAD_INIT,
+      "_C",  // name
+      "inverse_mel compiled op library; the ops live in torch.ops.inverse_mel",
+      -1,  // no per-interpreter state
+      nullptr,  // no methods
+  };
+  return PyModule_Create(&module_def);
+}
+}
+
+TORCH_LIBRARY(inverse_mel, m) {
+  // Least-squares apply: out = relu(F @ (gram_pinv @ melspec)), F given in
+  // ELL form (tap_index, tap_weight) of shape (n_freqs, taps). With
+  // F = fb and gram_pinv = (fb^T fb)^+ (cut at rcond) this is the
+  // minimum-norm least-squares inverse of the mel projection, ReLU fused.
+  //   melspec:    (..., n_mels, time), float32 or float64
+  //   gram_pinv:  (n_mels, n_mels), same dtype as melspec
+  //   tap_index:  (n_freqs, taps), int64, entries in [0, n_mels)
+  //   tap_weight: (n_freqs, taps), same dtype as melspec
+  //   returns:    (..., n_freqs, time)
+  m.def(
+      "lstsq_apply(Tensor melspec, Tensor gram_pinv, Tensor tap_index, "
+      "Tensor tap_weight) -> Tensor");
+}

@@ -1,0 +1,70 @@
+"""Fake (meta) kernels and autograd formulas for the ops in ``torch.ops.inverse_mel``.
+
+The schemas and the device kernels are in C++ (``csrc/``); this module adds what
+``torch.compile`` (fake tensors) and autograd need, in one place.
+"""
+import torch
+from torch import Tensor
+
+
+# ---------------------------------------------------------------------------
+# lstsq_apply: out = relu(F @ (gram_pinv @ melspec)), F = ELL(tap_index, tap_weight)
+# ---------------------------------------------------------------------------
+@torch.library.register_fake("inverse_mel::lstsq_apply")
+def _lstsq_apply_fake(melspec: Tensor, gram_pinv: Tensor, tap_index: Tensor, tap_weight: Tensor) -> Tensor:
+    torch._check(melspec.dim() >= 2, lambda: "lstsq_apply: melspec must have shape (..., n_mels, time)")
+    torch._check(
+        melspec.dtype in (torch.float32, torch.float64),
+        lambda: f"lstsq_apply: melspec must be float32 or float64, found {melspec.dtype}",
+    )
+    n_mels = melspec.shape[-2]
+    torch._check(
+        gram_pinv.dim() == 2 and gram_pinv.shape[0] == n_mels and gram_pinv.shape[1] == n_mels,
+        lambda: f"lstsq_apply: expected gram_pinv of shape ({n_mels}, {n_mels}), found {tuple(gram_pinv.shape)}",
+    )
+    torch._check(
+        tap_index.dim() == 2 and tap_index.shape == tap_weight.shape,
+        lambda: "lstsq_apply: tap_index and tap_weight must both have shape (n_freqs, taps)",
+    )
+    torch._check(tap_index.dtype == torch.int64, lambda: "lstsq_apply: tap_index must be int64")
+    torch._check(
+        gram_pinv.dtype == melspec.dtype and tap_weight.dtype == melspec.dtype,
+        lambda: "lstsq_apply: gram_pinv and tap_weight must have melspec's dtype",
+    )
+    return melspec.new_empty((*melspec.shape[:-2], tap_index.shape[0], melspec.shape[-1]))
+
+
+def _dense_from_taps(tap_index: Tensor, tap_weight: Tensor, n_mels: int) -> Tensor:
+    """The (n_freqs, n_mels) matrix F of an ELL filterbank (padding taps have weight 0)."""
+    dense = tap_weight.new_zeros((tap_index.shape[0], n_mels))
+    return dense.scatter_add(1, tap_index, tap_weight)
+
+
+def _lstsq_apply_setup_context(ctx, inputs, output) -> None:
+    melspec, gram_pinv, tap_index, tap_weight = inputs
+    ctx.save_for_backward(melspec, gram_pinv, tap_index, tap_weight, output)
+
+
+def _lstsq_apply_backward(ctx, grad_out: Tensor):
+    melspec, gram_pinv, tap_index, tap_weight, out = ctx.saved_tensors
+    n_mels = gram_pinv.shape[0]
+    # d relu: pass the gradient where the output is positive (0 where clamped or NaN).
+    grad_pre = grad_out * (out > 0).to(grad_out.dtype)  # (..., n_freqs, time)
+    dense = _dense_from_taps(tap_index, tap_weight, n_mels)  # (n_freqs, n_mels)
+    grad_y = dense.mT @ grad_pre  # (..., n_mels, time)
+    grad_melspec = grad_gram = grad_weight = None
+    if ctx.needs_input_grad[0]:
+        grad_melspec = gram_pinv.mT @ grad_y
+    if ctx.needs_input_grad[1]:
+        grad_gram = (grad_y @ melspec.mT).reshape(-1, n_mels, n_mels).sum(0)
+    if ctx.needs_input_grad[3]:
+        y = gram_pinv @ melspec  # (..., n_mels, time)
+        grad_dense = (grad_pre @ y.mT).reshape(-1, tap_index.shape[0], n_mels).sum(0)
+        # out = relu(sum_j w_j * y[idx_j]) for every tap, padding included, so the gather is exact.
+        grad_weight = torch.gather(grad_dense, 1, tap_index)
+    return grad_melspec, grad_gram, None, grad_weight
+
+
+torch.library.register_autograd(
+    "inverse_mel::lstsq_apply", _lstsq_apply_backward, setup_context=_lstsq_apply_setup_context
+)

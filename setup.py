@@ -1,0 +1,72 @@
+"""Build inverse_mel._C, the compiled op library, with torch.utils.cpp_extension.
+
+Switches (environment variables):
+  FORCE_CUDA=1            build the CUDA kernels even if torch.version.cuda is unset
+  FORCE_CUDA=0            never build them
+  TORCH_CUDA_ARCH_LIST    e.g. "9.0" for H100/H200 (read by torch's build helpers)
+  DEBUG=1                 -O0 -g
+CUDA is chosen from the installed torch and the toolkit, never from a visible GPU.
+"""
+import glob
+import os
+
+import torch
+from setuptools import setup
+from torch.utils.cpp_extension import CUDA_HOME, BuildExtension, CppExtension, CUDAExtension
+
+ROOT = os.path.dirname(os.path.abspath(__file__))
+CSRC = os.path.join("csrc")
+
+
+def _want_cuda() -> bool:
+    force = os.environ.get("FORCE_CUDA")
+    if force is not None and force != "":
+        return force == "1"
+    return torch.version.cuda is not None and CUDA_HOME is not None
+
+
+def get_extensions():
+    debug = os.environ.get("DEBUG", "0") == "1"
+    use_cuda = _want_cuda()
+    sources = sorted(glob.glob(os.path.join(CSRC, "*.cpp"))) + sorted(
+        glob.glob(os.path.join(CSRC, "cpu", "*.cpp"))
+    )
+    cuda_sources = sorted(glob.glob(os.path.join(CSRC, "cuda", "*.cu")))
+    opt = ["-O0", "-g"] if debug else ["-O3"]
+    extra_compile_args = {
+        # Py_LIMITED_API: the module only uses the stable C API (see csrc/inverse_mel.cpp),
+        # so one wheel serves every CPython >= 3.9 for a given torch version.
+        "cxx": opt + ["-DPy_LIMITED_API=0x03090000", "-fdiagnostics-color=always"],
+    }
+    extension = CppExtension
+    if use_cuda:
+        extension = CUDAExtension
+        sources += cuda_sources
+        extra_compile_args["nvcc"] = opt + ["-lineinfo"]
+    print(
+        f"[inverse_mel] torch {torch.__version__}, CUDA build: {use_cuda} "
+        f"(torch.version.cuda={torch.version.cuda}, CUDA_HOME={CUDA_HOME}, "
+        f"TORCH_CUDA_ARCH_LIST={os.environ.get('TORCH_CUDA_ARCH_LIST')}), debug: {debug}, "
+        f"{len(sources)} sources"
+    )
+    return [
+        extension(
+            "inverse_mel._C",
+            sources,
+            extra_compile_args=extra_compile_args,
+            py_limited_api=True,
+        )
+    ]
+
+
+def _torch_requirement() -> str:
+    # A compiled extension only loads into the torch it was built against.
+    return f"torch=={torch.__version__.split('+')[0]}"
+
+
+setup(
+    ext_modules=get_extensions(),
+    install_requires=[_torch_requirement()],
+    cmdclass={"build_ext": BuildExtension.with_options(use_ninja=True)},
+    options={"bdist_wheel": {"py_limited_api": "cp39"}},
+)

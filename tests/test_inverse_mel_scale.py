@@ -1,0 +1,299 @@
+"""InverseMelScale / inverse_mel_scale: torchaudio parity, rank deficiency, dtypes, shapes, caching."""
+import copy
+import io
+import warnings
+
+import pytest
+import torch
+
+import inverse_mel
+from inverse_mel import functional as F
+from conftest import (
+    ALL_CONFIGS,
+    ILL_CONDITIONED,
+    REFERENCE,
+    WELL_CONDITIONED,
+    reference_inverse,
+    rel_err,
+)
+
+DRIVERS = ["gels", "gelsy", "gelsd", "gelss"]
+
+
+# --- parity with torchaudio ---------------------------------------------------------------
+@pytest.mark.parametrize("driver", DRIVERS)
+@pytest.mark.parametrize("i", WELL_CONDITIONED)
+def test_matches_torchaudio_on_well_conditioned(i, driver):
+    module = REFERENCE.module(i, driver=driver)
+    melspec = REFERENCE.array("M", i)
+    out = module(melspec)
+    assert out.dtype == torch.float32 and out.shape == REFERENCE.array("out_gelsd", i).shape
+    for ta_driver in ("gels", "gelsd"):
+        assert rel_err(out, REFERENCE.array(f"out_{ta_driver}", i)) <= 1e-4
+
+
+@pytest.mark.parametrize("i", ALL_CONFIGS)
+def test_matches_independent_float64_reference(i):
+    module = REFERENCE.module(i).double()
+    melspec = REFERENCE.array("M", i).double()
+    expected = reference_inverse(melspec, REFERENCE.array("fb", i))
+    torch.testing.assert_close(module(melspec), expected, rtol=1e-9, atol=1e-9 * float(expected.abs().max()))
+
+
+# --- rank-deficient and ill-conditioned filterbanks ---------------------------------------------
+def _mel_residual(fb, out, melspec):
+    return float((fb.T.double() @ out.double() - melspec.double()).norm() / melspec.double().norm())
+
+
+@pytest.mark.parametrize("driver", DRIVERS)
+@pytest.mark.parametrize("i", ILL_CONDITIONED)
+def test_ill_conditioned_never_raises_and_fits_as_well_as_gelsd(i, driver):
+    module = REFERENCE.module(i, driver=driver)
+    melspec = REFERENCE.array("M", i)
+    out = module(melspec)
+    assert torch.isfinite(out).all() and (out >= 0).all()
+    fb = REFERENCE.array("fb", i)
+    gelsd = REFERENCE.array("out_gelsd", i)
+    assert _mel_residual(fb, out, melspec) <= _mel_residual(fb, gelsd, melspec) + 0.01
+
+
+@pytest.mark.parametrize("i", ALL_CONFIGS)
+def test_stable_under_one_percent_noise(i):
+    module = REFERENCE.module(i)
+    melspec = REFERENCE.array("M", i)
+    clean = module(melspec)
+    gen = torch.Generator().manual_seed(1234 + i)
+    for _ in range(5):
+        noise = torch.randn(melspec.shape, generator=gen) * 0.01 * melspec.abs().mean()
+        assert rel_err(module(melspec + noise), clean) <= 0.25
+
+
+def test_whisper_fp16_round_trip_stays_bounded():
+    # Whisper: 16 kHz, n_fft 400, 80 slaney mels. torchaudio's gels blows up to ~3.5e3x here.
+    module = REFERENCE.module(0)
+    assert REFERENCE.config(0)["n_mels"] == 80 and REFERENCE.config(0)["n_stft"] == 201
+    gen = torch.Generator().manual_seed(0)
+    spec = torch.rand(4, 201, 50, generator=gen)
+    melspec = (module.fb.T @ spec).half().float()
+    out = module(melspec)
+    assert float(out.max()) <= 3.0 * float(spec.max())
+
+
+def test_rank_warning_once_with_rank_and_fix():
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        module = inverse_mel.InverseMelScale(201, n_mels=80, sample_rate=16000, norm="slaney", mel_scale="slaney")
+        module(torch.rand(80, 10))
+        module(torch.rand(2, 80, 10))
+    rank_warnings = [w for w in caught if "numerical rank" in str(w.message)]
+    assert len(rank_warnings) == 1
+    text = str(rank_warnings[0].message)
+    assert "rank 78 < n_mels=80" in text and "fewer mels or a larger n_fft" in text
+
+
+def test_no_rank_warning_on_full_rank():
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        inverse_mel.InverseMelScale(513, n_mels=80, sample_rate=22050, f_max=8000.0, norm="slaney", mel_scale="slaney")
+
+
+def test_rcond_is_settable_and_changes_the_cut():
+    melspec = REFERENCE.array("M", 0)
+    default = REFERENCE.module(0)
+    strict = REFERENCE.module(0, rcond=1e-8)
+    assert default.rcond == F.DEFAULT_RCOND and strict.rcond == 1e-8
+    assert default._operator_f64.rank == 78 and strict._operator_f64.rank == 79
+    expected = reference_inverse(melspec.double(), REFERENCE.array("fb", 0), rcond=1e-8)
+    assert rel_err(strict.double()(melspec.double()), expected) <= 1e-6
+    with pytest.raises(ValueError, match="rcond must be a float in"):
+        inverse_mel.InverseMelScale(201, 80, rcond=-1.0)
+
+
+def test_gelsy_is_not_zero_where_torch_gelsy_is():
+    # torch's CPU gelsy does not pivot and returns ~0 when the first frequency bin is empty.
+    i = 1
+    assert float(REFERENCE.array("fb", i)[0].abs().max()) == 0.0
+    out = REFERENCE.module(i, driver="gelsy")(REFERENCE.array("M", i))
+    assert rel_err(out, REFERENCE.array("out_gelsd", i)) <= 1e-4
+
+
+# --- dtypes, shapes, strides -------------------------------------------------------------
+@pytest.fixture(scope="module")
+def tts():
+    return inverse_mel.InverseMelScale(513, n_mels=80, sample_rate=22050, f_max=8000.0, norm="slaney", mel_scale="slaney")
+
+
+def _melspec(module, *shape, dtype=torch.float32, seed=0):
+    gen = torch.Generator().manual_seed(seed)
+    spec = torch.rand(*shape[:-1], module.n_stft, shape[-1], generator=gen, dtype=torch.float64)
+    return (module.fb.T.double() @ spec).to(dtype)
+
+
+@pytest.mark.parametrize("dtype", [torch.float32, torch.float64])
+def test_float_dtypes_are_kept(tts, dtype):
+    melspec = _melspec(tts, 2, 7, dtype=dtype)
+    out = tts(melspec)
+    assert out.dtype == dtype
+    expected = reference_inverse(melspec.double(), tts.fb)
+    assert rel_err(out, expected) <= (1e-5 if dtype == torch.float32 else 1e-12)
+
+
+@pytest.mark.parametrize("dtype", [torch.float16, torch.bfloat16])
+def test_half_dtypes_compute_in_float32(tts, dtype):
+    melspec = _melspec(tts, 2, 7, dtype=dtype)
+    out = tts(melspec)
+    assert out.dtype == dtype
+    expected = tts(melspec.float()).to(dtype)
+    assert torch.equal(out, expected)
+
+
+@pytest.mark.parametrize("lead", [(), (1,), (3,), (2, 3), (2, 1, 2)])
+def test_leading_dims(tts, lead):
+    melspec = _melspec(tts, *lead, 9)
+    out = tts(melspec)
+    assert out.shape == (*lead, 513, 9)
+    flat = tts(melspec.reshape(-1, 80, 9)).reshape(*lead, 513, 9) if lead else tts(melspec[None])[0]
+    assert torch.equal(out, flat)
+
+
+@pytest.mark.parametrize("shape", [(0, 80, 10), (3, 80, 0), (0, 80, 0), (80, 0)])
+def test_empty_batch_and_time(tts, shape):
+    out = tts(torch.rand(shape))
+    assert out.shape == (*shape[:-2], 513, shape[-1])
+
+
+def test_non_contiguous_and_expanded_inputs(tts):
+    base = _melspec(tts, 4, 12)
+    expected = tts(base.contiguous())
+    transposed = base.transpose(-1, -2).contiguous().transpose(-1, -2)
+    assert not transposed.is_contiguous()
+    assert torch.equal(tts(transposed), expected)
+    sliced = _melspec(tts, 4, 24)[..., ::2]
+    assert torch.equal(tts(sliced), tts(sliced.contiguous()))
+    expanded = base[:1].expand(5, 80, 12)
+    out = tts(expanded)
+    assert torch.equal(out, tts(base[:1]).expand(5, 513, 12))
+
+
+def test_batch_equals_per_item(tts):
+    melspec = _melspec(tts, 5, 300)
+    batched = tts(melspec)
+    for b in range(5):
+        assert torch.equal(batched[b], tts(melspec[b]))
+
+
+def test_thread_count_does_not_change_results(tts):
+    melspec = _melspec(tts, 6, 700)
+    threads = torch.get_num_threads()
+    try:
+        torch.set_num_threads(1)
+        one = tts(melspec)
+        torch.set_num_threads(max(2, threads))
+        many = tts(melspec)
+    finally:
+        torch.set_num_threads(threads)
+    assert torch.equal(one, many)
+
+
+def test_inference_mode_and_no_grad(tts):
+    melspec = _melspec(tts, 2, 5)
+    expected = tts(melspec)
+    with torch.no_grad():
+        assert torch.equal(tts(melspec), expected)
+    with torch.inference_mode():
+        assert torch.equal(tts(melspec), expected)
+
+
+def test_nan_and_inf_stay_in_their_frame(tts):
+    melspec = _melspec(tts, 2, 10)
+    clean = tts(melspec)
+    bad = melspec.clone()
+    bad[0, 5, 3] = float("nan")
+    bad[1, 7, 8] = float("inf")
+    out = tts(bad)
+    good = torch.ones(2, 10, dtype=torch.bool)
+    good[0, 3] = False
+    good[1, 8] = False
+    assert torch.equal(out.transpose(1, 2)[good], clean.transpose(1, 2)[good])
+    assert not torch.isfinite(out[0, :, 3]).all() and not torch.isfinite(out[1, :, 8]).all()
+
+
+def test_dense_custom_filterbank():
+    gen = torch.Generator().manual_seed(3)
+    fb = torch.rand(65, 20, generator=gen, dtype=torch.float64)  # every bin in every band
+    melspec = fb.T @ torch.rand(3, 65, 11, generator=gen, dtype=torch.float64)
+    out = F.inverse_mel_scale(melspec, fb)
+    assert rel_err(out, reference_inverse(melspec, fb)) <= 1e-10
+
+
+def test_functional_with_librosa_filterbank():
+    i = 2  # TTS config; librosa's bank is (n_mels, n_freqs): the docstring says pass its transpose
+    fb = REFERENCE.array("librosa_fb", i).T.contiguous()
+    melspec = fb.T @ torch.rand(2, fb.shape[0], 6, generator=torch.Generator().manual_seed(0))
+    out = F.inverse_mel_scale(melspec, fb, driver="gelsd")
+    assert rel_err(out, reference_inverse(melspec.double(), fb)) <= 1e-5
+
+
+def test_functional_equals_module(tts):
+    melspec = _melspec(tts, 3, 13)
+    assert torch.equal(F.inverse_mel_scale(melspec, tts.fb), tts(melspec))
+
+
+# --- the solve operator is factored once and refreshed when fb changes -----------------------
+def test_factor_once_and_refresh(monkeypatch, tts):
+    module = copy.deepcopy(tts)
+    calls = []
+    real = F.lstsq_operator
+    monkeypatch.setattr(F, "lstsq_operator", lambda *a, **k: calls.append(1) or real(*a, **k))
+    melspec = _melspec(module, 2, 8)
+    first = module(melspec)
+    for _ in range(3):
+        module(melspec)
+        module(melspec[0])
+    assert calls == []  # built at construction, reused by every call and batch item
+
+    with torch.no_grad():
+        module.fb.mul_(2.0)  # in-place edit
+    assert torch.allclose(module(melspec), first / 2.0, rtol=1e-5, atol=1e-6)
+    assert len(calls) == 1
+
+    module.load_state_dict({"fb": tts.fb.clone()})
+    assert torch.allclose(module(melspec), first, rtol=1e-6, atol=1e-7)
+
+    module.double()  # .to(): fb is a new tensor
+    out64 = module(melspec.double())
+    assert out64.dtype == torch.float64
+    assert rel_err(out64, first) <= 1e-5
+
+
+def test_state_dict_is_torchaudio_compatible(tts):
+    state = tts.state_dict()
+    assert list(state.keys()) == ["fb"] and state["fb"].shape == (513, 80)
+    # A torchaudio InverseMelScale state_dict is exactly {"fb": (n_stft, n_mels)}.
+    other = inverse_mel.InverseMelScale(513, n_mels=80, sample_rate=22050)
+    other.load_state_dict({"fb": tts.fb.clone()})
+    melspec = _melspec(tts, 2, 4)
+    assert torch.equal(other(melspec), tts(melspec))
+
+
+def test_module_pickles(tts):
+    buffer = io.BytesIO()
+    torch.save(tts, buffer)
+    buffer.seek(0)
+    loaded = torch.load(buffer, weights_only=False)
+    melspec = _melspec(tts, 1, 4)
+    assert torch.equal(loaded(melspec), tts(melspec))
+
+
+def test_attributes_and_repr():
+    module = inverse_mel.InverseMelScale(201, n_mels=40, sample_rate=16000, f_min=20.0, norm="slaney", mel_scale="slaney", driver="gelsd")
+    assert (module.n_stft, module.n_mels, module.sample_rate, module.f_min, module.f_max) == (201, 40, 16000, 20.0, 8000.0)
+    assert (module.norm, module.mel_scale, module.driver) == ("slaney", "slaney", "gelsd")
+    assert "n_mels=40" in repr(module) and "rcond=0.01" in repr(module)
+
+
+def test_mel_scale_module_round_trip(tts):
+    mel = inverse_mel.MelScale(n_mels=80, sample_rate=22050, f_max=8000.0, n_stft=513, norm="slaney", mel_scale="slaney")
+    assert torch.equal(mel.fb, tts.fb)
+    spec = torch.rand(2, 513, 6, generator=torch.Generator().manual_seed(0))
+    torch.testing.assert_close(mel(spec), tts.fb.T @ spec)

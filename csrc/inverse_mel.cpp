@@ -31,8 +31,20 @@ TORCH_LIBRARY(inverse_mel, m) {
   //   gram_pinv:  (n_mels, n_mels), same dtype as melspec
   //   tap_index:  (n_freqs, taps), int64, entries in [0, n_mels)
   //   tap_weight: (n_freqs, taps), same dtype as melspec
+  //   gram_cholesky_band: optional (bands, n_mels), same dtype; band d holds
+  //     L[k, k - d] of the Cholesky factor L L^T = fb^T fb, which must then be
+  //     the exact inverse of gram_pinv. Given, the kernel solves with the band
+  //     (O(bands * n_mels) per frame) instead of multiplying by gram_pinv
+  //     (O(n_mels^2)); a triangular mel bank has a tridiagonal Gram (bands = 2).
   //   returns:    (..., n_freqs, time)
   m.def(
       "lstsq_apply(Tensor melspec, Tensor gram_pinv, Tensor tap_index, "
-      "Tensor tap_weight) -> Tensor");
+      "Tensor tap_weight, Tensor? gram_cholesky_band=None) -> Tensor");
+  // The same, written into a caller-provided contiguous output of shape
+  // (..., n_freqs, time): reusing a warm buffer skips the first-touch page
+  // faults of a fresh one (see benchmarks/bench_lstsq_cpu.py). Not differentiable.
+  // It returns nothing: custom ops may not return an alias of an input.
+  m.def(
+      "lstsq_apply_out(Tensor melspec, Tensor gram_pinv, Tensor tap_index, "
+      "Tensor tap_weight, Tensor? gram_cholesky_band, Tensor(a!) out) -> ()");
 }

@@ -3,6 +3,8 @@
 The schemas and the device kernels are in C++ (``csrc/``); this module adds what
 ``torch.compile`` (fake tensors) and autograd need, in one place.
 """
+from typing import Optional
+
 import torch
 from torch import Tensor
 
@@ -11,7 +13,13 @@ from torch import Tensor
 # lstsq_apply: out = relu(F @ (gram_pinv @ melspec)), F = ELL(tap_index, tap_weight)
 # ---------------------------------------------------------------------------
 @torch.library.register_fake("inverse_mel::lstsq_apply")
-def _lstsq_apply_fake(melspec: Tensor, gram_pinv: Tensor, tap_index: Tensor, tap_weight: Tensor) -> Tensor:
+def _lstsq_apply_fake(
+    melspec: Tensor,
+    gram_pinv: Tensor,
+    tap_index: Tensor,
+    tap_weight: Tensor,
+    gram_cholesky_band: Optional[Tensor] = None,
+) -> Tensor:
     torch._check(melspec.dim() >= 2, lambda: "lstsq_apply: melspec must have shape (..., n_mels, time)")
     torch._check(
         melspec.dtype in (torch.float32, torch.float64),
@@ -31,7 +39,32 @@ def _lstsq_apply_fake(melspec: Tensor, gram_pinv: Tensor, tap_index: Tensor, tap
         gram_pinv.dtype == melspec.dtype and tap_weight.dtype == melspec.dtype,
         lambda: "lstsq_apply: gram_pinv and tap_weight must have melspec's dtype",
     )
+    if gram_cholesky_band is not None:
+        torch._check(
+            gram_cholesky_band.dim() == 2 and gram_cholesky_band.shape[1] == n_mels,
+            lambda: f"lstsq_apply: gram_cholesky_band must have shape (bands, {n_mels})",
+        )
+        torch._check(
+            gram_cholesky_band.dtype == melspec.dtype,
+            lambda: "lstsq_apply: gram_cholesky_band must have melspec's dtype",
+        )
     return melspec.new_empty((*melspec.shape[:-2], tap_index.shape[0], melspec.shape[-1]))
+
+
+@torch.library.register_fake("inverse_mel::lstsq_apply_out")
+def _lstsq_apply_out_fake(
+    melspec: Tensor,
+    gram_pinv: Tensor,
+    tap_index: Tensor,
+    tap_weight: Tensor,
+    gram_cholesky_band: Optional[Tensor],
+    out: Tensor,
+) -> None:
+    expected = _lstsq_apply_fake(melspec, gram_pinv, tap_index, tap_weight, gram_cholesky_band)
+    torch._check(
+        out.shape == expected.shape and out.dtype == expected.dtype,
+        lambda: f"lstsq_apply_out: out must have shape {tuple(expected.shape)} and dtype {expected.dtype}",
+    )
 
 
 def _dense_from_taps(tap_index: Tensor, tap_weight: Tensor, n_mels: int) -> Tensor:
@@ -41,7 +74,8 @@ def _dense_from_taps(tap_index: Tensor, tap_weight: Tensor, n_mels: int) -> Tens
 
 
 def _lstsq_apply_setup_context(ctx, inputs, output) -> None:
-    melspec, gram_pinv, tap_index, tap_weight = inputs
+    melspec, gram_pinv, tap_index, tap_weight, band = inputs
+    ctx.banded = band is not None
     ctx.save_for_backward(melspec, gram_pinv, tap_index, tap_weight, output)
 
 
@@ -53,6 +87,13 @@ def _lstsq_apply_backward(ctx, grad_out: Tensor):
     dense = _dense_from_taps(tap_index, tap_weight, n_mels)  # (n_freqs, n_mels)
     grad_y = dense.mT @ grad_pre  # (..., n_mels, time)
     grad_melspec = grad_gram = grad_weight = None
+    # With a Cholesky band the forward solves with it; gram_pinv (its exact inverse) then only
+    # serves the backward, so neither has a gradient of its own.
+    if ctx.banded and (ctx.needs_input_grad[1] or ctx.needs_input_grad[4]):
+        raise NotImplementedError(
+            "lstsq_apply: gradients with respect to gram_pinv / gram_cholesky_band are only "
+            "defined without gram_cholesky_band; pass gram_cholesky_band=None"
+        )
     if ctx.needs_input_grad[0]:
         grad_melspec = gram_pinv.mT @ grad_y
     if ctx.needs_input_grad[1]:
@@ -62,7 +103,7 @@ def _lstsq_apply_backward(ctx, grad_out: Tensor):
         grad_dense = (grad_pre @ y.mT).reshape(-1, tap_index.shape[0], n_mels).sum(0)
         # out = relu(sum_j w_j * y[idx_j]) for every tap, padding included, so the gather is exact.
         grad_weight = torch.gather(grad_dense, 1, tap_index)
-    return grad_melspec, grad_gram, None, grad_weight
+    return grad_melspec, grad_gram, None, grad_weight, None
 
 
 torch.library.register_autograd(

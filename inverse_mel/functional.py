@@ -38,6 +38,8 @@ DRIVERS = ("gels", "gelsy", "gelsd", "gelss")
 
 # Above this many non-zero weights per frequency bin the filterbank is applied densely.
 _MAX_SPARSE_TAPS = 8
+# Up to this Gram half-bandwidth the solve is a banded Cholesky (triangular banks: 1).
+_MAX_GRAM_BANDWIDTH = 8
 
 _FLOAT_DTYPES = (torch.float32, torch.float64, torch.float16, torch.bfloat16)
 
@@ -170,6 +172,10 @@ class LstsqOperator(NamedTuple):
         gram_pinv: ``(n_mels, n_mels)``.
         tap_index: ``(n_freqs, taps)`` int64 mel index of each tap (padding taps have weight 0).
         tap_weight: ``(n_freqs, taps)`` filter weight of each tap.
+        gram_cholesky_band: ``(bands, n_mels)`` or ``None``. When the cut-off removes nothing and
+            the Gram ``fb.T @ fb`` is banded (a triangular bank's is tridiagonal), the band of its
+            Cholesky factor, ``band[d, k] = L[k, k - d]``: the kernel then solves with it instead
+            of multiplying by the dense ``gram_pinv``.
         rank: numerical rank of ``fb`` at the cut-off.
         singular_values: ``(min(n_freqs, n_mels),)`` singular values of ``fb``, descending.
     """
@@ -177,12 +183,18 @@ class LstsqOperator(NamedTuple):
     gram_pinv: Tensor
     tap_index: Tensor
     tap_weight: Tensor
+    gram_cholesky_band: Optional[Tensor]
     rank: int
     singular_values: Tensor
 
     def to(self, dtype: torch.dtype) -> "LstsqOperator":
         """Cast the floating-point fields (the factorisation itself stays as computed)."""
-        return self._replace(gram_pinv=self.gram_pinv.to(dtype), tap_weight=self.tap_weight.to(dtype))
+        band = self.gram_cholesky_band
+        return self._replace(
+            gram_pinv=self.gram_pinv.to(dtype),
+            tap_weight=self.tap_weight.to(dtype),
+            gram_cholesky_band=None if band is None else band.to(dtype),
+        )
 
 
 def _check_fb(fb: Tensor, fn: str) -> None:
@@ -242,7 +254,26 @@ def lstsq_operator(fb: Tensor, rcond: Optional[float] = None) -> LstsqOperator:
     else:  # dense or custom filterbank: every mel band is a tap
         tap_index = torch.arange(n_mels, device=fb64.device).expand(n_freqs, n_mels).contiguous()
         tap_weight = fb64.clone()
-    return LstsqOperator(gram_pinv.contiguous(), tap_index, tap_weight.contiguous(), rank, singular_values)
+    band = _gram_cholesky_band(fb64) if rank == n_mels and n_mels > 0 else None
+    return LstsqOperator(gram_pinv.contiguous(), tap_index, tap_weight.contiguous(), band, rank, singular_values)
+
+
+def _gram_cholesky_band(fb64: Tensor) -> Optional[Tensor]:
+    """Band storage ``(bands, n_mels)`` of the Cholesky factor of ``fb.T @ fb``, or ``None`` when
+    the Gram is not banded enough (or not numerically positive definite)."""
+    gram = fb64.T @ fb64
+    nonzero = torch.nonzero(gram)
+    bandwidth = int((nonzero[:, 0] - nonzero[:, 1]).abs().max()) if nonzero.numel() else 0
+    if bandwidth > _MAX_GRAM_BANDWIDTH:
+        return None
+    factor, info = torch.linalg.cholesky_ex(gram)
+    if int(info) != 0:
+        return None
+    n_mels = gram.shape[0]
+    band = fb64.new_zeros(bandwidth + 1, n_mels)
+    for d in range(bandwidth + 1):
+        band[d, d:] = torch.diagonal(factor, offset=-d)
+    return band
 
 
 def _rank_warning_text(rank: int, n_mels: int, n_freqs: int, rcond: float) -> str:
@@ -283,7 +314,9 @@ def _compute_dtype(dtype: torch.dtype) -> torch.dtype:
 def _apply_lstsq(melspec: Tensor, op: LstsqOperator) -> Tensor:
     """relu(pinv(fb.T) @ melspec) with a ready operator of the right device and compute dtype."""
     compute = _compute_dtype(melspec.dtype)
-    out = torch.ops.inverse_mel.lstsq_apply(melspec.to(compute), op.gram_pinv, op.tap_index, op.tap_weight)
+    out = torch.ops.inverse_mel.lstsq_apply(
+        melspec.to(compute), op.gram_pinv, op.tap_index, op.tap_weight, op.gram_cholesky_band
+    )
     return out.to(melspec.dtype)
 
 

@@ -97,3 +97,5 @@ def test_op_checks_its_inputs():
         torch.ops.inverse_mel.lstsq_apply(torch.rand(4, 3).double(), gram, idx, w)
     with pytest.raises(RuntimeError, match="tap_index must be int64"):
         torch.ops.inverse_mel.lstsq_apply(torch.rand(4, 3), gram, idx.int(), w)
+    with pytest.raises(RuntimeError, match=r"gram_cholesky_band must have shape \(bands, n_mels\)"):
+        torch.ops.inverse_mel.lstsq_apply(torch.rand(4, 3), gram, idx, w, torch.ones(2, 5))

@@ -58,6 +58,16 @@ def test_ill_conditioned_never_raises_and_fits_as_well_as_gelsd(i, driver):
 
 
 @pytest.mark.parametrize("i", ALL_CONFIGS)
+def test_solve_path(i):
+    # Nothing cut and a tridiagonal Gram: the banded Cholesky solve; otherwise the dense truncated pinv.
+    op = REFERENCE.module(i)._operator_f64
+    if op.rank == REFERENCE.config(i)["n_mels"]:
+        assert op.gram_cholesky_band is not None and op.gram_cholesky_band.shape[0] == 2
+    else:
+        assert op.gram_cholesky_band is None
+
+
+@pytest.mark.parametrize("i", ALL_CONFIGS)
 def test_stable_under_one_percent_noise(i):
     module = REFERENCE.module(i)
     melspec = REFERENCE.array("M", i)

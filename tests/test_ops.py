@@ -8,7 +8,8 @@ from conftest import REFERENCE
 
 
 def sample_inputs(device="cpu", dtype=torch.float64, requires_grad=False):
-    """(melspec, gram_pinv, tap_index, tap_weight) samples: sparse, dense, rank-deficient, batched."""
+    """(melspec, gram_pinv, tap_index, tap_weight, gram_cholesky_band) samples: sparse with a banded
+    Cholesky solve, sparse rank-deficient (dense solve), a dense custom bank, batched shapes."""
     gen = torch.Generator().manual_seed(0)
     samples = []
     fbs = [
@@ -28,8 +29,10 @@ def sample_inputs(device="cpu", dtype=torch.float64, requires_grad=False):
                 op.gram_pinv.to(device),
                 op.tap_index.to(device),
                 op.tap_weight.to(device),
+                None if op.gram_cholesky_band is None else op.gram_cholesky_band.to(device),
             )
         )
+    assert samples[0][4] is not None and samples[1][4] is None  # both solve paths are covered
     return samples
 
 
@@ -42,14 +45,52 @@ def test_opcheck(dtype):
 
 
 def test_opcheck_with_all_float_inputs_requiring_grad():
-    melspec, gram, idx, w = sample_inputs()[0]
+    melspec, gram, idx, w, _ = sample_inputs()[1]
     args = (melspec.requires_grad_(), gram.clone().requires_grad_(), idx, w.clone().requires_grad_())
     torch.library.opcheck(torch.ops.inverse_mel.lstsq_apply.default, args)
 
 
+@pytest.mark.parametrize("dtype", [torch.float32, torch.float64])
+def test_opcheck_out_variant(dtype):
+    for melspec, gram, idx, w, band in sample_inputs(dtype=dtype):
+        out = melspec.new_empty((*melspec.shape[:-2], idx.shape[0], melspec.shape[-1]))
+        torch.library.opcheck(torch.ops.inverse_mel.lstsq_apply_out.default, (melspec, gram, idx, w, band, out))
+        out.fill_(-1.0)
+        assert torch.ops.inverse_mel.lstsq_apply_out(melspec, gram, idx, w, band, out) is None
+        assert torch.equal(out, torch.ops.inverse_mel.lstsq_apply(melspec, gram, idx, w, band))
+
+
+def test_out_variant_rejects_bad_outputs():
+    melspec, gram, idx, w, band = sample_inputs(dtype=torch.float32)[0]
+    good_shape = (idx.shape[0], melspec.shape[-1])
+    with pytest.raises(RuntimeError, match="out must have shape"):
+        torch.ops.inverse_mel.lstsq_apply_out(melspec, gram, idx, w, band, torch.empty(3, 3))
+    with pytest.raises(RuntimeError, match="out must be a CPU tensor of melspec's dtype"):
+        torch.ops.inverse_mel.lstsq_apply_out(melspec, gram, idx, w, band, torch.empty(good_shape, dtype=torch.float64))
+    with pytest.raises(RuntimeError, match="out must be contiguous"):
+        out = torch.empty(good_shape[::-1]).T
+        torch.ops.inverse_mel.lstsq_apply_out(melspec, gram, idx, w, band, out)
+
+
+def test_banded_solve_equals_dense_solve():
+    for melspec, gram, idx, w, band in sample_inputs():
+        if band is None:
+            continue
+        banded = torch.ops.inverse_mel.lstsq_apply(melspec, gram, idx, w, band)
+        dense = torch.ops.inverse_mel.lstsq_apply(melspec, gram, idx, w, None)
+        torch.testing.assert_close(banded, dense, rtol=1e-10, atol=1e-10 * float(dense.abs().max()))
+
+
+def test_no_gradient_for_the_operator_on_the_banded_path():
+    melspec, gram, idx, w, band = sample_inputs()[0]
+    out = torch.ops.inverse_mel.lstsq_apply(melspec, gram.clone().requires_grad_(), idx, w, band)
+    with pytest.raises(NotImplementedError, match="pass gram_cholesky_band=None"):
+        out.sum().backward()
+
+
 def test_gradcheck_melspec():
-    for melspec, gram, idx, w in sample_inputs(requires_grad=True):
-        fn = lambda m: torch.ops.inverse_mel.lstsq_apply(m, gram, idx, w)  # noqa: E731
+    for melspec, gram, idx, w, band in sample_inputs(requires_grad=True):
+        fn = lambda m: torch.ops.inverse_mel.lstsq_apply(m, gram, idx, w, band)  # noqa: E731
         assert torch.autograd.gradcheck(fn, (melspec,))
         # non-contiguous input
         nc = melspec.detach().transpose(-1, -2).contiguous().transpose(-1, -2).requires_grad_()
@@ -105,7 +146,7 @@ def test_torch_compile_functional():
 
     @torch.compile(fullgraph=True)
     def invert(melspec):
-        return torch.ops.inverse_mel.lstsq_apply(melspec, op.gram_pinv, op.tap_index, op.tap_weight) * 2.0
+        return torch.ops.inverse_mel.lstsq_apply(melspec, op.gram_pinv, op.tap_index, op.tap_weight, op.gram_cholesky_band) * 2.0
 
     melspec = torch.rand(3, 40, 9)
     torch.testing.assert_close(invert(melspec), 2.0 * inverse_mel.inverse_mel_scale(melspec, fb))

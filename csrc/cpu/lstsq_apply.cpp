@@ -109,6 +109,14 @@ at::Tensor empty_output(at::IntArrayRef sizes, const at::TensorOptions& options)
   return out;
 }
 
+// The hot loops are compiled for AVX-512, AVX2 and the baseline ISA, picked at load
+// time (GCC/Clang function multiversioning), so one portable build runs wide vectors.
+#if defined(__GNUC__) && defined(__x86_64__) && defined(__linux__) && !defined(__CUDACC__)
+#define INVERSE_MEL_MULTIVERSION __attribute__((target_clones("avx512f", "avx2", "default")))
+#else
+#define INVERSE_MEL_MULTIVERSION
+#endif
+
 // relu that keeps NaN (like torch.relu), so a bad frame stays visibly bad.
 template <typename scalar_t>
 inline scalar_t relu_keep_nan(scalar_t v) {
@@ -119,7 +127,7 @@ inline scalar_t relu_keep_nan(scalar_t v) {
 // Specialised for the 1- and 2-tap rows of triangular banks so the loop
 // vectorises; `taps` is the number of non-zero taps of this row.
 template <typename scalar_t>
-inline void expand_row(
+INVERSE_MEL_MULTIVERSION void expand_row(
     scalar_t* __restrict__ out,
     const scalar_t* const* rows,
     const scalar_t* weights,
@@ -196,7 +204,7 @@ struct CompactTaps {
 // banded: band[d * n_mels + k] = L[k, k - d]. Each step updates a whole row of
 // frames, so the inner loops run over contiguous time and vectorise.
 template <typename scalar_t>
-void banded_cholesky_solve_tile(
+INVERSE_MEL_MULTIVERSION void banded_cholesky_solve_tile(
     scalar_t* __restrict__ y,
     const scalar_t* band,
     const scalar_t* inv_diag,

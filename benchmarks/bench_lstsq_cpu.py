@@ -239,7 +239,7 @@ def main():
                 row[method] = extra / 1e6
                 row["output_mb"] = out_bytes / 1e6
             memory.append(row)
-            line = (f"| {name} | {row['output_mb']:.1f} | {row['ours']:.1f} | {row['torchaudio']:.1f} | {row['dense']:.1f} |")
+            line = (f"| {name} | {row['output_mb']:.1f} | {row['ours']:.2f} | {row['torchaudio']:.1f} | {row['dense']:.1f} |")
             lines.append(line)
             print(line, flush=True)
 

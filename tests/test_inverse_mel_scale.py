@@ -307,3 +307,34 @@ def test_mel_scale_module_round_trip(tts):
     assert torch.equal(mel.fb, tts.fb)
     spec = torch.rand(2, 513, 6, generator=torch.Generator().manual_seed(0))
     torch.testing.assert_close(mel(spec), tts.fb.T @ spec)
+
+
+# --- concurrency ---------------------------------------------------------------------------------
+def test_many_threads_share_one_module_from_first_use(tts):
+    import threading
+
+    module = copy.deepcopy(tts)
+    melspec = _melspec(module, 3, 50)
+    expected = tts(melspec)
+    with torch.no_grad():
+        module.fb.mul_(1.0)  # bump fb's version: the first forward of every thread finds a stale cache
+    barrier = threading.Barrier(8)
+    results, errors = [None] * 8, []
+
+    def worker(k):
+        try:
+            barrier.wait()
+            for _ in range(5):
+                results[k] = module(melspec)
+        except Exception as exc:  # noqa: BLE001 - reported below
+            errors.append(exc)
+
+    threads = [threading.Thread(target=worker, args=(k,)) for k in range(8)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert errors == []
+    for out in results:
+        assert torch.equal(out, expected)
+    assert list(module._operators) == [torch.float32]  # one cached cast, not one per thread

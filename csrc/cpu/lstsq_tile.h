@@ -1,0 +1,286 @@
+// Building blocks shared by the CPU kernels of the least-squares family
+// (lstsq_apply.cpp) and the NNLS solver (nnls.cpp), which warm-starts from the
+// least-squares solution tile by tile. Everything lives in an anonymous
+// namespace: each kernel file gets its own copy (and its own multiversioned clones).
+#pragma once
+
+#include <ATen/ATen.h>
+
+#include <algorithm>
+#include <cstdint>
+#include <memory>
+#include <optional>
+#include <vector>
+
+#ifdef __linux__
+#include <sys/mman.h>
+#endif
+
+namespace inverse_mel {
+namespace {
+
+// Above this many taps per bin a dense GEMM beats the gather-expansion.
+constexpr int64_t kMaxSparseTaps = 8;
+// Bytes of Y kept per tile: small enough to stay in L2 while it is expanded.
+constexpr int64_t kTileBytes = 128 * 1024;
+
+// A fresh output larger than glibc's mmap threshold is page-faulted in on first
+// write at ~4 GB/s with 4 KiB pages. Asking for transparent huge pages before the
+// first write cuts that several-fold (see shared PERF-NOTES). It is only advice:
+// if the kernel refuses, nothing changes.
+at::Tensor empty_output(at::IntArrayRef sizes, const at::TensorOptions& options) {
+  at::Tensor out = at::empty(sizes, options);
+#if defined(__linux__) && defined(MADV_HUGEPAGE)
+  constexpr uintptr_t kHugePage = uintptr_t(2) << 20;
+  const uintptr_t begin = reinterpret_cast<uintptr_t>(out.data_ptr());
+  const uintptr_t end = begin + out.nbytes();
+  const uintptr_t aligned_begin = (begin + kHugePage - 1) & ~(kHugePage - 1);
+  const uintptr_t aligned_end = end & ~(kHugePage - 1);
+  if (out.nbytes() >= 4 * kHugePage && aligned_end > aligned_begin) {
+    madvise(reinterpret_cast<void*>(aligned_begin), aligned_end - aligned_begin, MADV_HUGEPAGE);
+  }
+#endif
+  return out;
+}
+
+// The hot loops are compiled for AVX-512, AVX2 and the baseline ISA, picked at load
+// time (GCC/Clang function multiversioning), so one portable build runs wide vectors.
+#if defined(__GNUC__) && defined(__x86_64__) && defined(__linux__) && !defined(__CUDACC__)
+#define INVERSE_MEL_MULTIVERSION __attribute__((target_clones("avx512f", "avx2", "default")))
+#else
+#define INVERSE_MEL_MULTIVERSION
+#endif
+
+// relu that keeps NaN (like torch.relu), so a bad frame stays visibly bad.
+template <typename scalar_t>
+inline scalar_t relu_keep_nan(scalar_t v) {
+  return v < scalar_t(0) ? scalar_t(0) : v;
+}
+
+// One output row segment: out[t] = relu(sum_j w[j] * rows[j][t]).
+// Specialised for the 1- and 2-tap rows of triangular banks so the loop
+// vectorises; `taps` is the number of non-zero taps of this row.
+template <typename scalar_t>
+INVERSE_MEL_MULTIVERSION void expand_row(
+    scalar_t* __restrict__ out,
+    const scalar_t* const* rows,
+    const scalar_t* weights,
+    int64_t taps,
+    int64_t len) {
+  if (taps == 0) {
+    std::fill(out, out + len, scalar_t(0));
+  } else if (taps == 1) {
+    const scalar_t* __restrict__ y0 = rows[0];
+    const scalar_t w0 = weights[0];
+    for (int64_t t = 0; t < len; ++t) {
+      out[t] = relu_keep_nan(w0 * y0[t]);
+    }
+  } else if (taps == 2) {
+    const scalar_t* __restrict__ y0 = rows[0];
+    const scalar_t* __restrict__ y1 = rows[1];
+    const scalar_t w0 = weights[0];
+    const scalar_t w1 = weights[1];
+    for (int64_t t = 0; t < len; ++t) {
+      out[t] = relu_keep_nan(w0 * y0[t] + w1 * y1[t]);
+    }
+  } else {
+    for (int64_t t = 0; t < len; ++t) {
+      scalar_t acc = 0;
+      for (int64_t j = 0; j < taps; ++j) {
+        acc += weights[j] * rows[j][t];
+      }
+      out[t] = relu_keep_nan(acc);
+    }
+  }
+}
+
+// Compacted copy of the ELL filterbank: per row, only the non-zero taps,
+// so zero padding never multiplies a NaN/Inf from another mel band into a bin.
+template <typename scalar_t>
+struct CompactTaps {
+  std::vector<int64_t> count;  // (n_freqs,)
+  std::vector<int64_t> index;  // (n_freqs * taps)
+  std::vector<scalar_t> weight;  // (n_freqs * taps)
+  int64_t taps = 0;
+  int64_t max_count = 0;
+
+  CompactTaps(const at::Tensor& tap_index, const at::Tensor& tap_weight, int64_t n_mels) {
+    const at::Tensor idx = tap_index.contiguous();
+    const at::Tensor w = tap_weight.contiguous();
+    const int64_t n_freqs = idx.size(0);
+    taps = idx.size(1);
+    count.assign(n_freqs, 0);
+    index.assign(n_freqs * taps, 0);
+    weight.assign(n_freqs * taps, scalar_t(0));
+    const int64_t* idx_ptr = idx.data_ptr<int64_t>();
+    const scalar_t* w_ptr = w.data_ptr<scalar_t>();
+    for (int64_t f = 0; f < n_freqs; ++f) {
+      int64_t c = 0;
+      for (int64_t j = 0; j < taps; ++j) {
+        const scalar_t wj = w_ptr[f * taps + j];
+        const int64_t mel = idx_ptr[f * taps + j];
+        TORCH_CHECK(
+            mel >= 0 && mel < n_mels, "lstsq_apply: tap_index entries must lie in [0, ", n_mels,
+            "), found ", mel, " at (", f, ", ", j, ")");
+        if (wj != scalar_t(0)) {
+          index[f * taps + c] = mel;
+          weight[f * taps + c] = wj;
+          ++c;
+        }
+      }
+      count[f] = c;
+      max_count = std::max(max_count, c);
+    }
+  }
+};
+
+// Solve (L L^T) Y = Y in place for one tile, Y (n_mels x len) row-major, L lower
+// banded: band[d * n_mels + k] = L[k, k - d]. Each step updates a whole row of
+// frames, so the inner loops run over contiguous time and vectorise.
+template <typename scalar_t>
+INVERSE_MEL_MULTIVERSION void banded_cholesky_solve_tile(
+    scalar_t* __restrict__ y,
+    const scalar_t* band,
+    const scalar_t* inv_diag,
+    int64_t bands,
+    int64_t n_mels,
+    int64_t len) {
+  for (int64_t k = 0; k < n_mels; ++k) {  // L z = m
+    scalar_t* __restrict__ yk = y + k * len;
+    for (int64_t d = 1; d < bands && d <= k; ++d) {
+      const scalar_t l = band[d * n_mels + k];
+      const scalar_t* __restrict__ yj = y + (k - d) * len;
+      for (int64_t t = 0; t < len; ++t) {
+        yk[t] -= l * yj[t];
+      }
+    }
+    const scalar_t inv = inv_diag[k];
+    for (int64_t t = 0; t < len; ++t) {
+      yk[t] *= inv;
+    }
+  }
+  for (int64_t k = n_mels - 1; k >= 0; --k) {  // L^T y = z
+    scalar_t* __restrict__ yk = y + k * len;
+    for (int64_t d = 1; d < bands && k + d < n_mels; ++d) {
+      const scalar_t l = band[d * n_mels + k + d];
+      const scalar_t* __restrict__ yj = y + (k + d) * len;
+      for (int64_t t = 0; t < len; ++t) {
+        yk[t] -= l * yj[t];
+      }
+    }
+    const scalar_t inv = inv_diag[k];
+    for (int64_t t = 0; t < len; ++t) {
+      yk[t] *= inv;
+    }
+  }
+}
+
+
+// Per-call state of the least-squares inverse relu(F (G M)) on (batch item, time range)
+// tiles: the compacted filterbank, and either the Cholesky band of the Gram (solve) or the
+// dense truncated pinv G (small GEMM). solve_and_expand() writes one tile of the result.
+template <typename scalar_t>
+class LstsqTile {
+ public:
+  // Per-thread scratch: the solved tile Y (n_mels x len) and the tap row pointers.
+  struct Scratch {
+    std::unique_ptr<scalar_t[]> y;
+    std::vector<const scalar_t*> rows;
+  };
+
+  LstsqTile(
+      const at::Tensor& melspec3,  // (batch, n_mels, time), any strides
+      const at::Tensor& gram_pinv,
+      const at::Tensor& tap_index,
+      const at::Tensor& tap_weight,
+      const std::optional<at::Tensor>& band_opt)
+      : melspec3_(melspec3),
+        gram_(gram_pinv.contiguous()),
+        taps(tap_index, tap_weight, melspec3.size(1)),
+        n_mels(melspec3.size(1)),
+        n_freqs(tap_index.size(0)) {
+    dense_ = taps.max_count > kMaxSparseTaps;
+    if (dense_) {
+      // Filterbanks that are not sparse (e.g. custom banks) expand with a GEMM; the
+      // dense matrix is rebuilt per call from the ELL form: n_freqs x n_mels, no factorisation.
+      dense_fb_ = at::zeros({n_freqs, n_mels}, gram_.options()).scatter_add_(1, tap_index, tap_weight);
+    }
+    if (band_opt.has_value()) {
+      band_ = band_opt->contiguous();
+      bands_ = band_.size(0);
+      const scalar_t* diag = band_.data_ptr<scalar_t>();
+      inv_diag_.resize(n_mels);
+      for (int64_t k = 0; k < n_mels; ++k) {
+        inv_diag_[k] = diag[k] != scalar_t(0) ? scalar_t(1) / diag[k] : scalar_t(0);
+      }
+    }
+  }
+
+  Scratch make_scratch(int64_t max_len) const {
+    // Uninitialised and no larger than this call needs: a zero-filled 128 KiB vector per
+    // call would cost an mmap and its page faults on every small forward.
+    Scratch scratch;
+    scratch.y.reset(new scalar_t[n_mels * max_len]);
+    scratch.rows.resize(std::max<int64_t>(taps.taps, 1));
+    return scratch;
+  }
+
+  // out[f * out_row_stride + t] = relu(F Y)[f, t] for frames [t0, t0 + len) of item b.
+  void solve_and_expand(
+      int64_t b, int64_t t0, int64_t len, scalar_t* out, int64_t out_row_stride, Scratch& scratch) const {
+    scalar_t* y = scratch.y.get();
+    if (bands_ > 0) {
+      // Gather the tile (any input strides), then solve (L L^T) Y = M in place.
+      const scalar_t* src = melspec3_.data_ptr<scalar_t>() + b * melspec3_.stride(0) + t0 * melspec3_.stride(2);
+      const int64_t stride_k = melspec3_.stride(1);
+      const int64_t stride_t = melspec3_.stride(2);
+      for (int64_t k = 0; k < n_mels; ++k) {
+        const scalar_t* row = src + k * stride_k;
+        for (int64_t t = 0; t < len; ++t) {
+          y[k * len + t] = row[t * stride_t];
+        }
+      }
+      banded_cholesky_solve_tile<scalar_t>(y, band_.data_ptr<scalar_t>(), inv_diag_.data(), bands_, n_mels, len);
+    } else {
+      // The small product (n_mels x n_mels) @ (n_mels x len), into the scratch tile.
+      at::Tensor y_view = at::from_blob(y, {n_mels, len}, gram_.options());
+      at::mm_out(y_view, gram_, melspec3_.select(0, b).narrow(1, t0, len));
+    }
+    if (dense_) {
+      const at::Tensor s = at::mm(dense_fb_, at::from_blob(y, {n_mels, len}, gram_.options()));
+      const scalar_t* s_ptr = s.data_ptr<scalar_t>();
+      for (int64_t f = 0; f < n_freqs; ++f) {
+        scalar_t* o = out + f * out_row_stride;
+        const scalar_t* row = s_ptr + f * len;
+        for (int64_t t = 0; t < len; ++t) {
+          o[t] = relu_keep_nan(row[t]);
+        }
+      }
+      return;
+    }
+    for (int64_t f = 0; f < n_freqs; ++f) {
+      const int64_t c = taps.count[f];
+      for (int64_t j = 0; j < c; ++j) {
+        scratch.rows[j] = y + taps.index[f * taps.taps + j] * len;
+      }
+      expand_row<scalar_t>(out + f * out_row_stride, scratch.rows.data(), taps.weight.data() + f * taps.taps, c, len);
+    }
+  }
+
+ private:
+  const at::Tensor& melspec3_;
+  at::Tensor gram_;
+  at::Tensor dense_fb_;
+  at::Tensor band_;
+  std::vector<scalar_t> inv_diag_;
+  int64_t bands_ = 0;
+  bool dense_ = false;
+
+ public:
+  const CompactTaps<scalar_t> taps;
+  const int64_t n_mels;
+  const int64_t n_freqs;
+};
+
+}  // namespace
+}  // namespace inverse_mel

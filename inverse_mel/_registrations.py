@@ -109,3 +109,64 @@ def _lstsq_apply_backward(ctx, grad_out: Tensor):
 torch.library.register_autograd(
     "inverse_mel::lstsq_apply", _lstsq_apply_backward, setup_context=_lstsq_apply_setup_context
 )
+
+
+# ---------------------------------------------------------------------------
+# nnls: per-frame min ||fb^T s - m|| s.t. s >= 0 -> (solution, iterations, residual, converged)
+# ---------------------------------------------------------------------------
+@torch.library.register_fake("inverse_mel::nnls")
+def _nnls_fake(melspec, gram_pinv, tap_index, tap_weight, gram_cholesky_band, max_iter, tol):
+    solution = _lstsq_apply_fake(melspec, gram_pinv, tap_index, tap_weight, gram_cholesky_band)
+    frames = (*melspec.shape[:-2], melspec.shape[-1])
+    return (
+        solution,
+        melspec.new_empty(frames, dtype=torch.int32),
+        melspec.new_empty(frames),
+        melspec.new_empty(frames, dtype=torch.bool),
+    )
+
+
+@torch.library.register_fake("inverse_mel::nnls_backward")
+def _nnls_backward_fake(grad, solution, tap_index, tap_weight, n_mels):
+    torch._check(grad.shape == solution.shape, lambda: "nnls_backward: grad and solution must have the same shape")
+    return grad.new_empty((*grad.shape[:-2], n_mels, grad.shape[-1]))
+
+
+def _nnls_setup_context(ctx, inputs, output) -> None:
+    melspec, _gram, tap_index, tap_weight, _band, _max_iter, _tol = inputs
+    solution, iterations, residual, converged = output
+    ctx.mark_non_differentiable(iterations, residual, converged)
+    ctx.n_mels = melspec.shape[-2]
+    ctx.save_for_backward(solution, tap_index, tap_weight)
+
+
+def _nnls_backward(ctx, grad_solution, _grad_iterations, _grad_residual, _grad_converged):
+    # Implicit differentiation on the free set F = {s > 0}: locally s_F = pinv(A_F) m, so
+    # dL/dm = pinv(A_F)^T dL/ds_F = (A_F A_F^T)^+ A_F dL/ds_F (the minimum-norm solution where
+    # the NNLS solution is not unique). Gradients reach melspec only.
+    solution, tap_index, tap_weight = ctx.saved_tensors
+    grad_melspec = None
+    if ctx.needs_input_grad[0]:
+        grad_melspec = torch.ops.inverse_mel.nnls_backward(
+            grad_solution.contiguous(), solution, tap_index, tap_weight, ctx.n_mels
+        )
+    return grad_melspec, None, None, None, None, None, None
+
+
+torch.library.register_autograd("inverse_mel::nnls", _nnls_backward, setup_context=_nnls_setup_context)
+
+
+def _nnls_double_backward(ctx, *grads):
+    raise NotImplementedError(
+        "inverse_mel: double backward through the NNLS solver is not supported "
+        "(the first derivative is piecewise constant in the free set)"
+    )
+
+
+def _nnls_backward_setup_context(ctx, inputs, output) -> None:
+    pass
+
+
+torch.library.register_autograd(
+    "inverse_mel::nnls_backward", _nnls_double_backward, setup_context=_nnls_backward_setup_context
+)

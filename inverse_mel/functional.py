@@ -15,7 +15,11 @@ from torch import Tensor
 
 __all__ = [
     "DEFAULT_RCOND",
+    "DEFAULT_MAX_ITER",
+    "DEFAULT_TOL",
     "DRIVERS",
+    "SOLVERS",
+    "InverseMelResult",
     "LstsqOperator",
     "hz_to_mel",
     "mel_to_hz",
@@ -35,6 +39,14 @@ DEFAULT_RCOND = 1e-2
 
 #: Accepted ``driver`` values, as in torchaudio. All give the same minimum-norm solution here.
 DRIVERS = ("gels", "gelsy", "gelsd", "gelss")
+
+#: ``solver="lstsq"``: torchaudio's minimum-norm least squares + ReLU. ``solver="nnls"``:
+#: non-negative least squares, min ||fb.T @ S - melspec|| subject to S >= 0.
+SOLVERS = ("lstsq", "nnls")
+#: NNLS defaults: at most 50 Newton steps per frame (2-3 are typical), and the per-frame,
+#: scale-invariant tolerance (see :func:`inverse_mel_scale`).
+DEFAULT_MAX_ITER = 50
+DEFAULT_TOL = 1e-4
 
 # Above this many non-zero weights per frequency bin the filterbank is applied densely.
 _MAX_SPARSE_TAPS = 8
@@ -311,18 +323,69 @@ def _compute_dtype(dtype: torch.dtype) -> torch.dtype:
     return dtype if dtype in (torch.float32, torch.float64) else torch.float32
 
 
-def _apply_lstsq(melspec: Tensor, op: LstsqOperator) -> Tensor:
-    """relu(pinv(fb.T) @ melspec) with a ready operator of the right device and compute dtype."""
-    compute = _compute_dtype(melspec.dtype)
-    out = torch.ops.inverse_mel.lstsq_apply(
-        melspec.to(compute), op.gram_pinv, op.tap_index, op.tap_weight, op.gram_cholesky_band
-    )
-    return out.to(melspec.dtype)
-
-
 def _check_driver(driver: str) -> None:
     if driver not in DRIVERS:
         raise ValueError(f'driver must be one of ["gels", "gelsy", "gelsd", "gelss"]. Found {driver}.')
+
+
+def _check_solver(solver: str, max_iter: int, tol: float) -> None:
+    if solver not in SOLVERS:
+        raise ValueError(f'solver must be one of {list(SOLVERS)}, found {solver!r}')
+    if isinstance(max_iter, bool) or not isinstance(max_iter, int) or max_iter < 0:
+        raise ValueError(f"max_iter must be an int >= 0, found {max_iter!r}")
+    if not isinstance(tol, (int, float)) or not math.isfinite(tol) or tol < 0:
+        raise ValueError(f"tol must be a finite number >= 0, found {tol!r}")
+
+
+def _check_nonnegative(fb: Tensor, fn: str) -> None:
+    if fb.numel() > 0 and bool((fb < 0).any()):
+        raise ValueError(
+            f'{fn}: solver="nnls" needs a non-negative filterbank, but fb has negative entries '
+            f"(min {float(fb.min()):.3g}); use solver=\"lstsq\" for such filterbanks"
+        )
+
+
+class InverseMelResult(NamedTuple):
+    """What ``return_info=True`` returns.
+
+    Fields:
+        specgram: ``(..., n_freqs, time)`` the estimate.
+        iterations: ``(..., time)`` int32, NNLS Newton steps per frame (0 for ``"lstsq"``).
+        residual: ``(..., time)`` relative mel residual ``||fb.T @ S - M|| / ||M||`` per frame.
+        converged: ``(..., time)`` bool; ``False`` for frames that ran out of steps or hold NaN/Inf.
+    """
+
+    specgram: Tensor
+    iterations: Tensor
+    residual: Tensor
+    converged: Tensor
+
+
+def _solve(
+    melspec: Tensor, op: LstsqOperator, solver: str, max_iter: int, tol: float, return_info: bool
+) -> Union[Tensor, InverseMelResult]:
+    """Apply a ready operator (right device and compute dtype) with the chosen solver."""
+    compute = _compute_dtype(melspec.dtype)
+    mel = melspec.to(compute)
+    args = (op.gram_pinv, op.tap_index, op.tap_weight, op.gram_cholesky_band)
+    if solver == "nnls":
+        specgram, iterations, residual, converged = torch.ops.inverse_mel.nnls(mel, *args, max_iter, tol)
+    else:
+        specgram = torch.ops.inverse_mel.lstsq_apply(mel, *args)
+        if not return_info:
+            return specgram.to(melspec.dtype)
+        with torch.no_grad():
+            dense = op.tap_weight.new_zeros((op.tap_index.shape[0], op.gram_pinv.shape[0]))
+            dense.scatter_add_(1, op.tap_index, op.tap_weight)
+            mel_norm = torch.linalg.vector_norm(mel, dim=-2)
+            residual = torch.linalg.vector_norm(dense.T @ specgram - mel, dim=-2)
+            residual = torch.where(mel_norm > 0, residual / mel_norm.clamp_min(torch.finfo(compute).tiny), residual)
+            iterations = torch.zeros(residual.shape, dtype=torch.int32, device=residual.device)
+            converged = torch.isfinite(residual)
+    specgram = specgram.to(melspec.dtype)
+    if return_info:
+        return InverseMelResult(specgram, iterations, residual, converged)
+    return specgram
 
 
 def inverse_mel_scale(
@@ -331,40 +394,67 @@ def inverse_mel_scale(
     driver: str = "gels",
     *,
     rcond: Optional[float] = None,
-) -> Tensor:
-    """Invert a mel spectrogram with any filterbank: ``relu(argmin_S ||fb.T @ S - melspec||)``,
-    the minimum-norm least-squares solution within the rank cut-off, then ReLU.
+    solver: str = "lstsq",
+    max_iter: int = DEFAULT_MAX_ITER,
+    tol: float = DEFAULT_TOL,
+    return_info: bool = False,
+) -> Union[Tensor, InverseMelResult]:
+    """Invert a mel spectrogram with any filterbank.
 
-    This is ``torchaudio.transforms.InverseMelScale``'s computation for a user-supplied
-    filterbank. It factors ``fb`` on every call; :class:`inverse_mel.InverseMelScale` factors
-    once and reuses the operator.
+    ``solver="lstsq"`` (default) is ``torchaudio.transforms.InverseMelScale``'s computation:
+    ``relu(argmin_S ||fb.T @ S - melspec||)``, the minimum-norm least-squares solution within
+    the rank cut-off, then ReLU. ``solver="nnls"`` solves the non-negative least-squares problem
+    ``min ||fb.T @ S - melspec||  subject to  S >= 0`` per frame, warm-started from that
+    solution: a projected Newton method on the free set, 2-3 steps per frame on typical input.
+    It fits the mel spectrogram exactly where a non-negative solution exists (the ReLU of the
+    least-squares solution leaves 1-8% mel residual), and its spectra are closer to the truth.
+    Unlike ``librosa.feature.inverse.mel_to_stft`` (L-BFGS-B with a tolerance that depends on the
+    input's scale, often stopping at its starting point), the stopping rule is scale-invariant:
+    scaling ``melspec`` scales the solution.
+
+    This form factors ``fb`` on every call; :class:`inverse_mel.InverseMelScale` factors once.
 
     Args:
         melspec: ``(..., n_mels, time)`` mel spectrogram; float32/float64 keep their dtype,
             float16/bfloat16 are computed in float32 and returned in their own dtype.
         fb: ``(n_freqs, n_mels)`` filterbank on ``melspec``'s device, e.g. from
             :func:`melscale_fbanks`. librosa's ``librosa.filters.mel`` and Whisper's
-            ``mel_filters`` are ``(n_mels, n_freqs)``: pass their transpose.
+            ``mel_filters`` are ``(n_mels, n_freqs)``: pass their transpose. ``"nnls"`` needs
+            non-negative entries.
         driver: ``"gels"``, ``"gelsy"``, ``"gelsd"`` or ``"gelss"``, validated as in torchaudio.
             Unlike torchaudio every driver returns the same truncated minimum-norm solution
             (torchaudio's ``gels`` raises on rank-deficient filterbanks, and torch's CPU
             ``gelsy`` does not pivot and returns zeros for filterbanks with an empty first bin).
         rcond: relative rank cut-off on the singular values of ``fb``; ``None`` means
             :data:`DEFAULT_RCOND` (1e-2). ``0.0`` cuts only exact zeros.
+        solver: ``"lstsq"`` or ``"nnls"``.
+        max_iter: NNLS only: at most this many Newton steps per frame.
+        tol: NNLS only: a frame stops when ``||fb.T @ s - m|| <= tol * ||m||`` (an exact fit) or
+            its projected gradient is ``<= tol * ||fb||_2 * ||fb.T @ s - m||`` (the residual is
+            orthogonal to what the free bins can still change: optimal for inconsistent input).
+        return_info: if ``True``, return an :class:`InverseMelResult` with the per-frame
+            iterations, relative mel residual and convergence flags, like ``torch.linalg.*_ex``.
     Returns:
-        ``(..., n_freqs, time)`` linear spectrogram, non-negative, on ``melspec``'s device.
+        ``(..., n_freqs, time)`` linear spectrogram, non-negative, on ``melspec``'s device; or an
+        :class:`InverseMelResult` with ``return_info=True``.
 
-    Gradients flow to ``melspec`` (not to ``fb``). NaN/Inf in a frame stays in that frame.
+    Gradients flow to ``melspec`` (not to ``fb``). For ``"nnls"`` they are the implicit
+    derivative on the solution's free set ``{S > 0}`` (the minimum-norm one where the solution
+    is not unique); double backward is not supported. NaN/Inf in a frame stays in that frame
+    (and, with ``"nnls"``, that frame is reported as not converged).
     """
     _check_driver(driver)
+    _check_solver(solver, max_iter, tol)
     _check_fb(fb, "inverse_mel_scale")
     _check_melspec(melspec, fb.shape[1], "inverse_mel_scale")
     if melspec.device != fb.device:
         raise ValueError(
             f"inverse_mel_scale: melspec is on {melspec.device} but fb is on {fb.device}; move them to one device"
         )
+    if solver == "nnls":
+        _check_nonnegative(fb, "inverse_mel_scale")
     op = lstsq_operator(fb, rcond).to(_compute_dtype(melspec.dtype))
-    return _apply_lstsq(melspec, op)
+    return _solve(melspec, op, solver, max_iter, tol, return_info)
 
 
 def mel_scale(specgram: Tensor, fb: Tensor) -> Tensor:

@@ -60,6 +60,10 @@ class InverseMelScale(nn.Module):
             all give the same result here.
         rcond: keyword-only; relative rank cut-off on ``fb``'s singular values.
             (Default: :data:`inverse_mel.functional.DEFAULT_RCOND`, 1e-2)
+        solver: keyword-only; ``"lstsq"`` (torchaudio's method, the default) or ``"nnls"``
+            (non-negative least squares: exact mel fit where possible, better spectra).
+        max_iter, tol: keyword-only; NNLS stopping, per frame (Default: 50, 1e-4). See
+            :func:`inverse_mel.functional.inverse_mel_scale`.
 
     Shapes:
         input ``(..., n_mels, time)``, output ``(..., n_stft, time)``.
@@ -79,9 +83,16 @@ class InverseMelScale(nn.Module):
         driver: str = "gels",
         *,
         rcond: Optional[float] = None,
+        solver: str = "lstsq",
+        max_iter: int = F.DEFAULT_MAX_ITER,
+        tol: float = F.DEFAULT_TOL,
     ) -> None:
         super().__init__()
         _check_config(n_stft, n_mels, sample_rate, "InverseMelScale")
+        F._check_solver(solver, max_iter, tol)
+        self.solver = solver
+        self.max_iter = max_iter
+        self.tol = tol
         self.n_stft = n_stft
         self.n_mels = n_mels
         self.sample_rate = sample_rate
@@ -120,6 +131,7 @@ class InverseMelScale(nn.Module):
         self._operator_f64 = op
         self._operators = {}
         self._source = (weakref.ref(fb), fb._version)
+        self._fb_nonnegative = not bool((fb < 0).any())
         n_freqs, n_mels = fb.shape
         if op.rank < n_mels and op.rank != self._warned_rank:
             self._warned_rank = op.rank
@@ -151,10 +163,13 @@ class InverseMelScale(nn.Module):
         return module
 
     # -- forward --------------------------------------------------------------------
-    def forward(self, melspec: Tensor) -> Tensor:
+    def forward(self, melspec: Tensor, *, return_info: bool = False):
         r"""
         Args:
             melspec: ``(..., n_mels, time)`` mel spectrogram on ``fb``'s device.
+            return_info: keyword-only; return an
+                :class:`inverse_mel.functional.InverseMelResult` (per-frame iterations,
+                relative mel residual, convergence flags) instead of the tensor alone.
         Returns:
             ``(..., n_stft, time)`` non-negative linear spectrogram, in ``melspec``'s dtype.
         """
@@ -164,13 +179,17 @@ class InverseMelScale(nn.Module):
                 f"InverseMelScale: melspec is on {melspec.device} but the module's fb is on "
                 f"{self.fb.device}; move the module with .to({str(melspec.device)!r}) or the input with .to(...)"
             )
-        return F._apply_lstsq(melspec, self._operator(F._compute_dtype(melspec.dtype)))
+        op = self._operator(F._compute_dtype(melspec.dtype))
+        if self.solver == "nnls" and not self._fb_nonnegative:
+            F._check_nonnegative(self.fb, "InverseMelScale")
+        return F._solve(melspec, op, self.solver, self.max_iter, self.tol, return_info)
 
     def extra_repr(self) -> str:
         return (
             f"n_stft={self.n_stft}, n_mels={self.n_mels}, sample_rate={self.sample_rate}, "
             f"f_min={self.f_min}, f_max={self.f_max}, norm={self.norm!r}, mel_scale={self.mel_scale!r}, "
-            f"driver={self.driver!r}, rcond={self.rcond:g}"
+            f"driver={self.driver!r}, rcond={self.rcond:g}, solver={self.solver!r}"
+            + (f", max_iter={self.max_iter}, tol={self.tol:g}" if self.solver == "nnls" else "")
         )
 
     def __getstate__(self):

@@ -1,0 +1,715 @@
+// CPU kernels of inverse_mel::nnls and inverse_mel::nnls_backward (schemas in
+// csrc/inverse_mel.cpp).
+//
+// Per frame m (n_mels) it solves  min_s ||A s - m||^2  subject to  s >= 0,  A = fb^T,
+// with a projected Newton method on the free set:
+//
+//   g  = A^T (A s - m)                         gradient
+//   F  = {s > 0} or {g < 0}                    variables free to move
+//   d  = -A_F^T (A_F A_F^T + eps I)^-1 r       damped minimum-norm Newton step on F
+//   s <- max(0, s + alpha d)                   Armijo backtracking on alpha
+//
+// A_F A_F^T keeps the band of the Gram fb^T fb (tridiagonal for a triangular mel
+// bank), so a step costs O(nnz(fb)) per frame, like one gradient step, but lands on an
+// exact solution as soon as the free set is right: 3-10 steps where projected gradient
+// methods need hundreds. It warm-starts from the least-squares solution (LstsqTile).
+//
+// Every quantity is per frame (per SIMD lane): frames never mix, so a frame's result
+// depends neither on its neighbours in a tile nor on the thread count.
+//
+// Stopping, per frame, scale-invariant (scaling m scales s): ||A s - m|| <= tol ||m||
+// (an exact solution), or ||projected gradient|| <= tol ||A||_2 ||A s - m|| (the residual
+// is orthogonal, to tol, to everything the free bins can still change: a KKT point of an
+// inconsistent problem), or max_iter steps.
+#include "lstsq_tile.h"
+
+#include <ATen/ATen.h>
+#include <ATen/Dispatch.h>
+#include <ATen/Parallel.h>
+#include <torch/library.h>
+
+#include <algorithm>
+#include <cmath>
+#include <cstdint>
+#include <limits>
+#include <optional>
+#include <tuple>
+#include <vector>
+
+namespace inverse_mel {
+namespace {
+
+// Bytes of one (n_freqs x tile) working array: six of them stay in L2.
+constexpr int64_t kNnlsTileBytes = 48 * 1024;
+// Levenberg-Marquardt damping of A_F A_F^T in the solver, relative to the largest Gram
+// diagonal. It does not move the fixed points (d = 0 exactly when A_F^T r = 0, the KKT
+// condition), only the path: directions whose squared singular value is below 1e-4 of the
+// largest diagonal, the ones lstsq's default rcond = 1e-2 also cuts, are damped rather
+// than inverted. A tiny ridge would amplify the part of an inconsistent residual outside
+// range(A_F) by 1/ridge before A_F^T cancels it, and round-off then ruins the step (seen
+// on overdetermined and Whisper-like banks).
+constexpr double kSolverDamping = 1e-4;
+constexpr int kSolverRefinements = 2;
+// The backward solves (A_F A_F^T) x = A_F grad, whose right-hand side lies in the range
+// exactly. A_F A_F^T may be singular (fewer free bins than mels), so it is factored with a
+// ridge of sqrt(machine eps) (condition ~1/sqrt(eps): round-off stays ~sqrt(eps)) and the
+// ridge's bias is then removed by iterative refinement against the undamped matrix, each
+// step multiplying it by ridge / sigma^2.
+template <typename scalar_t>
+constexpr double backward_ridge() {
+  return sizeof(scalar_t) == 4 ? 3e-4 : 1e-8;
+}
+constexpr int kBackwardRefinements = 2;
+constexpr int kMaxBacktracks = 30;
+constexpr double kArmijo = 1e-4;
+
+// Band structure of the compacted filterbank: the largest mel-index spread within one bin.
+template <typename scalar_t>
+int64_t gram_bandwidth(const CompactTaps<scalar_t>& taps, int64_t n_freqs) {
+  int64_t bandwidth = 0;
+  for (int64_t f = 0; f < n_freqs; ++f) {
+    const int64_t* idx = taps.index.data() + f * taps.taps;
+    for (int64_t a = 0; a < taps.count[f]; ++a) {
+      for (int64_t b = 0; b < taps.count[f]; ++b) {
+        bandwidth = std::max(bandwidth, idx[a] - idx[b]);
+      }
+    }
+  }
+  return bandwidth;
+}
+
+// Per-call constants of A = fb^T shared by all tiles.
+template <typename scalar_t>
+struct FilterbankConstants {
+  int64_t bands;  // 1 + Gram half-bandwidth
+  scalar_t ridge;  // eps added to the diagonal of A_F A_F^T
+  scalar_t spectral_norm;  // ||A||_2, the scale of the stationarity test
+
+  // ridge_relative: eps as a fraction of the largest Gram diagonal.
+  FilterbankConstants(const CompactTaps<scalar_t>& taps, int64_t n_freqs, int64_t n_mels, double ridge_relative) {
+    bands = gram_bandwidth(taps, n_freqs) + 1;
+    // The Gram fb^T fb in band storage (float64): its diagonal scales the ridge, and a
+    // power iteration on it gives ||A||_2^2.
+    std::vector<double> gram((bands) * n_mels, 0.0);  // gram[d * n_mels + k] = G[k, k - d]
+    for (int64_t f = 0; f < n_freqs; ++f) {
+      const int64_t* idx = taps.index.data() + f * taps.taps;
+      for (int64_t a = 0; a < taps.count[f]; ++a) {
+        for (int64_t b = a; b < taps.count[f]; ++b) {
+          const double ww = double(taps.weight[f * taps.taps + a]) * taps.weight[f * taps.taps + b];
+          gram[std::abs(idx[a] - idx[b]) * n_mels + std::max(idx[a], idx[b])] += ww;
+        }
+      }
+    }
+    const double max_diag = n_mels > 0 ? *std::max_element(gram.begin(), gram.begin() + n_mels) : 0.0;
+    ridge = static_cast<scalar_t>(ridge_relative * (max_diag > 0 ? max_diag : 1.0));
+    spectral_norm = static_cast<scalar_t>(std::sqrt(largest_eigenvalue(gram, bands, n_mels)));
+  }
+
+  // Power iteration on a symmetric banded PSD matrix, from a positive start vector
+  // (the Gram of a non-negative bank is non-negative, so it converges to the top pair).
+  static double largest_eigenvalue(const std::vector<double>& band, int64_t bands, int64_t n) {
+    std::vector<double> x(n, 1.0), y(n);
+    double lambda = 0.0;
+    for (int iter = 0; iter < 200 && n > 0; ++iter) {
+      std::fill(y.begin(), y.end(), 0.0);
+      for (int64_t d = 0; d < bands; ++d) {
+        for (int64_t k = d; k < n; ++k) {
+          const double v = band[d * n + k];
+          y[k] += v * x[k - d];
+          if (d > 0) {
+            y[k - d] += v * x[k];
+          }
+        }
+      }
+      double norm = 0.0;
+      for (double v : y) {
+        norm += v * v;
+      }
+      norm = std::sqrt(norm);
+      if (norm == 0.0) {
+        return 0.0;
+      }
+      const double previous = lambda;
+      double xnorm = 0.0;
+      for (double v : x) {
+        xnorm += v * v;
+      }
+      lambda = norm / std::sqrt(xnorm);
+      for (int64_t k = 0; k < n; ++k) {
+        x[k] = y[k] / norm;
+      }
+      if (std::abs(lambda - previous) <= 1e-6 * lambda) {
+        break;
+      }
+    }
+    return lambda;
+  }
+};
+
+// K = A diag(free) A^T + ridge I in band storage k_band[d][k][t] = K[k, k - d], then its
+// LDL^T factorisation in place (D on band 0, L below), and solves K x = rhs in place.
+// All per frame, vectorised over the tile's `len` frames.
+template <typename scalar_t>
+class FreeSetGram {
+ public:
+  FreeSetGram(const CompactTaps<scalar_t>& taps, int64_t n_freqs, int64_t n_mels, int64_t bands, int64_t len)
+      : taps_(taps), n_freqs_(n_freqs), n_mels_(n_mels), bands_(bands), len_(len),
+        k_band_(bands * n_mels * len), row_(len) {}
+
+  INVERSE_MEL_MULTIVERSION void build(const scalar_t* free, scalar_t ridge) {
+    std::fill(k_band_.begin(), k_band_.end(), scalar_t(0));
+    for (int64_t k = 0; k < n_mels_; ++k) {
+      scalar_t* diag = at(0, k);
+      for (int64_t t = 0; t < len_; ++t) {
+        diag[t] = ridge;
+      }
+    }
+    for (int64_t f = 0; f < n_freqs_; ++f) {
+      const int64_t c = taps_.count[f];
+      const int64_t* idx = taps_.index.data() + f * taps_.taps;
+      const scalar_t* w = taps_.weight.data() + f * taps_.taps;
+      const scalar_t* free_f = free + f * len_;
+      for (int64_t a = 0; a < c; ++a) {
+        for (int64_t b = a; b < c; ++b) {
+          const int64_t hi = std::max(idx[a], idx[b]);
+          const int64_t d = std::abs(idx[a] - idx[b]);
+          // Diagonal entries collect w_a^2; a pair a != b lands once below the diagonal.
+          const scalar_t ww = w[a] * w[b];
+          scalar_t* dst = at(d, hi);
+          for (int64_t t = 0; t < len_; ++t) {
+            dst[t] += ww * free_f[t];
+          }
+        }
+      }
+    }
+    factor();
+  }
+
+  // rhs (n_mels x len) <- K^-1 rhs.
+  INVERSE_MEL_MULTIVERSION void solve(scalar_t* rhs) const {
+    for (int64_t k = 0; k < n_mels_; ++k) {  // L z = rhs
+      scalar_t* xk = rhs + k * len_;
+      for (int64_t d = 1; d < bands_ && d <= k; ++d) {
+        const scalar_t* l = at(d, k);
+        const scalar_t* xj = rhs + (k - d) * len_;
+        for (int64_t t = 0; t < len_; ++t) {
+          xk[t] -= l[t] * xj[t];
+        }
+      }
+    }
+    for (int64_t k = 0; k < n_mels_; ++k) {  // D y = z
+      scalar_t* xk = rhs + k * len_;
+      const scalar_t* dk = at(0, k);
+      for (int64_t t = 0; t < len_; ++t) {
+        xk[t] /= dk[t];
+      }
+    }
+    for (int64_t k = n_mels_ - 1; k >= 0; --k) {  // L^T x = y
+      scalar_t* xk = rhs + k * len_;
+      for (int64_t d = 1; d < bands_ && k + d < n_mels_; ++d) {
+        const scalar_t* l = at(d, k + d);
+        const scalar_t* xj = rhs + (k + d) * len_;
+        for (int64_t t = 0; t < len_; ++t) {
+          xk[t] -= l[t] * xj[t];
+        }
+      }
+    }
+  }
+
+ private:
+  scalar_t* at(int64_t d, int64_t k) { return k_band_.data() + (d * n_mels_ + k) * len_; }
+  const scalar_t* at(int64_t d, int64_t k) const { return k_band_.data() + (d * n_mels_ + k) * len_; }
+
+  // Banded LDL^T: for each row k, L[k, j] = (K[k, j] - sum_i L[k, i] L[j, i] D[i]) / D[j],
+  // D[k] = K[k, k] - sum_i L[k, i]^2 D[i], with i, j within the band.
+  INVERSE_MEL_MULTIVERSION void factor() {
+    const scalar_t tiny = std::numeric_limits<scalar_t>::min();
+    for (int64_t k = 0; k < n_mels_; ++k) {
+      for (int64_t dj = std::min<int64_t>(bands_ - 1, k); dj >= 1; --dj) {  // j = k - dj, left to right
+        const int64_t j = k - dj;
+        scalar_t* lkj = at(dj, k);
+        for (int64_t t = 0; t < len_; ++t) {
+          row_[t] = lkj[t];
+        }
+        // i runs over columns shared by rows k and j, left of j.
+        for (int64_t di = dj + 1; di < bands_ && di <= k; ++di) {
+          const int64_t i = k - di;
+          if (j - i >= bands_) {
+            continue;
+          }
+          const scalar_t* lki = at(di, k);
+          const scalar_t* lji = at(j - i, j);
+          const scalar_t* dii = at(0, i);
+          for (int64_t t = 0; t < len_; ++t) {
+            row_[t] -= lki[t] * lji[t] * dii[t];
+          }
+        }
+        const scalar_t* djj = at(0, j);
+        for (int64_t t = 0; t < len_; ++t) {
+          lkj[t] = row_[t] / djj[t];
+        }
+      }
+      scalar_t* dkk = at(0, k);
+      for (int64_t di = 1; di < bands_ && di <= k; ++di) {
+        const scalar_t* lki = at(di, k);
+        const scalar_t* dii = at(0, k - di);
+        for (int64_t t = 0; t < len_; ++t) {
+          dkk[t] -= lki[t] * lki[t] * dii[t];
+        }
+      }
+      for (int64_t t = 0; t < len_; ++t) {
+        // K is positive definite (ridge); round-off must not make a pivot vanish.
+        dkk[t] = dkk[t] > tiny ? dkk[t] : tiny;
+      }
+    }
+  }
+
+  const CompactTaps<scalar_t>& taps_;
+  const int64_t n_freqs_, n_mels_, bands_, len_;
+  std::vector<scalar_t> k_band_;
+  std::vector<scalar_t> row_;
+};
+
+// r = A s - m  (scatter over each bin's taps), for one tile.
+template <typename scalar_t>
+INVERSE_MEL_MULTIVERSION void mel_residual(
+    const CompactTaps<scalar_t>& taps, int64_t n_freqs, int64_t n_mels, int64_t len,
+    const scalar_t* s, const scalar_t* m, scalar_t* r) {
+  for (int64_t i = 0; i < n_mels * len; ++i) {
+    r[i] = -m[i];
+  }
+  for (int64_t f = 0; f < n_freqs; ++f) {
+    const scalar_t* sf = s + f * len;
+    for (int64_t j = 0; j < taps.count[f]; ++j) {
+      const scalar_t w = taps.weight[f * taps.taps + j];
+      scalar_t* rk = r + taps.index[f * taps.taps + j] * len;
+      for (int64_t t = 0; t < len; ++t) {
+        rk[t] += w * sf[t];
+      }
+    }
+  }
+}
+
+// out = A^T x  (gather over each bin's taps), for one tile.
+template <typename scalar_t>
+INVERSE_MEL_MULTIVERSION void mel_transpose(
+    const CompactTaps<scalar_t>& taps, int64_t n_freqs, int64_t len, const scalar_t* x, scalar_t* out) {
+  for (int64_t f = 0; f < n_freqs; ++f) {
+    scalar_t* of = out + f * len;
+    std::fill(of, of + len, scalar_t(0));
+    for (int64_t j = 0; j < taps.count[f]; ++j) {
+      const scalar_t w = taps.weight[f * taps.taps + j];
+      const scalar_t* xk = x + taps.index[f * taps.taps + j] * len;
+      for (int64_t t = 0; t < len; ++t) {
+        of[t] += w * xk[t];
+      }
+    }
+  }
+}
+
+template <typename scalar_t>
+void nnls_kernel(
+    const at::Tensor& melspec3,  // (batch, n_mels, time), any strides
+    const at::Tensor& gram_pinv,
+    const at::Tensor& tap_index,
+    const at::Tensor& tap_weight,
+    const std::optional<at::Tensor>& band,
+    int64_t max_iter,
+    double tol,
+    at::Tensor& out,  // (batch, n_freqs, time), contiguous
+    at::Tensor& iterations,  // (batch, time), int32
+    at::Tensor& residual,  // (batch, time)
+    at::Tensor& converged) {  // (batch, time), bool
+  const int64_t batch = melspec3.size(0);
+  const int64_t n_mels = melspec3.size(1);
+  const int64_t time = melspec3.size(2);
+  const int64_t n_freqs = out.size(1);
+  const LstsqTile<scalar_t> warm_start(melspec3, gram_pinv, tap_index, tap_weight, band);
+  const CompactTaps<scalar_t>& taps = warm_start.taps;
+  const FilterbankConstants<scalar_t> consts(taps, n_freqs, n_mels, kSolverDamping);
+
+  const int64_t tile_time = std::clamp<int64_t>(
+      (kNnlsTileBytes / (std::max<int64_t>(n_freqs, 1) * static_cast<int64_t>(sizeof(scalar_t)))) / 8 * 8, 8, 64);
+  const int64_t tiles_per_item = (time + tile_time - 1) / tile_time;
+  scalar_t* out_ptr = out.data_ptr<scalar_t>();
+  int32_t* iter_ptr = iterations.data_ptr<int32_t>();
+  scalar_t* res_ptr = residual.data_ptr<scalar_t>();
+  bool* conv_ptr = converged.data_ptr<bool>();
+  const scalar_t* mel_ptr = melspec3.data_ptr<scalar_t>();
+  const scalar_t tol_s = static_cast<scalar_t>(tol);
+  const scalar_t round_off = scalar_t(1) + scalar_t(16) * std::numeric_limits<scalar_t>::epsilon();
+
+  at::parallel_for(0, batch * tiles_per_item, 1, [&](int64_t tile_begin, int64_t tile_end) {
+    const int64_t cap = std::min(tile_time, time);
+    auto scratch = warm_start.make_scratch(cap);
+    std::vector<scalar_t> s(n_freqs * cap), g(n_freqs * cap), free(n_freqs * cap), d(n_freqs * cap),
+        cand(n_freqs * cap), m(n_mels * cap), r(n_mels * cap), rc(n_mels * cap), lam(n_mels * cap);
+    std::vector<scalar_t> obj(cap), obj_c(cap), mel_norm(cap), alpha(cap), decrease(cap), pg(cap);
+    std::vector<char> active(cap), pending(cap);
+    std::vector<int32_t> iters(cap);
+    for (int64_t tile = tile_begin; tile < tile_end; ++tile) {
+      const int64_t b = tile / tiles_per_item;
+      const int64_t t0 = (tile % tiles_per_item) * tile_time;
+      const int64_t len = std::min(tile_time, time - t0);
+      FreeSetGram<scalar_t> gram(taps, n_freqs, n_mels, consts.bands, len);
+
+      // Warm start: the least-squares solution with ReLU, and the mel tile itself.
+      warm_start.solve_and_expand(b, t0, len, s.data(), len, scratch);
+      const scalar_t* src = mel_ptr + b * melspec3.stride(0) + t0 * melspec3.stride(2);
+      for (int64_t k = 0; k < n_mels; ++k) {
+        for (int64_t t = 0; t < len; ++t) {
+          m[k * len + t] = src[k * melspec3.stride(1) + t * melspec3.stride(2)];
+        }
+      }
+      std::fill(mel_norm.begin(), mel_norm.begin() + len, scalar_t(0));
+      for (int64_t k = 0; k < n_mels; ++k) {
+        for (int64_t t = 0; t < len; ++t) {
+          mel_norm[t] += m[k * len + t] * m[k * len + t];
+        }
+      }
+      for (int64_t t = 0; t < len; ++t) {
+        mel_norm[t] = std::sqrt(mel_norm[t]);
+      }
+      mel_residual(taps, n_freqs, n_mels, len, s.data(), m.data(), r.data());
+      auto objective = [&](const scalar_t* res, scalar_t* dst) {
+        std::fill(dst, dst + len, scalar_t(0));
+        for (int64_t k = 0; k < n_mels; ++k) {
+          for (int64_t t = 0; t < len; ++t) {
+            dst[t] += res[k * len + t] * res[k * len + t];
+          }
+        }
+      };
+      objective(r.data(), obj.data());  // ||A s - m||^2 per frame
+      std::fill(active.begin(), active.begin() + len, 1);
+      std::fill(iters.begin(), iters.begin() + len, 0);
+      bool* conv_tile = conv_ptr + b * time + t0;
+      for (int64_t t = 0; t < len; ++t) {
+        conv_tile[t] = false;
+      }
+
+      for (int64_t it = 0;; ++it) {
+        // Gradient, free set, projected gradient; then the per-frame stopping test.
+        mel_transpose(taps, n_freqs, len, r.data(), g.data());
+        std::fill(pg.begin(), pg.begin() + len, scalar_t(0));
+        for (int64_t i = 0; i < n_freqs * len; ++i) {
+          const bool is_free = s[i] > scalar_t(0) || g[i] < scalar_t(0);
+          free[i] = is_free ? scalar_t(1) : scalar_t(0);
+          const scalar_t p = is_free ? g[i] : scalar_t(0);
+          pg[i % len] += p * p;
+        }
+        bool any_active = false;
+        for (int64_t t = 0; t < len; ++t) {
+          if (!active[t]) {
+            continue;
+          }
+          const scalar_t res_norm = std::sqrt(obj[t]);
+          const bool exact = res_norm <= tol_s * mel_norm[t];
+          const bool stationary = std::sqrt(pg[t]) <= tol_s * consts.spectral_norm * res_norm;
+          if (exact || stationary) {
+            active[t] = 0;
+            conv_tile[t] = true;
+          } else if (it >= max_iter || !std::isfinite(obj[t])) {
+            active[t] = 0;  // out of steps, or a NaN/Inf frame: reported as not converged
+          } else {
+            any_active = true;
+          }
+        }
+        if (!any_active) {
+          break;
+        }
+
+        // Newton step on the free set: d = -A_F^T (A_F A_F^T + eps I)^-1 r, with the damping's
+        // bias on small-but-nonzero directions cut by iterative refinement (each step
+        // multiplies it by eps / sigma^2; a truly null direction only grows linearly).
+        gram.build(free.data(), consts.ridge);
+        std::copy(r.begin(), r.begin() + n_mels * len, lam.begin());
+        gram.solve(lam.data());
+        for (int refinement = 0; refinement < kSolverRefinements; ++refinement) {
+          mel_transpose(taps, n_freqs, len, lam.data(), d.data());  // d = free * A^T lam
+          for (int64_t i = 0; i < n_freqs * len; ++i) {
+            d[i] *= free[i];
+          }
+          mel_residual(taps, n_freqs, n_mels, len, d.data(), r.data(), rc.data());  // A_F A_F^T lam - r
+          for (int64_t i = 0; i < n_mels * len; ++i) {
+            rc[i] = -rc[i];
+          }
+          gram.solve(rc.data());
+          for (int64_t i = 0; i < n_mels * len; ++i) {
+            lam[i] += rc[i];
+          }
+        }
+        mel_transpose(taps, n_freqs, len, lam.data(), d.data());
+        for (int64_t i = 0; i < n_freqs * len; ++i) {
+          d[i] = -d[i] * free[i];
+        }
+
+        // Armijo backtracking on the projected arc, per frame.
+        for (int64_t t = 0; t < len; ++t) {
+          alpha[t] = scalar_t(1);
+          pending[t] = active[t];
+        }
+        for (int trial = 0; trial < kMaxBacktracks; ++trial) {
+          for (int64_t f = 0; f < n_freqs; ++f) {
+            const scalar_t* sf = s.data() + f * len;
+            const scalar_t* df = d.data() + f * len;
+            scalar_t* cf = cand.data() + f * len;
+            for (int64_t t = 0; t < len; ++t) {
+              const scalar_t v = sf[t] + alpha[t] * df[t];
+              cf[t] = v > scalar_t(0) ? v : scalar_t(0);
+            }
+          }
+          mel_residual(taps, n_freqs, n_mels, len, cand.data(), m.data(), rc.data());
+          objective(rc.data(), obj_c.data());
+          std::fill(decrease.begin(), decrease.begin() + len, scalar_t(0));
+          for (int64_t i = 0; i < n_freqs * len; ++i) {
+            decrease[i % len] += g[i] * (s[i] - cand[i]);
+          }
+          bool any_pending = false;
+          for (int64_t t = 0; t < len; ++t) {
+            if (!pending[t]) {
+              continue;
+            }
+            // obj is ||r||^2 = 2 f, and g . (s - cand) the first-order decrease of f.
+            // Near the optimum that decrease drops below the round-off of obj itself, and
+            // Armijo would reject the (quadratically converging) full Newton step at random:
+            // a full step that raises obj by no more than round-off is taken too.
+            const bool armijo = obj_c[t] <= obj[t] - scalar_t(2 * kArmijo) * decrease[t];
+            const bool full_step_at_round_off = trial == 0 && obj_c[t] <= obj[t] * round_off;
+            if (armijo || full_step_at_round_off) {
+              pending[t] = 0;
+            } else {
+              alpha[t] *= scalar_t(0.5);
+              any_pending = true;
+            }
+          }
+          if (!any_pending) {
+            break;
+          }
+        }
+        // Take the accepted steps; a frame whose step never passed has stalled.
+        for (int64_t t = 0; t < len; ++t) {
+          if (active[t] && pending[t]) {
+            active[t] = 0;
+          } else if (active[t]) {
+            ++iters[t];
+            obj[t] = obj_c[t];
+          }
+        }
+        for (int64_t f = 0; f < n_freqs; ++f) {
+          for (int64_t t = 0; t < len; ++t) {
+            if (active[t]) {
+              s[f * len + t] = cand[f * len + t];
+            }
+          }
+        }
+        for (int64_t k = 0; k < n_mels; ++k) {
+          for (int64_t t = 0; t < len; ++t) {
+            if (active[t]) {
+              r[k * len + t] = rc[k * len + t];
+            }
+          }
+        }
+      }
+
+      // Write the tile once, with its per-frame report.
+      scalar_t* out_tile = out_ptr + b * n_freqs * time + t0;
+      for (int64_t f = 0; f < n_freqs; ++f) {
+        std::copy(s.begin() + f * len, s.begin() + (f + 1) * len, out_tile + f * time);
+      }
+      for (int64_t t = 0; t < len; ++t) {
+        iter_ptr[b * time + t0 + t] = iters[t];
+        const scalar_t rn = std::sqrt(obj[t]);
+        res_ptr[b * time + t0 + t] = mel_norm[t] > scalar_t(0) ? rn / mel_norm[t] : rn;
+      }
+    }
+  });
+}
+
+// grad_m = (A_F A_F^T + eps I)^-1 A (free * grad), free = {solution > 0}: the transpose of
+// d s_F / d m = A_F^+ on the solution's free set (the minimum-norm choice where the
+// solution is not unique).
+template <typename scalar_t>
+void nnls_backward_kernel(
+    const at::Tensor& grad3,  // (batch, n_freqs, time)
+    const at::Tensor& solution3,  // (batch, n_freqs, time)
+    const at::Tensor& tap_index,
+    const at::Tensor& tap_weight,
+    at::Tensor& grad_mel) {  // (batch, n_mels, time), contiguous
+  const int64_t batch = grad3.size(0);
+  const int64_t n_freqs = grad3.size(1);
+  const int64_t time = grad3.size(2);
+  const int64_t n_mels = grad_mel.size(1);
+  const CompactTaps<scalar_t> taps(tap_index, tap_weight, n_mels);
+  const FilterbankConstants<scalar_t> consts(taps, n_freqs, n_mels, backward_ridge<scalar_t>());
+  const int64_t tile_time = std::clamp<int64_t>(
+      (kNnlsTileBytes / (std::max<int64_t>(n_freqs, 1) * static_cast<int64_t>(sizeof(scalar_t)))) / 8 * 8, 8, 64);
+  const int64_t tiles_per_item = (time + tile_time - 1) / tile_time;
+  const at::Tensor grad_c = grad3.contiguous();
+  const at::Tensor sol_c = solution3.contiguous();
+  const scalar_t* grad_ptr = grad_c.data_ptr<scalar_t>();
+  const scalar_t* sol_ptr = sol_c.data_ptr<scalar_t>();
+  scalar_t* out_ptr = grad_mel.data_ptr<scalar_t>();
+
+  at::parallel_for(0, batch * tiles_per_item, 1, [&](int64_t tile_begin, int64_t tile_end) {
+    const int64_t cap = std::min(tile_time, time);
+    std::vector<scalar_t> free(n_freqs * cap), masked(n_freqs * cap), z(n_mels * cap), zero(n_mels * cap, 0),
+        x(n_mels * cap), correction(n_mels * cap);
+    for (int64_t tile = tile_begin; tile < tile_end; ++tile) {
+      const int64_t b = tile / tiles_per_item;
+      const int64_t t0 = (tile % tiles_per_item) * tile_time;
+      const int64_t len = std::min(tile_time, time - t0);
+      for (int64_t f = 0; f < n_freqs; ++f) {
+        const scalar_t* sol_f = sol_ptr + (b * n_freqs + f) * time + t0;
+        const scalar_t* grad_f = grad_ptr + (b * n_freqs + f) * time + t0;
+        for (int64_t t = 0; t < len; ++t) {
+          const bool is_free = sol_f[t] > scalar_t(0);
+          free[f * len + t] = is_free ? scalar_t(1) : scalar_t(0);
+          masked[f * len + t] = is_free ? grad_f[t] : scalar_t(0);
+        }
+      }
+      // z = A (free * grad): the mel residual of `masked` against a zero target.
+      mel_residual(taps, n_freqs, n_mels, len, masked.data(), zero.data(), z.data());
+      FreeSetGram<scalar_t> gram(taps, n_freqs, n_mels, consts.bands, len);
+      gram.build(free.data(), consts.ridge);
+      std::copy(z.begin(), z.begin() + n_mels * len, x.begin());
+      gram.solve(x.data());
+      for (int refinement = 0; refinement < kBackwardRefinements; ++refinement) {
+        // correction = z - A (free * A^T x), the residual of the undamped system.
+        mel_transpose(taps, n_freqs, len, x.data(), masked.data());
+        for (int64_t i = 0; i < n_freqs * len; ++i) {
+          masked[i] *= free[i];
+        }
+        mel_residual(taps, n_freqs, n_mels, len, masked.data(), z.data(), correction.data());
+        for (int64_t i = 0; i < n_mels * len; ++i) {
+          correction[i] = -correction[i];
+        }
+        gram.solve(correction.data());
+        for (int64_t i = 0; i < n_mels * len; ++i) {
+          x[i] += correction[i];
+        }
+      }
+      for (int64_t k = 0; k < n_mels; ++k) {
+        std::copy(x.begin() + k * len, x.begin() + (k + 1) * len, out_ptr + (b * n_mels + k) * time + t0);
+      }
+    }
+  });
+}
+
+void check_taps(const at::Tensor& tap_index, const at::Tensor& tap_weight, at::ScalarType dtype, const char* op) {
+  TORCH_CHECK(
+      tap_index.dim() == 2 && tap_weight.dim() == 2 && tap_index.sizes() == tap_weight.sizes(), op,
+      ": tap_index and tap_weight must both have shape (n_freqs, taps), found ", tap_index.sizes(), " and ",
+      tap_weight.sizes());
+  TORCH_CHECK(tap_index.scalar_type() == at::kLong, op, ": tap_index must be int64, found ", tap_index.scalar_type());
+  TORCH_CHECK(
+      tap_weight.scalar_type() == dtype, op, ": tap_weight must have the input's dtype ", dtype, ", found ",
+      tap_weight.scalar_type());
+  TORCH_CHECK(
+      tap_index.device().is_cpu() && tap_weight.device().is_cpu(), op, " (CPU kernel): tap_index and tap_weight must be on the CPU");
+  TORCH_CHECK(
+      tap_weight.numel() == 0 || tap_weight.min().item<double>() >= 0.0, op,
+      ": the filterbank has negative weights; NNLS needs a non-negative filterbank (use solver=\"lstsq\" for others)");
+}
+
+std::tuple<at::Tensor, at::Tensor, at::Tensor, at::Tensor> nnls_cpu(
+    const at::Tensor& melspec,
+    const at::Tensor& gram_pinv,
+    const at::Tensor& tap_index,
+    const at::Tensor& tap_weight,
+    const std::optional<at::Tensor>& gram_cholesky_band,
+    int64_t max_iter,
+    double tol) {
+  TORCH_CHECK(
+      melspec.dim() >= 2, "nnls: melspec must have shape (..., n_mels, time), found ", melspec.dim(), " dim(s)");
+  TORCH_CHECK(
+      melspec.scalar_type() == at::kFloat || melspec.scalar_type() == at::kDouble,
+      "nnls: melspec must be float32 or float64, found ", melspec.scalar_type());
+  TORCH_CHECK(melspec.device().is_cpu(), "nnls (CPU kernel): melspec must be on the CPU, found ", melspec.device());
+  TORCH_CHECK(max_iter >= 0, "nnls: max_iter must be >= 0, found ", max_iter);
+  TORCH_CHECK(std::isfinite(tol) && tol >= 0.0, "nnls: tol must be a finite number >= 0, found ", tol);
+  const int64_t n_mels = melspec.size(-2);
+  TORCH_CHECK(
+      gram_pinv.dim() == 2 && gram_pinv.size(0) == n_mels && gram_pinv.size(1) == n_mels &&
+          gram_pinv.scalar_type() == melspec.scalar_type() && gram_pinv.device().is_cpu(),
+      "nnls: gram_pinv must be a CPU (", n_mels, ", ", n_mels, ") tensor of melspec's dtype, found ",
+      gram_pinv.sizes(), " ", gram_pinv.scalar_type());
+  if (gram_cholesky_band.has_value()) {
+    TORCH_CHECK(
+        gram_cholesky_band->dim() == 2 && gram_cholesky_band->size(1) == n_mels &&
+            gram_cholesky_band->scalar_type() == melspec.scalar_type() && gram_cholesky_band->device().is_cpu(),
+        "nnls: gram_cholesky_band must be a CPU (bands, ", n_mels, ") tensor of melspec's dtype");
+  }
+  check_taps(tap_index, tap_weight, melspec.scalar_type(), "nnls");
+
+  std::vector<int64_t> lead(melspec.sizes().begin(), melspec.sizes().end() - 2);
+  const int64_t time = melspec.size(-1);
+  std::vector<int64_t> out_sizes = lead;
+  out_sizes.push_back(tap_index.size(0));
+  out_sizes.push_back(time);
+  std::vector<int64_t> frame_sizes = lead;
+  frame_sizes.push_back(time);
+  at::Tensor out = empty_output(out_sizes, melspec.options());
+  at::Tensor iterations = at::zeros(frame_sizes, melspec.options().dtype(at::kInt));
+  at::Tensor residual = at::zeros(frame_sizes, melspec.options());
+  at::Tensor converged = at::ones(frame_sizes, melspec.options().dtype(at::kBool));
+  if (out.numel() == 0 || n_mels == 0) {
+    out.zero_();
+    return {out, iterations, residual, converged};
+  }
+  const at::Tensor melspec3 = melspec.reshape({-1, n_mels, time});
+  at::Tensor out3 = out.view({-1, tap_index.size(0), time});
+  at::Tensor iter2 = iterations.view({-1, time});
+  at::Tensor res2 = residual.view({-1, time});
+  at::Tensor conv2 = converged.view({-1, time});
+  AT_DISPATCH_FLOATING_TYPES(melspec.scalar_type(), "nnls_cpu", [&] {
+    nnls_kernel<scalar_t>(
+        melspec3, gram_pinv, tap_index, tap_weight, gram_cholesky_band, max_iter, tol, out3, iter2, res2, conv2);
+  });
+  return {out, iterations, residual, converged};
+}
+
+at::Tensor nnls_backward_cpu(
+    const at::Tensor& grad,
+    const at::Tensor& solution,
+    const at::Tensor& tap_index,
+    const at::Tensor& tap_weight,
+    int64_t n_mels) {
+  TORCH_CHECK(
+      grad.sizes() == solution.sizes() && grad.dim() >= 2, "nnls_backward: grad and solution must have the same shape "
+      "(..., n_freqs, time), found ", grad.sizes(), " and ", solution.sizes());
+  TORCH_CHECK(
+      (grad.scalar_type() == at::kFloat || grad.scalar_type() == at::kDouble) &&
+          solution.scalar_type() == grad.scalar_type(),
+      "nnls_backward: grad and solution must both be float32 or float64, found ", grad.scalar_type(), " and ",
+      solution.scalar_type());
+  TORCH_CHECK(grad.device().is_cpu() && solution.device().is_cpu(), "nnls_backward (CPU kernel): inputs must be on the CPU");
+  TORCH_CHECK(
+      tap_index.dim() == 2 && tap_index.size(0) == grad.size(-2), "nnls_backward: tap_index must have shape (",
+      grad.size(-2), ", taps), found ", tap_index.sizes());
+  TORCH_CHECK(n_mels >= 0, "nnls_backward: n_mels must be >= 0, found ", n_mels);
+  check_taps(tap_index, tap_weight, grad.scalar_type(), "nnls_backward");
+  std::vector<int64_t> sizes(grad.sizes().begin(), grad.sizes().end() - 2);
+  const int64_t time = grad.size(-1);
+  sizes.push_back(n_mels);
+  sizes.push_back(time);
+  at::Tensor grad_mel = at::zeros(sizes, grad.options());
+  if (grad_mel.numel() == 0 || grad.size(-2) == 0) {
+    return grad_mel;
+  }
+  const int64_t n_freqs = grad.size(-2);
+  at::Tensor out3 = grad_mel.view({-1, n_mels, time});
+  AT_DISPATCH_FLOATING_TYPES(grad.scalar_type(), "nnls_backward_cpu", [&] {
+    nnls_backward_kernel<scalar_t>(
+        grad.reshape({-1, n_freqs, time}), solution.reshape({-1, n_freqs, time}), tap_index, tap_weight, out3);
+  });
+  return grad_mel;
+}
+
+}  // namespace
+
+TORCH_LIBRARY_IMPL(inverse_mel, CPU, m) {
+  m.impl("nnls", &nnls_cpu);
+  m.impl("nnls_backward", &nnls_backward_cpu);
+}
+
+}  // namespace inverse_mel

@@ -1,0 +1,318 @@
+"""solver="nnls": optimality (KKT), agreement with an independent NNLS, scale invariance,
+edge cases, autograd, opcheck and torch.compile."""
+import copy
+import warnings
+
+import numpy as np
+import pytest
+import torch
+
+import inverse_mel
+from inverse_mel import functional as F
+from conftest import ALL_CONFIGS, REFERENCE, rel_err
+
+
+def lawson_hanson(a, b, max_iter=500):
+    """Independent reference: Lawson-Hanson active-set NNLS, min ||a x - b|| s.t. x >= 0, float64."""
+    a = np.asarray(a, dtype=np.float64)
+    b = np.asarray(b, dtype=np.float64)
+    n = a.shape[1]
+    x = np.zeros(n)
+    passive = np.zeros(n, dtype=bool)
+    w = a.T @ (b - a @ x)
+    tol = 1e-12 * max(1.0, np.abs(a).max() * np.abs(b).max() * n)
+    for _ in range(max_iter):
+        if passive.all() or (w[~passive] <= tol).all():
+            break
+        j = np.argmax(np.where(passive, -np.inf, w))
+        passive[j] = True
+        while True:
+            z = np.zeros(n)
+            z[passive] = np.linalg.lstsq(a[:, passive], b, rcond=None)[0]
+            if (z[passive] > 0).all():
+                x = z
+                break
+            neg = passive & (z <= 0)
+            alpha = np.min(x[neg] / (x[neg] - z[neg]))
+            x = x + alpha * (z - x)
+            passive &= x > 1e-15
+        w = a.T @ (b - a @ x)
+    return x
+
+
+def kkt_violation(fb, spec, melspec):
+    """Scaled KKT violation of min ||fb.T s - m|| s.t. s >= 0, per frame, in float64."""
+    a = fb.double().T
+    s = spec.double()
+    g = a.T @ (a @ s - melspec.double())  # gradient
+    scale = torch.linalg.matrix_norm(a, ord=2) * torch.linalg.vector_norm(melspec.double(), dim=-2).clamp_min(1e-30)
+    negative = (-s).clamp_min(0).amax(dim=-2) / torch.linalg.vector_norm(s, dim=-2).clamp_min(1e-30)
+    free_grad = torch.where(s > 0, g.abs(), (-g).clamp_min(0)).amax(dim=-2) / scale
+    return negative, free_grad
+
+
+def _module(i, **kwargs):
+    return REFERENCE.module(i, solver="nnls", **kwargs)
+
+
+# --- optimality --------------------------------------------------------------------------------
+@pytest.mark.parametrize("i", ALL_CONFIGS)
+def test_kkt_on_reference_configs(i):
+    module = _module(i)
+    fb = REFERENCE.array("fb", i)
+    melspec = REFERENCE.array("M", i)  # exact: fb.T @ S for a non-negative S
+    result = module(melspec, return_info=True)
+    assert result.converged.all()
+    negative, free_grad = kkt_violation(fb, result.specgram, melspec)
+    assert float(negative.max()) == 0.0
+    assert float(free_grad.max()) <= 1e-3
+    # A non-negative exact solution exists, so NNLS fits the mel spectrogram (ReLU'd lstsq does not).
+    assert float(result.residual.max()) <= 1e-3
+
+
+@pytest.mark.parametrize("i", [2, 4, 7, 21])
+def test_objective_matches_lawson_hanson(i):
+    fb = REFERENCE.array("fb", i).double()
+    gen = torch.Generator().manual_seed(i)
+    # Inconsistent input: noisy mel, so the optimum has a residual and is mostly unique.
+    melspec = fb.T @ torch.rand(fb.shape[0], 4, generator=gen, dtype=torch.float64)
+    melspec = (melspec + 0.05 * melspec.mean() * torch.randn(melspec.shape, generator=gen, dtype=torch.float64)).clamp_min(0)
+    ours = F.inverse_mel_scale(melspec, fb, solver="nnls", tol=1e-10, max_iter=200)
+    for t in range(melspec.shape[-1]):
+        ref = lawson_hanson(fb.T.numpy(), melspec[:, t].numpy())
+        obj_ref = np.linalg.norm(fb.T.numpy() @ ref - melspec[:, t].numpy())
+        obj_ours = float((fb.T @ ours[:, t] - melspec[:, t]).norm())
+        # Where both fit exactly, ours stops at ||r|| <= tol ||m|| (tol = 1e-10).
+        assert obj_ours <= obj_ref * (1 + 1e-6) + 2e-10 * float(melspec[:, t].norm())
+
+
+def test_unique_solution_equals_lawson_hanson():
+    # More mel bands than bins and a generic dense bank: the NNLS solution is unique.
+    gen = torch.Generator().manual_seed(0)
+    fb = torch.rand(12, 30, generator=gen, dtype=torch.float64)
+    truth = torch.rand(12, 5, generator=gen, dtype=torch.float64) - 0.3  # some entries want to be < 0
+    melspec = fb.T @ truth + 0.01 * torch.randn(30, 5, generator=gen, dtype=torch.float64)
+    ours = F.inverse_mel_scale(melspec, fb, solver="nnls", tol=1e-12, max_iter=200)
+    for t in range(5):
+        ref = torch.from_numpy(lawson_hanson(fb.T.numpy(), melspec[:, t].numpy()))
+        torch.testing.assert_close(ours[:, t], ref, rtol=1e-7, atol=1e-9)
+
+
+def test_nnls_fits_better_than_lstsq_relu():
+    module_l = REFERENCE.module(2)
+    module_n = _module(2)
+    spec = torch.rand(3, 513, 40, generator=torch.Generator().manual_seed(1)) ** 4  # peaky spectra
+    melspec = module_l.fb.T @ spec
+    res_l = module_l(melspec, return_info=True).residual
+    res_n = module_n(melspec, return_info=True).residual
+    assert float(res_l.mean()) > 1e-3 and float(res_n.max()) <= 1e-3
+
+
+# --- scale invariance, determinism -----------------------------------------------------------
+@pytest.mark.parametrize("scale", [1e-6, 1e6])
+def test_scale_invariance(scale):
+    module = _module(2).double()
+    spec = torch.rand(2, 513, 30, generator=torch.Generator().manual_seed(2), dtype=torch.float64) ** 3
+    melspec = module.fb.T @ spec
+    base = module(melspec, return_info=True)
+    scaled = module(melspec * scale, return_info=True)
+    torch.testing.assert_close(scaled.specgram / scale, base.specgram, rtol=1e-8, atol=1e-12 * float(base.specgram.max()))
+    assert torch.equal(scaled.iterations, base.iterations)
+
+
+def test_batch_equals_per_item_and_threads_do_not_matter():
+    module = _module(2)
+    spec = torch.rand(5, 513, 77, generator=torch.Generator().manual_seed(3)) ** 3
+    melspec = module.fb.T @ spec
+    batched = module(melspec)
+    for b in range(5):
+        assert torch.equal(batched[b], module(melspec[b]))
+    threads = torch.get_num_threads()
+    try:
+        torch.set_num_threads(1)
+        one = module(melspec)
+    finally:
+        torch.set_num_threads(threads)
+    assert torch.equal(one, batched)
+
+
+# --- edge cases --------------------------------------------------------------------------------
+def test_zero_frames_give_zero_output():
+    module = _module(2)
+    melspec = module.fb.T @ torch.rand(2, 513, 6, generator=torch.Generator().manual_seed(4))
+    melspec[0, :, 2] = 0.0
+    melspec[1] = 0.0
+    result = module(melspec, return_info=True)
+    assert torch.equal(result.specgram[0, :, 2], torch.zeros(513))
+    assert torch.equal(result.specgram[1], torch.zeros(513, 6))
+    assert result.converged.all() and result.iterations[1].eq(0).all()
+
+
+def test_nan_and_inf_frames_are_reported_and_contained():
+    module = _module(2)
+    melspec = module.fb.T @ (torch.rand(2, 513, 8, generator=torch.Generator().manual_seed(5)) ** 3)
+    clean = module(melspec, return_info=True)
+    bad = melspec.clone()
+    bad[0, 10, 3] = float("nan")
+    bad[1, 20, 5] = float("inf")
+    result = module(bad, return_info=True)
+    assert not result.converged[0, 3] and not result.converged[1, 5]
+    keep = torch.ones(2, 8, dtype=torch.bool)
+    keep[0, 3] = keep[1, 5] = False
+    assert torch.equal(result.specgram.transpose(1, 2)[keep], clean.specgram.transpose(1, 2)[keep])
+    assert torch.equal(result.converged[keep], clean.converged[keep])
+
+
+def test_negative_filterbank_is_rejected():
+    fb = torch.rand(65, 10)
+    fb[3, 2] = -0.5
+    with pytest.raises(ValueError, match=r'solver="nnls" needs a non-negative filterbank.*use solver="lstsq"'):
+        F.inverse_mel_scale(torch.rand(10, 4), fb, solver="nnls")
+    F.inverse_mel_scale(torch.rand(10, 4), fb, solver="lstsq")  # fine for least squares
+    module = _module(2)
+    with torch.no_grad():
+        module.fb[5, 3] = -1.0
+    with pytest.raises(ValueError, match="needs a non-negative filterbank"):
+        module(torch.rand(80, 3))
+    op = F.lstsq_operator(fb)
+    with pytest.raises(RuntimeError, match="negative weights"):
+        torch.ops.inverse_mel.nnls(torch.rand(10, 4).double(), op.gram_pinv, op.tap_index, op.tap_weight, None, 10, 1e-4)
+
+
+@pytest.mark.parametrize("i", [21, 26, 28])  # 10 empty filters; rank 54/64; rank 52/64
+def test_empty_filters_and_rank_deficiency(i):
+    module = _module(i)
+    melspec = REFERENCE.array("M", i)
+    result = module(melspec, return_info=True)
+    assert result.converged.all() and (result.specgram >= 0).all()
+    assert float(result.residual.max()) <= 1e-3
+
+
+def test_max_iter_zero_is_the_warm_start():
+    lstsq = REFERENCE.module(2)
+    nnls = _module(2, max_iter=0)
+    melspec = REFERENCE.array("M", 2)
+    result = nnls(melspec, return_info=True)
+    assert torch.equal(result.specgram, lstsq(melspec)) and result.iterations.eq(0).all()
+
+
+@pytest.mark.parametrize("dtype", [torch.float16, torch.bfloat16, torch.float64])
+def test_dtypes(dtype):
+    module = _module(2)
+    melspec = REFERENCE.array("M", 2)
+    result = module(melspec.to(dtype), return_info=True)
+    assert result.specgram.dtype == dtype and result.converged.all()
+    # Each precision stops at its own point within tol = 1e-4 of an exact fit, so they agree
+    # to about tol (float64 vs float32), or to the input rounding (half types vs float32).
+    assert rel_err(result.specgram, module(melspec.to(dtype).float())) <= (1e-3 if dtype == torch.float64 else 1e-2)
+    assert float(result.residual.max()) <= 1e-4
+
+
+def test_empty_inputs():
+    module = _module(2)
+    for shape in [(0, 80, 5), (2, 80, 0)]:
+        result = module(torch.rand(shape), return_info=True)
+        assert result.specgram.shape == (*shape[:-2], 513, shape[-1])
+        assert result.iterations.shape == (*shape[:-2], shape[-1])
+
+
+def test_solver_argument_validation():
+    with pytest.raises(ValueError, match=r"solver must be one of \['lstsq', 'nnls'\]"):
+        inverse_mel.InverseMelScale(201, 40, solver="lbfgs")
+    with pytest.raises(ValueError, match="max_iter must be an int >= 0"):
+        inverse_mel.InverseMelScale(201, 40, solver="nnls", max_iter=-1)
+    with pytest.raises(ValueError, match="tol must be a finite number >= 0"):
+        F.inverse_mel_scale(torch.rand(40, 3), torch.rand(201, 40), solver="nnls", tol=float("nan"))
+
+
+def test_lstsq_return_info_residual():
+    module = REFERENCE.module(2)
+    melspec = REFERENCE.array("M", 2)
+    result = module(melspec, return_info=True)
+    expected = (module.fb.T.double() @ result.specgram.double() - melspec.double()).norm(dim=-2) / melspec.double().norm(dim=-2)
+    torch.testing.assert_close(result.residual.double(), expected, rtol=1e-4, atol=1e-7)
+    assert result.iterations.eq(0).all() and result.converged.all()
+
+
+def test_repr_and_state_dict():
+    module = _module(2, max_iter=7, tol=1e-5)
+    assert "solver='nnls', max_iter=7, tol=1e-05" in repr(module)
+    assert list(module.state_dict()) == ["fb"]
+    clone = copy.deepcopy(module)
+    melspec = REFERENCE.array("M", 2)
+    assert torch.equal(clone(melspec), module(melspec))
+
+
+# --- autograd, opcheck, compile ------------------------------------------------------------------
+def _unique_problem(seed):
+    """A dense bank with more mels than bins and a strictly positive solution: unique, smooth."""
+    gen = torch.Generator().manual_seed(seed)
+    fb = torch.rand(8, 14, generator=gen, dtype=torch.float64)
+    truth = torch.rand(2, 8, 3, generator=gen, dtype=torch.float64) + 0.5
+    melspec = fb.T @ truth + 0.01 * torch.randn(2, 14, 3, generator=gen, dtype=torch.float64)
+    return fb, melspec
+
+
+@pytest.mark.parametrize("seed", [0, 1, 2])
+def test_gradcheck_on_unique_problems(seed):
+    fb, melspec = _unique_problem(seed)
+    fn = lambda m: F.inverse_mel_scale(m, fb, solver="nnls", tol=1e-12, max_iter=100)  # noqa: E731
+    assert torch.autograd.gradcheck(fn, (melspec.requires_grad_(),))
+    nc = melspec.detach().transpose(-1, -2).contiguous().transpose(-1, -2).requires_grad_()
+    assert torch.autograd.gradcheck(fn, (nc,))
+
+
+def test_gradcheck_with_active_constraints():
+    # Some solution entries pinned at 0 (strictly complementary): the free-set derivative.
+    gen = torch.Generator().manual_seed(7)
+    fb = torch.rand(8, 14, generator=gen, dtype=torch.float64)
+    truth = torch.rand(8, 3, generator=gen, dtype=torch.float64) + 0.5
+    truth[:2] = -0.5  # two bins the non-negative fit must pin at zero
+    melspec = fb.T @ truth
+    out = F.inverse_mel_scale(melspec, fb, solver="nnls", tol=1e-12, max_iter=100)
+    assert (out[:2] == 0).all() and (out[2:] > 0).all()
+    fn = lambda m: F.inverse_mel_scale(m, fb, solver="nnls", tol=1e-12, max_iter=100)  # noqa: E731
+    assert torch.autograd.gradcheck(fn, (melspec.requires_grad_(),))
+
+
+def test_double_backward_is_refused():
+    fb, melspec = _unique_problem(0)
+    melspec.requires_grad_()
+    out = F.inverse_mel_scale(melspec, fb, solver="nnls")
+    (grad,) = torch.autograd.grad(out.sum(), melspec, create_graph=True)
+    with pytest.raises(NotImplementedError, match="double backward through the NNLS solver is not supported"):
+        grad.sum().backward()
+
+
+def nnls_samples(dtype=torch.float64, requires_grad=False):
+    samples = []
+    for fb, shape in [(REFERENCE.array("fb", 4), (40, 7)), (REFERENCE.array("fb", 10), (2, 40, 5)), (_unique_problem(0)[0], (14, 3))]:
+        op = F.lstsq_operator(fb).to(dtype)
+        gen = torch.Generator().manual_seed(0)
+        melspec = (fb.T.double() @ torch.rand(*shape[:-2], fb.shape[0], shape[-1], generator=gen, dtype=torch.float64)).to(dtype)
+        samples.append((melspec.requires_grad_(requires_grad), op.gram_pinv, op.tap_index, op.tap_weight, op.gram_cholesky_band, 20, 1e-4))
+    return samples
+
+
+@pytest.mark.parametrize("dtype", [torch.float32, torch.float64])
+def test_opcheck_nnls(dtype):
+    for args in nnls_samples(dtype, requires_grad=True) + nnls_samples(dtype):
+        torch.library.opcheck(torch.ops.inverse_mel.nnls.default, args)
+
+
+def test_opcheck_nnls_backward():
+    for melspec, _g, idx, w, _b, _it, _tol in nnls_samples():
+        solution = F.inverse_mel_scale(melspec, _dense(idx, w, melspec.shape[-2]), solver="nnls")
+        grad = torch.randn(solution.shape, dtype=solution.dtype, generator=torch.Generator().manual_seed(0))
+        torch.library.opcheck(torch.ops.inverse_mel.nnls_backward.default, (grad, solution, idx, w, melspec.shape[-2]))
+
+
+def _dense(idx, w, n_mels):
+    return w.new_zeros((idx.shape[0], n_mels)).scatter_add_(1, idx, w)
+
+
+def test_torch_compile_fullgraph_nnls():
+    module = _module(2)
+    compiled = torch.compile(module, fullgraph=True)
+    melspec = module.fb.T @ (torch.rand(2, 513, 20, generator=torch.Generator().manual_seed(0)) ** 3)
+    torch.testing.assert_close(compiled(melspec), module(melspec), rtol=0, atol=0)

@@ -48,18 +48,17 @@ TORCH_LIBRARY(inverse_mel, m) {
       "lstsq_apply_out(Tensor melspec, Tensor gram_pinv, Tensor tap_index, "
       "Tensor tap_weight, Tensor? gram_cholesky_band, Tensor(a!) out) -> ()");
 
-  // Non-negative least squares: per frame, min ||fb^T s - m||^2 subject to s >= 0,
-  // warm-started from lstsq_apply's solution (same operator arguments). The
-  // filterbank (tap_weight) must be non-negative.
-  //   max_iter, tol: per-frame stopping, scale-invariant (see csrc/cpu/nnls.cpp)
+  // Non-negative least squares: per frame, min ||fb^T s - m||^2 subject to s >= 0
+  // (see csrc/cpu/nnls.cpp). The filterbank (tap_weight) must be non-negative.
+  //   max_iter, tol: per-frame stopping, scale-invariant
   //   returns: solution   (..., n_freqs, time), melspec's dtype
   //            iterations (..., time) int32, Newton steps taken per frame
   //            residual   (..., time) ||fb^T s - m|| / ||m|| per frame
   //            converged  (..., time) bool, false for frames that ran out of
   //                       steps or hold NaN/Inf
   m.def(
-      "nnls(Tensor melspec, Tensor gram_pinv, Tensor tap_index, Tensor tap_weight, "
-      "Tensor? gram_cholesky_band, int max_iter, float tol) -> (Tensor, Tensor, Tensor, Tensor)");
+      "nnls(Tensor melspec, Tensor tap_index, Tensor tap_weight, int max_iter, float tol) "
+      "-> (Tensor, Tensor, Tensor, Tensor)");
   // Backward of nnls with respect to melspec: (A_F A_F^T)^-1 A_F grad on the
   // solution's free set F = {solution > 0}. grad, solution: (..., n_freqs, time);
   // returns (..., n_mels, time).

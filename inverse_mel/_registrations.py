@@ -115,8 +115,18 @@ torch.library.register_autograd(
 # nnls: per-frame min ||fb^T s - m|| s.t. s >= 0 -> (solution, iterations, residual, converged)
 # ---------------------------------------------------------------------------
 @torch.library.register_fake("inverse_mel::nnls")
-def _nnls_fake(melspec, gram_pinv, tap_index, tap_weight, gram_cholesky_band, max_iter, tol):
-    solution = _lstsq_apply_fake(melspec, gram_pinv, tap_index, tap_weight, gram_cholesky_band)
+def _nnls_fake(melspec, tap_index, tap_weight, max_iter, tol):
+    torch._check(melspec.dim() >= 2, lambda: "nnls: melspec must have shape (..., n_mels, time)")
+    torch._check(
+        melspec.dtype in (torch.float32, torch.float64),
+        lambda: f"nnls: melspec must be float32 or float64, found {melspec.dtype}",
+    )
+    torch._check(
+        tap_index.dim() == 2 and tap_index.shape == tap_weight.shape and tap_index.dtype == torch.int64,
+        lambda: "nnls: tap_index (int64) and tap_weight must both have shape (n_freqs, taps)",
+    )
+    torch._check(tap_weight.dtype == melspec.dtype, lambda: "nnls: tap_weight must have melspec's dtype")
+    solution = melspec.new_empty((*melspec.shape[:-2], tap_index.shape[0], melspec.shape[-1]))
     frames = (*melspec.shape[:-2], melspec.shape[-1])
     return (
         solution,
@@ -133,7 +143,7 @@ def _nnls_backward_fake(grad, solution, tap_index, tap_weight, n_mels):
 
 
 def _nnls_setup_context(ctx, inputs, output) -> None:
-    melspec, _gram, tap_index, tap_weight, _band, _max_iter, _tol = inputs
+    melspec, tap_index, tap_weight, _max_iter, _tol = inputs
     solution, iterations, residual, converged = output
     ctx.mark_non_differentiable(iterations, residual, converged)
     ctx.n_mels = melspec.shape[-2]
@@ -150,7 +160,7 @@ def _nnls_backward(ctx, grad_solution, _grad_iterations, _grad_residual, _grad_c
         grad_melspec = torch.ops.inverse_mel.nnls_backward(
             grad_solution.contiguous(), solution, tap_index, tap_weight, ctx.n_mels
         )
-    return grad_melspec, None, None, None, None, None, None
+    return grad_melspec, None, None, None, None
 
 
 torch.library.register_autograd("inverse_mel::nnls", _nnls_backward, setup_context=_nnls_setup_context)

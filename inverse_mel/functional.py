@@ -367,11 +367,12 @@ def _solve(
     """Apply a ready operator (right device and compute dtype) with the chosen solver."""
     compute = _compute_dtype(melspec.dtype)
     mel = melspec.to(compute)
-    args = (op.gram_pinv, op.tap_index, op.tap_weight, op.gram_cholesky_band)
     if solver == "nnls":
-        specgram, iterations, residual, converged = torch.ops.inverse_mel.nnls(mel, *args, max_iter, tol)
+        specgram, iterations, residual, converged = torch.ops.inverse_mel.nnls(
+            mel, op.tap_index, op.tap_weight, max_iter, tol
+        )
     else:
-        specgram = torch.ops.inverse_mel.lstsq_apply(mel, *args)
+        specgram = torch.ops.inverse_mel.lstsq_apply(mel, op.gram_pinv, op.tap_index, op.tap_weight, op.gram_cholesky_band)
         if not return_info:
             return specgram.to(melspec.dtype)
         with torch.no_grad():

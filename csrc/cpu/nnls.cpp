@@ -31,6 +31,7 @@
 #include <algorithm>
 #include <cmath>
 #include <cstdint>
+#include <cstdlib>
 #include <limits>
 #include <optional>
 #include <tuple>
@@ -41,15 +42,19 @@ namespace {
 
 // Bytes of one (n_freqs x tile) working array: six of them stay in L2.
 constexpr int64_t kNnlsTileBytes = 48 * 1024;
-// Levenberg-Marquardt damping of A_F A_F^T in the solver, relative to the largest Gram
+// Levenberg-Marquardt damping of A_F W A_F^T in the solver, relative to its largest
 // diagonal. It does not move the fixed points (d = 0 exactly when A_F^T r = 0, the KKT
-// condition), only the path: directions whose squared singular value is below 1e-4 of the
-// largest diagonal, the ones lstsq's default rcond = 1e-2 also cuts, are damped rather
-// than inverted. A tiny ridge would amplify the part of an inconsistent residual outside
+// condition), only the path: directions whose squared singular value is below the damping
+// are damped rather than inverted. A tiny ridge would amplify the part of an inconsistent residual outside
 // range(A_F) by 1/ridge before A_F^T cancels it, and round-off then ruins the step (seen
 // on overdetermined and Whisper-like banks).
+// 1e-4 in both precisions (measured): smaller values let round-off in the null directions
+// of an inconsistent residual (amplified by 1 / damping) leak into the step and break
+// the scale invariance of the result; larger ones slow the last digits.
 constexpr double kSolverDamping = 1e-4;
 constexpr int kSolverRefinements = 2;
+// The step metric W = (envelope + floor)^kMetricPower (see nnls_kernel).
+constexpr double kMetricPower = 1.0;
 // The backward solves (A_F A_F^T) x = A_F grad, whose right-hand side lies in the range
 // exactly. A_F A_F^T may be singular (fewer free bins than mels), so it is factored with a
 // ridge of sqrt(machine eps) (condition ~1/sqrt(eps): round-off stays ~sqrt(eps)) and the
@@ -62,6 +67,13 @@ constexpr double backward_ridge() {
 constexpr int kBackwardRefinements = 2;
 constexpr int kMaxBacktracks = 30;
 constexpr double kArmijo = 1e-4;
+
+// Bins [f_lo, f_hi) are the ones some filter touches; per-bin tile arrays hold only those
+// rows (row f at (f - f_lo) * len), since every other bin's solution is 0.
+struct BinRange {
+  int64_t lo = 0, hi = 0;
+  int64_t rows() const { return hi - lo; }
+};
 
 // Band structure of the compacted filterbank: the largest mel-index spread within one bin.
 template <typename scalar_t>
@@ -82,14 +94,11 @@ int64_t gram_bandwidth(const CompactTaps<scalar_t>& taps, int64_t n_freqs) {
 template <typename scalar_t>
 struct FilterbankConstants {
   int64_t bands;  // 1 + Gram half-bandwidth
-  scalar_t ridge;  // eps added to the diagonal of A_F A_F^T
   scalar_t spectral_norm;  // ||A||_2, the scale of the stationarity test
 
-  // ridge_relative: eps as a fraction of the largest Gram diagonal.
-  FilterbankConstants(const CompactTaps<scalar_t>& taps, int64_t n_freqs, int64_t n_mels, double ridge_relative) {
+  FilterbankConstants(const CompactTaps<scalar_t>& taps, int64_t n_freqs, int64_t n_mels) {
     bands = gram_bandwidth(taps, n_freqs) + 1;
-    // The Gram fb^T fb in band storage (float64): its diagonal scales the ridge, and a
-    // power iteration on it gives ||A||_2^2.
+    // The Gram fb^T fb in band storage (float64): a power iteration on it gives ||A||_2^2.
     std::vector<double> gram((bands) * n_mels, 0.0);  // gram[d * n_mels + k] = G[k, k - d]
     for (int64_t f = 0; f < n_freqs; ++f) {
       const int64_t* idx = taps.index.data() + f * taps.taps;
@@ -100,8 +109,6 @@ struct FilterbankConstants {
         }
       }
     }
-    const double max_diag = n_mels > 0 ? *std::max_element(gram.begin(), gram.begin() + n_mels) : 0.0;
-    ridge = static_cast<scalar_t>(ridge_relative * (max_diag > 0 ? max_diag : 1.0));
     spectral_norm = static_cast<scalar_t>(std::sqrt(largest_eigenvalue(gram, bands, n_mels)));
   }
 
@@ -146,29 +153,25 @@ struct FilterbankConstants {
   }
 };
 
-// K = A diag(free) A^T + ridge I in band storage k_band[d][k][t] = K[k, k - d], then its
+// K = A diag(weight) A^T + ridge I in band storage k_band[d][k][t] = K[k, k - d], then its
 // LDL^T factorisation in place (D on band 0, L below), and solves K x = rhs in place.
 // All per frame, vectorised over the tile's `len` frames.
 template <typename scalar_t>
 class FreeSetGram {
  public:
-  FreeSetGram(const CompactTaps<scalar_t>& taps, int64_t n_freqs, int64_t n_mels, int64_t bands, int64_t len)
-      : taps_(taps), n_freqs_(n_freqs), n_mels_(n_mels), bands_(bands), len_(len),
+  FreeSetGram(const CompactTaps<scalar_t>& taps, BinRange bins, int64_t n_mels, int64_t bands, int64_t len)
+      : taps_(taps), bins_(bins), n_mels_(n_mels), bands_(bands), len_(len),
         k_band_(bands * n_mels * len), row_(len) {}
 
-  INVERSE_MEL_MULTIVERSION void build(const scalar_t* free, scalar_t ridge) {
-    std::fill(k_band_.begin(), k_band_.end(), scalar_t(0));
-    for (int64_t k = 0; k < n_mels_; ++k) {
-      scalar_t* diag = at(0, k);
-      for (int64_t t = 0; t < len_; ++t) {
-        diag[t] = ridge;
-      }
-    }
-    for (int64_t f = 0; f < n_freqs_; ++f) {
+  // K = A diag(weight) A^T per frame, plus ridge_relative * max_k K[k, k] + tiny on the
+  // diagonal (a per-frame scale: the weights differ between frames), then factored.
+  INVERSE_MEL_MULTIVERSION void build(const scalar_t* weight, double ridge_relative) {
+    std::fill(k_band_.begin(), k_band_.begin() + bands_ * n_mels_ * len_, scalar_t(0));
+    for (int64_t f = bins_.lo; f < bins_.hi; ++f) {
       const int64_t c = taps_.count[f];
       const int64_t* idx = taps_.index.data() + f * taps_.taps;
       const scalar_t* w = taps_.weight.data() + f * taps_.taps;
-      const scalar_t* free_f = free + f * len_;
+      const scalar_t* weight_f = weight + (f - bins_.lo) * len_;
       for (int64_t a = 0; a < c; ++a) {
         for (int64_t b = a; b < c; ++b) {
           const int64_t hi = std::max(idx[a], idx[b]);
@@ -177,13 +180,30 @@ class FreeSetGram {
           const scalar_t ww = w[a] * w[b];
           scalar_t* dst = at(d, hi);
           for (int64_t t = 0; t < len_; ++t) {
-            dst[t] += ww * free_f[t];
+            dst[t] += ww * weight_f[t];
           }
         }
       }
     }
+    std::fill(row_.begin(), row_.begin() + len_, scalar_t(0));
+    for (int64_t k = 0; k < n_mels_; ++k) {
+      const scalar_t* diag = at(0, k);
+      for (int64_t t = 0; t < len_; ++t) {
+        row_[t] = std::max(row_[t], diag[t]);
+      }
+    }
+    const scalar_t tiny = std::numeric_limits<scalar_t>::min() / std::numeric_limits<scalar_t>::epsilon();
+    for (int64_t k = 0; k < n_mels_; ++k) {
+      scalar_t* diag = at(0, k);
+      for (int64_t t = 0; t < len_; ++t) {
+        diag[t] += scalar_t(ridge_relative) * row_[t] + tiny;
+      }
+    }
     factor();
   }
+
+  // Shrink the tile to its first `len` frames (after the caller compacted its arrays).
+  void set_len(int64_t len) { len_ = len; }
 
   // rhs (n_mels x len) <- K^-1 rhs.
   INVERSE_MEL_MULTIVERSION void solve(scalar_t* rhs) const {
@@ -265,21 +285,38 @@ class FreeSetGram {
   }
 
   const CompactTaps<scalar_t>& taps_;
-  const int64_t n_freqs_, n_mels_, bands_, len_;
+  const BinRange bins_;
+  const int64_t n_mels_, bands_;
+  int64_t len_;
   std::vector<scalar_t> k_band_;
   std::vector<scalar_t> row_;
 };
 
+template <typename scalar_t>
+BinRange touched_bins(const CompactTaps<scalar_t>& taps, int64_t n_freqs) {
+  BinRange range{n_freqs, 0};
+  for (int64_t f = 0; f < n_freqs; ++f) {
+    if (taps.count[f] > 0) {
+      range.lo = std::min(range.lo, f);
+      range.hi = f + 1;
+    }
+  }
+  if (range.hi <= range.lo) {
+    range = BinRange{0, 0};
+  }
+  return range;
+}
+
 // r = A s - m  (scatter over each bin's taps), for one tile.
 template <typename scalar_t>
 INVERSE_MEL_MULTIVERSION void mel_residual(
-    const CompactTaps<scalar_t>& taps, int64_t n_freqs, int64_t n_mels, int64_t len,
+    const CompactTaps<scalar_t>& taps, BinRange bins, int64_t n_mels, int64_t len,
     const scalar_t* s, const scalar_t* m, scalar_t* r) {
   for (int64_t i = 0; i < n_mels * len; ++i) {
     r[i] = -m[i];
   }
-  for (int64_t f = 0; f < n_freqs; ++f) {
-    const scalar_t* sf = s + f * len;
+  for (int64_t f = bins.lo; f < bins.hi; ++f) {
+    const scalar_t* sf = s + (f - bins.lo) * len;
     for (int64_t j = 0; j < taps.count[f]; ++j) {
       const scalar_t w = taps.weight[f * taps.taps + j];
       scalar_t* rk = r + taps.index[f * taps.taps + j] * len;
@@ -293,9 +330,9 @@ INVERSE_MEL_MULTIVERSION void mel_residual(
 // out = A^T x  (gather over each bin's taps), for one tile.
 template <typename scalar_t>
 INVERSE_MEL_MULTIVERSION void mel_transpose(
-    const CompactTaps<scalar_t>& taps, int64_t n_freqs, int64_t len, const scalar_t* x, scalar_t* out) {
-  for (int64_t f = 0; f < n_freqs; ++f) {
-    scalar_t* of = out + f * len;
+    const CompactTaps<scalar_t>& taps, BinRange bins, int64_t len, const scalar_t* x, scalar_t* out) {
+  for (int64_t f = bins.lo; f < bins.hi; ++f) {
+    scalar_t* of = out + (f - bins.lo) * len;
     std::fill(of, of + len, scalar_t(0));
     for (int64_t j = 0; j < taps.count[f]; ++j) {
       const scalar_t w = taps.weight[f * taps.taps + j];
@@ -310,12 +347,11 @@ INVERSE_MEL_MULTIVERSION void mel_transpose(
 template <typename scalar_t>
 void nnls_kernel(
     const at::Tensor& melspec3,  // (batch, n_mels, time), any strides
-    const at::Tensor& gram_pinv,
     const at::Tensor& tap_index,
     const at::Tensor& tap_weight,
-    const std::optional<at::Tensor>& band,
     int64_t max_iter,
     double tol,
+    double metric_power,
     at::Tensor& out,  // (batch, n_freqs, time), contiguous
     at::Tensor& iterations,  // (batch, time), int32
     at::Tensor& residual,  // (batch, time)
@@ -324,9 +360,28 @@ void nnls_kernel(
   const int64_t n_mels = melspec3.size(1);
   const int64_t time = melspec3.size(2);
   const int64_t n_freqs = out.size(1);
-  const LstsqTile<scalar_t> warm_start(melspec3, gram_pinv, tap_index, tap_weight, band);
-  const CompactTaps<scalar_t>& taps = warm_start.taps;
-  const FilterbankConstants<scalar_t> consts(taps, n_freqs, n_mels, kSolverDamping);
+  const CompactTaps<scalar_t> taps(tap_index, tap_weight, n_mels);
+  const FilterbankConstants<scalar_t> consts(taps, n_freqs, n_mels);
+  const BinRange bins = touched_bins(taps, n_freqs);
+  const int64_t rows = bins.rows();
+
+  // The mel envelope spreads each band's energy density over its bins:
+  // env[f] = sum_j w_fj m[k_j] / area[k_j] / sum_j w_fj, area[k] = sum_f w_fk.
+  std::vector<scalar_t> inv_area(n_mels, scalar_t(0)), inv_row_sum(n_freqs, scalar_t(0));
+  {
+    std::vector<double> area(n_mels, 0.0);
+    for (int64_t f = 0; f < n_freqs; ++f) {
+      double row = 0.0;
+      for (int64_t j = 0; j < taps.count[f]; ++j) {
+        area[taps.index[f * taps.taps + j]] += taps.weight[f * taps.taps + j];
+        row += taps.weight[f * taps.taps + j];
+      }
+      inv_row_sum[f] = row > 0 ? scalar_t(1.0 / row) : scalar_t(0);
+    }
+    for (int64_t k = 0; k < n_mels; ++k) {
+      inv_area[k] = area[k] > 0 ? scalar_t(1.0 / area[k]) : scalar_t(0);
+    }
+  }
 
   const int64_t tile_time = std::clamp<int64_t>(
       (kNnlsTileBytes / (std::max<int64_t>(n_freqs, 1) * static_cast<int64_t>(sizeof(scalar_t)))) / 8 * 8, 8, 64);
@@ -341,20 +396,21 @@ void nnls_kernel(
 
   at::parallel_for(0, batch * tiles_per_item, 1, [&](int64_t tile_begin, int64_t tile_end) {
     const int64_t cap = std::min(tile_time, time);
-    auto scratch = warm_start.make_scratch(cap);
-    std::vector<scalar_t> s(n_freqs * cap), g(n_freqs * cap), free(n_freqs * cap), d(n_freqs * cap),
-        cand(n_freqs * cap), m(n_mels * cap), r(n_mels * cap), rc(n_mels * cap), lam(n_mels * cap);
+    std::vector<scalar_t> s(rows * cap), g(rows * cap), metric(rows * cap), weight(rows * cap), d(rows * cap),
+        cand(rows * cap), m(n_mels * cap), r(n_mels * cap), rc(n_mels * cap), lam(n_mels * cap);
     std::vector<scalar_t> obj(cap), obj_c(cap), mel_norm(cap), alpha(cap), decrease(cap), pg(cap);
     std::vector<char> active(cap), pending(cap);
     std::vector<int32_t> iters(cap);
+    std::vector<int64_t> frame(cap);  // lane -> frame index within the tile
+    FreeSetGram<scalar_t> gram(taps, bins, n_mels, consts.bands, cap);
     for (int64_t tile = tile_begin; tile < tile_end; ++tile) {
       const int64_t b = tile / tiles_per_item;
       const int64_t t0 = (tile % tiles_per_item) * tile_time;
-      const int64_t len = std::min(tile_time, time - t0);
-      FreeSetGram<scalar_t> gram(taps, n_freqs, n_mels, consts.bands, len);
+      int64_t len = std::min(tile_time, time - t0);
+      gram.set_len(len);
+      scalar_t* out_tile = out_ptr + b * n_freqs * time + t0;
 
-      // Warm start: the least-squares solution with ReLU, and the mel tile itself.
-      warm_start.solve_and_expand(b, t0, len, s.data(), len, scratch);
+      // The mel tile, its per-frame norm, and the start: the non-negative mel envelope.
       const scalar_t* src = mel_ptr + b * melspec3.stride(0) + t0 * melspec3.stride(2);
       for (int64_t k = 0; k < n_mels; ++k) {
         for (int64_t t = 0; t < len; ++t) {
@@ -369,8 +425,33 @@ void nnls_kernel(
       }
       for (int64_t t = 0; t < len; ++t) {
         mel_norm[t] = std::sqrt(mel_norm[t]);
+        pg[t] = scalar_t(0);  // per-frame max of the start, for the metric's floor
       }
-      mel_residual(taps, n_freqs, n_mels, len, s.data(), m.data(), r.data());
+      for (int64_t f = bins.lo; f < bins.hi; ++f) {
+        scalar_t* sf = s.data() + (f - bins.lo) * len;
+        std::fill(sf, sf + len, scalar_t(0));
+        for (int64_t j = 0; j < taps.count[f]; ++j) {
+          const int64_t k = taps.index[f * taps.taps + j];
+          const scalar_t w = taps.weight[f * taps.taps + j] * inv_area[k] * inv_row_sum[f];
+          const scalar_t* mk = m.data() + k * len;
+          for (int64_t t = 0; t < len; ++t) {
+            sf[t] += w * mk[t];
+          }
+        }
+        for (int64_t t = 0; t < len; ++t) {
+          sf[t] = relu_keep_nan(sf[t]);
+          pg[t] = std::max(pg[t], sf[t]);
+        }
+      }
+      // Metric W = (start + floor)^p: steps move energy where the envelope has it, so
+      // quiet bins keep their share instead of being clipped to exact zeros.
+      for (int64_t f = 0; f < rows; ++f) {
+        for (int64_t t = 0; t < len; ++t) {
+          const scalar_t base = s[f * len + t] + scalar_t(1e-6) * pg[t];
+          metric[f * len + t] = metric_power == 1.0 ? base : scalar_t(std::pow(base, metric_power));
+        }
+      }
+      mel_residual(taps, bins, n_mels, len, s.data(), m.data(), r.data());
       auto objective = [&](const scalar_t* res, scalar_t* dst) {
         std::fill(dst, dst + len, scalar_t(0));
         for (int64_t k = 0; k < n_mels; ++k) {
@@ -380,56 +461,103 @@ void nnls_kernel(
         }
       };
       objective(r.data(), obj.data());  // ||A s - m||^2 per frame
-      std::fill(active.begin(), active.begin() + len, 1);
-      std::fill(iters.begin(), iters.begin() + len, 0);
-      bool* conv_tile = conv_ptr + b * time + t0;
       for (int64_t t = 0; t < len; ++t) {
-        conv_tile[t] = false;
+        active[t] = 1;
+        iters[t] = 0;
+        frame[t] = t;
       }
 
-      for (int64_t it = 0;; ++it) {
-        // Gradient, free set, projected gradient; then the per-frame stopping test.
-        mel_transpose(taps, n_freqs, len, r.data(), g.data());
-        std::fill(pg.begin(), pg.begin() + len, scalar_t(0));
-        for (int64_t i = 0; i < n_freqs * len; ++i) {
-          const bool is_free = s[i] > scalar_t(0) || g[i] < scalar_t(0);
-          free[i] = is_free ? scalar_t(1) : scalar_t(0);
-          const scalar_t p = is_free ? g[i] : scalar_t(0);
-          pg[i % len] += p * p;
+      // A finished frame is written out at once; the rest are packed into the leading lanes,
+      // so a tile costs the sum of its frames' steps, not len times its slowest frame's.
+      auto finish = [&](int64_t lane, bool ok) {
+        const int64_t t = frame[lane];
+        for (int64_t f = 0; f < n_freqs; ++f) {  // bins no filter touches are 0
+          out_tile[f * time + t] = f >= bins.lo && f < bins.hi ? s[(f - bins.lo) * len + lane] : scalar_t(0);
         }
-        bool any_active = false;
+        iter_ptr[b * time + t0 + t] = iters[lane];
+        const scalar_t rn = std::sqrt(obj[lane]);
+        res_ptr[b * time + t0 + t] = mel_norm[lane] > scalar_t(0) ? rn / mel_norm[lane] : rn;
+        conv_ptr[b * time + t0 + t] = ok;
+        active[lane] = 0;
+      };
+      auto compact = [&]() {
+        int64_t n = 0;
+        std::vector<int64_t> keep;
         for (int64_t t = 0; t < len; ++t) {
-          if (!active[t]) {
-            continue;
+          if (active[t]) {
+            keep.push_back(t);
           }
+        }
+        n = static_cast<int64_t>(keep.size());
+        if (n == len) {
+          return;
+        }
+        auto pack = [&](std::vector<scalar_t>& a, int64_t rows) {
+          for (int64_t row = 0; row < rows; ++row) {
+            for (int64_t i = 0; i < n; ++i) {
+              a[row * n + i] = a[row * len + keep[i]];
+            }
+          }
+        };
+        pack(s, rows);
+        pack(metric, rows);
+        pack(g, rows);
+        pack(weight, rows);
+        pack(m, n_mels);
+        pack(r, n_mels);
+        for (int64_t i = 0; i < n; ++i) {
+          obj[i] = obj[keep[i]];
+          mel_norm[i] = mel_norm[keep[i]];
+          iters[i] = iters[keep[i]];
+          frame[i] = frame[keep[i]];
+          active[i] = 1;
+        }
+        len = n;
+        gram.set_len(len);
+      };
+
+      for (int64_t it = 0; len > 0; ++it) {
+        // Gradient, free set, projected gradient; then the per-frame stopping test.
+        mel_transpose(taps, bins, len, r.data(), g.data());
+        std::fill(pg.begin(), pg.begin() + len, scalar_t(0));
+        for (int64_t f = 0; f < rows; ++f) {
+          for (int64_t t = 0; t < len; ++t) {
+            const int64_t i = f * len + t;
+            const bool is_free = s[i] > scalar_t(0) || g[i] < scalar_t(0);
+            weight[i] = is_free ? metric[i] : scalar_t(0);
+            const scalar_t p = is_free ? g[i] : scalar_t(0);
+            pg[t] += p * p;
+          }
+        }
+        for (int64_t t = 0; t < len; ++t) {
           const scalar_t res_norm = std::sqrt(obj[t]);
           const bool exact = res_norm <= tol_s * mel_norm[t];
           const bool stationary = std::sqrt(pg[t]) <= tol_s * consts.spectral_norm * res_norm;
           if (exact || stationary) {
-            active[t] = 0;
-            conv_tile[t] = true;
+            finish(t, true);
           } else if (it >= max_iter || !std::isfinite(obj[t])) {
-            active[t] = 0;  // out of steps, or a NaN/Inf frame: reported as not converged
-          } else {
-            any_active = true;
+            finish(t, false);  // out of steps, or a NaN/Inf frame: reported as not converged
           }
         }
-        if (!any_active) {
+        compact();
+        if (len == 0) {
           break;
         }
-
-        // Newton step on the free set: d = -A_F^T (A_F A_F^T + eps I)^-1 r, with the damping's
-        // bias on small-but-nonzero directions cut by iterative refinement (each step
-        // multiplies it by eps / sigma^2; a truly null direction only grows linearly).
-        gram.build(free.data(), consts.ridge);
+        // Newton step on the free set in the metric W: d = -W A_F^T (A_F W A_F^T + eps I)^-1 r,
+        // with the damping's bias on small-but-nonzero directions cut by iterative refinement
+        // (each step multiplies it by eps / sigma^2; a truly null direction only grows linearly).
+        gram.build(weight.data(), kSolverDamping);
         std::copy(r.begin(), r.begin() + n_mels * len, lam.begin());
         gram.solve(lam.data());
-        for (int refinement = 0; refinement < kSolverRefinements; ++refinement) {
-          mel_transpose(taps, n_freqs, len, lam.data(), d.data());  // d = free * A^T lam
-          for (int64_t i = 0; i < n_freqs * len; ++i) {
-            d[i] *= free[i];
+        for (int refinement = 0; refinement <= kSolverRefinements; ++refinement) {
+          mel_transpose(taps, bins, len, lam.data(), d.data());
+          for (int64_t i = 0; i < rows * len; ++i) {
+            d[i] *= weight[i];  // d = W_F A^T lam
           }
-          mel_residual(taps, n_freqs, n_mels, len, d.data(), r.data(), rc.data());  // A_F A_F^T lam - r
+          if (refinement == kSolverRefinements) {
+            break;
+          }
+          mel_residual(taps, bins, n_mels, len, d.data(), r.data(), rc.data());  // A W_F A^T lam - r
           for (int64_t i = 0; i < n_mels * len; ++i) {
             rc[i] = -rc[i];
           }
@@ -438,31 +566,29 @@ void nnls_kernel(
             lam[i] += rc[i];
           }
         }
-        mel_transpose(taps, n_freqs, len, lam.data(), d.data());
-        for (int64_t i = 0; i < n_freqs * len; ++i) {
-          d[i] = -d[i] * free[i];
+        for (int64_t i = 0; i < rows * len; ++i) {
+          d[i] = -d[i];
         }
 
         // Armijo backtracking on the projected arc, per frame.
         for (int64_t t = 0; t < len; ++t) {
           alpha[t] = scalar_t(1);
-          pending[t] = active[t];
+          pending[t] = 1;
         }
         for (int trial = 0; trial < kMaxBacktracks; ++trial) {
-          for (int64_t f = 0; f < n_freqs; ++f) {
-            const scalar_t* sf = s.data() + f * len;
-            const scalar_t* df = d.data() + f * len;
-            scalar_t* cf = cand.data() + f * len;
+          for (int64_t f = 0; f < rows; ++f) {
             for (int64_t t = 0; t < len; ++t) {
-              const scalar_t v = sf[t] + alpha[t] * df[t];
-              cf[t] = v > scalar_t(0) ? v : scalar_t(0);
+              const scalar_t v = s[f * len + t] + alpha[t] * d[f * len + t];
+              cand[f * len + t] = v > scalar_t(0) ? v : scalar_t(0);
             }
           }
-          mel_residual(taps, n_freqs, n_mels, len, cand.data(), m.data(), rc.data());
+          mel_residual(taps, bins, n_mels, len, cand.data(), m.data(), rc.data());
           objective(rc.data(), obj_c.data());
           std::fill(decrease.begin(), decrease.begin() + len, scalar_t(0));
-          for (int64_t i = 0; i < n_freqs * len; ++i) {
-            decrease[i % len] += g[i] * (s[i] - cand[i]);
+          for (int64_t f = 0; f < rows; ++f) {
+            for (int64_t t = 0; t < len; ++t) {
+              decrease[t] += g[f * len + t] * (s[f * len + t] - cand[f * len + t]);
+            }
           }
           bool any_pending = false;
           for (int64_t t = 0; t < len; ++t) {
@@ -487,39 +613,29 @@ void nnls_kernel(
           }
         }
         // Take the accepted steps; a frame whose step never passed has stalled.
-        for (int64_t t = 0; t < len; ++t) {
-          if (active[t] && pending[t]) {
-            active[t] = 0;
-          } else if (active[t]) {
-            ++iters[t];
-            obj[t] = obj_c[t];
-          }
-        }
-        for (int64_t f = 0; f < n_freqs; ++f) {
+        for (int64_t f = 0; f < rows; ++f) {
           for (int64_t t = 0; t < len; ++t) {
-            if (active[t]) {
+            if (!pending[t]) {
               s[f * len + t] = cand[f * len + t];
             }
           }
         }
         for (int64_t k = 0; k < n_mels; ++k) {
           for (int64_t t = 0; t < len; ++t) {
-            if (active[t]) {
+            if (!pending[t]) {
               r[k * len + t] = rc[k * len + t];
             }
           }
         }
-      }
-
-      // Write the tile once, with its per-frame report.
-      scalar_t* out_tile = out_ptr + b * n_freqs * time + t0;
-      for (int64_t f = 0; f < n_freqs; ++f) {
-        std::copy(s.begin() + f * len, s.begin() + (f + 1) * len, out_tile + f * time);
-      }
-      for (int64_t t = 0; t < len; ++t) {
-        iter_ptr[b * time + t0 + t] = iters[t];
-        const scalar_t rn = std::sqrt(obj[t]);
-        res_ptr[b * time + t0 + t] = mel_norm[t] > scalar_t(0) ? rn / mel_norm[t] : rn;
+        for (int64_t t = 0; t < len; ++t) {
+          if (pending[t]) {
+            finish(t, false);
+          } else {
+            ++iters[t];
+            obj[t] = obj_c[t];
+          }
+        }
+        compact();
       }
     }
   });
@@ -540,7 +656,8 @@ void nnls_backward_kernel(
   const int64_t time = grad3.size(2);
   const int64_t n_mels = grad_mel.size(1);
   const CompactTaps<scalar_t> taps(tap_index, tap_weight, n_mels);
-  const FilterbankConstants<scalar_t> consts(taps, n_freqs, n_mels, backward_ridge<scalar_t>());
+  const FilterbankConstants<scalar_t> consts(taps, n_freqs, n_mels);
+  const BinRange all_bins{0, n_freqs};
   const int64_t tile_time = std::clamp<int64_t>(
       (kNnlsTileBytes / (std::max<int64_t>(n_freqs, 1) * static_cast<int64_t>(sizeof(scalar_t)))) / 8 * 8, 8, 64);
   const int64_t tiles_per_item = (time + tile_time - 1) / tile_time;
@@ -568,18 +685,18 @@ void nnls_backward_kernel(
         }
       }
       // z = A (free * grad): the mel residual of `masked` against a zero target.
-      mel_residual(taps, n_freqs, n_mels, len, masked.data(), zero.data(), z.data());
-      FreeSetGram<scalar_t> gram(taps, n_freqs, n_mels, consts.bands, len);
-      gram.build(free.data(), consts.ridge);
+      mel_residual(taps, all_bins, n_mels, len, masked.data(), zero.data(), z.data());
+      FreeSetGram<scalar_t> gram(taps, all_bins, n_mels, consts.bands, len);
+      gram.build(free.data(), backward_ridge<scalar_t>());
       std::copy(z.begin(), z.begin() + n_mels * len, x.begin());
       gram.solve(x.data());
       for (int refinement = 0; refinement < kBackwardRefinements; ++refinement) {
         // correction = z - A (free * A^T x), the residual of the undamped system.
-        mel_transpose(taps, n_freqs, len, x.data(), masked.data());
+        mel_transpose(taps, all_bins, len, x.data(), masked.data());
         for (int64_t i = 0; i < n_freqs * len; ++i) {
           masked[i] *= free[i];
         }
-        mel_residual(taps, n_freqs, n_mels, len, masked.data(), z.data(), correction.data());
+        mel_residual(taps, all_bins, n_mels, len, masked.data(), z.data(), correction.data());
         for (int64_t i = 0; i < n_mels * len; ++i) {
           correction[i] = -correction[i];
         }
@@ -613,10 +730,8 @@ void check_taps(const at::Tensor& tap_index, const at::Tensor& tap_weight, at::S
 
 std::tuple<at::Tensor, at::Tensor, at::Tensor, at::Tensor> nnls_cpu(
     const at::Tensor& melspec,
-    const at::Tensor& gram_pinv,
     const at::Tensor& tap_index,
     const at::Tensor& tap_weight,
-    const std::optional<at::Tensor>& gram_cholesky_band,
     int64_t max_iter,
     double tol) {
   TORCH_CHECK(
@@ -627,20 +742,8 @@ std::tuple<at::Tensor, at::Tensor, at::Tensor, at::Tensor> nnls_cpu(
   TORCH_CHECK(melspec.device().is_cpu(), "nnls (CPU kernel): melspec must be on the CPU, found ", melspec.device());
   TORCH_CHECK(max_iter >= 0, "nnls: max_iter must be >= 0, found ", max_iter);
   TORCH_CHECK(std::isfinite(tol) && tol >= 0.0, "nnls: tol must be a finite number >= 0, found ", tol);
-  const int64_t n_mels = melspec.size(-2);
-  TORCH_CHECK(
-      gram_pinv.dim() == 2 && gram_pinv.size(0) == n_mels && gram_pinv.size(1) == n_mels &&
-          gram_pinv.scalar_type() == melspec.scalar_type() && gram_pinv.device().is_cpu(),
-      "nnls: gram_pinv must be a CPU (", n_mels, ", ", n_mels, ") tensor of melspec's dtype, found ",
-      gram_pinv.sizes(), " ", gram_pinv.scalar_type());
-  if (gram_cholesky_band.has_value()) {
-    TORCH_CHECK(
-        gram_cholesky_band->dim() == 2 && gram_cholesky_band->size(1) == n_mels &&
-            gram_cholesky_band->scalar_type() == melspec.scalar_type() && gram_cholesky_band->device().is_cpu(),
-        "nnls: gram_cholesky_band must be a CPU (bands, ", n_mels, ") tensor of melspec's dtype");
-  }
   check_taps(tap_index, tap_weight, melspec.scalar_type(), "nnls");
-
+  const int64_t n_mels = melspec.size(-2);
   std::vector<int64_t> lead(melspec.sizes().begin(), melspec.sizes().end() - 2);
   const int64_t time = melspec.size(-1);
   std::vector<int64_t> out_sizes = lead;
@@ -656,14 +759,15 @@ std::tuple<at::Tensor, at::Tensor, at::Tensor, at::Tensor> nnls_cpu(
     out.zero_();
     return {out, iterations, residual, converged};
   }
+  const char* power_env = std::getenv("INVERSE_MEL_NNLS_POWER");
+  const double metric_power = power_env ? std::atof(power_env) : kMetricPower;
   const at::Tensor melspec3 = melspec.reshape({-1, n_mels, time});
   at::Tensor out3 = out.view({-1, tap_index.size(0), time});
   at::Tensor iter2 = iterations.view({-1, time});
   at::Tensor res2 = residual.view({-1, time});
   at::Tensor conv2 = converged.view({-1, time});
   AT_DISPATCH_FLOATING_TYPES(melspec.scalar_type(), "nnls_cpu", [&] {
-    nnls_kernel<scalar_t>(
-        melspec3, gram_pinv, tap_index, tap_weight, gram_cholesky_band, max_iter, tol, out3, iter2, res2, conv2);
+    nnls_kernel<scalar_t>(melspec3, tap_index, tap_weight, max_iter, tol, metric_power, out3, iter2, res2, conv2);
   });
   return {out, iterations, residual, converged};
 }

@@ -118,6 +118,10 @@ def test_scale_invariance(scale):
     scaled = module(melspec * scale, return_info=True)
     torch.testing.assert_close(scaled.specgram / scale, base.specgram, rtol=1e-8, atol=1e-12 * float(base.specgram.max()))
     assert torch.equal(scaled.iterations, base.iterations)
+    # Powers of two scale exactly: bit-identical, in float32 too, even for very quiet input.
+    module32 = _module(2)
+    quiet = (melspec * 2.0**-70).float()
+    assert torch.equal(module32(quiet) * 2.0**70, module32(melspec.float()))
 
 
 def test_batch_equals_per_item_and_threads_do_not_matter():

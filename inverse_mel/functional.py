@@ -405,10 +405,14 @@ def inverse_mel_scale(
     ``solver="lstsq"`` (default) is ``torchaudio.transforms.InverseMelScale``'s computation:
     ``relu(argmin_S ||fb.T @ S - melspec||)``, the minimum-norm least-squares solution within
     the rank cut-off, then ReLU. ``solver="nnls"`` solves the non-negative least-squares problem
-    ``min ||fb.T @ S - melspec||  subject to  S >= 0`` per frame, warm-started from that
-    solution: a projected Newton method on the free set, 2-3 steps per frame on typical input.
-    It fits the mel spectrogram exactly where a non-negative solution exists (the ReLU of the
-    least-squares solution leaves 1-8% mel residual), and its spectra are closer to the truth.
+    ``min ||fb.T @ S - melspec||  subject to  S >= 0`` per frame with a projected Newton method
+    on the free set, 1-3 steps per frame on typical input. It fits the mel spectrogram exactly
+    where a non-negative solution exists (the ReLU of the least-squares solution leaves 1-8% mel
+    residual). Since many non-negative spectra then fit exactly, it starts from the mel envelope
+    (each band's energy per unit filter area, spread over its bins) and steps in that envelope's
+    metric, which picks the exact solution closest to the envelope and keeps quiet bins quiet
+    rather than clipping them to zero: closer to the true spectrum than both the least-squares
+    solution and librosa (``benchmarks/results/nnls.md``). ``max_iter=0`` returns that start.
     Unlike ``librosa.feature.inverse.mel_to_stft`` (L-BFGS-B with a tolerance that depends on the
     input's scale, often stopping at its starting point), the stopping rule is scale-invariant:
     scaling ``melspec`` scales the solution.

@@ -464,6 +464,9 @@ void nnls_kernel(
   scalar_t* res_ptr = residual.data_ptr<scalar_t>();
   bool* conv_ptr = converged.data_ptr<bool>();
   const scalar_t* mel_ptr = melspec3.data_ptr<scalar_t>();
+  const int64_t mel_stride_b = melspec3.stride(0);
+  const int64_t mel_stride_k = melspec3.stride(1);
+  const int64_t mel_stride_t = melspec3.stride(2);
   const scalar_t tol_s = static_cast<scalar_t>(tol);
   const scalar_t round_off = scalar_t(1) + scalar_t(16) * std::numeric_limits<scalar_t>::epsilon();
 
@@ -477,6 +480,10 @@ void nnls_kernel(
     std::vector<int32_t> iters(cap);
     std::vector<int64_t> frame(cap);  // lane -> frame index within the tile
     std::vector<scalar_t> result(rows * cap);  // finished frames, at their own frame index
+    std::vector<scalar_t> unscale(cap);
+    std::vector<int64_t> keep, done;  // lanes still iterating / finished this round
+    keep.reserve(cap);
+    done.reserve(cap);
     FreeSetGram<scalar_t> gram(taps, bins, n_mels, consts.bands, cap);
     for (int64_t tile = tile_begin; tile < tile_end; ++tile) {
       const int64_t b = tile / tiles_per_item;
@@ -487,10 +494,10 @@ void nnls_kernel(
       scalar_t* out_tile = out_ptr + b * n_freqs * time + t0;
 
       // The mel tile, its per-frame norm, and the start: the non-negative mel envelope.
-      const scalar_t* src = mel_ptr + b * melspec3.stride(0) + t0 * melspec3.stride(2);
+      const scalar_t* src = mel_ptr + b * mel_stride_b + t0 * mel_stride_t;
       for (int64_t k = 0; k < n_mels; ++k) {
         for (int64_t t = 0; t < len; ++t) {
-          m[k * len + t] = src[k * melspec3.stride(1) + t * melspec3.stride(2)];
+          m[k * len + t] = src[k * mel_stride_k + t * mel_stride_t];
         }
       }
       // Each frame is scaled by a power of two to max |m| in [1, 2) and scaled back on output:
@@ -563,12 +570,11 @@ void nnls_kernel(
 
       // A finished frame is written out at once; the rest are packed into the leading lanes,
       // so a tile costs the sum of its frames' steps, not len times its slowest frame's.
+      // finish() records a frame's report; compact() then copies every frame finished this
+      // round into the tile's result row by row (a column copy per frame would touch one cache
+      // line per bin).
       auto finish = [&](int64_t lane, bool ok) {
         const int64_t t = frame[lane];
-        const scalar_t unscale = scalar_t(1) / scale[lane];  // a power of two: exact
-        for (int64_t f = 0; f < rows; ++f) {  // into the tile's result, written out row-wise below
-          result[f * tile_len + t] = s[f * len + lane] * unscale;
-        }
         iter_ptr[b * time + t0 + t] = iters[lane];
         const scalar_t rn = std::sqrt(obj[lane]);
         res_ptr[b * time + t0 + t] = mel_norm[lane] > scalar_t(0) ? rn / mel_norm[lane] : rn;
@@ -576,16 +582,24 @@ void nnls_kernel(
         active[lane] = 0;
       };
       auto compact = [&]() {
-        int64_t n = 0;
-        std::vector<int64_t> keep;
+        keep.clear();
+        done.clear();
         for (int64_t t = 0; t < len; ++t) {
-          if (active[t]) {
-            keep.push_back(t);
-          }
+          (active[t] ? keep : done).push_back(t);
         }
-        n = static_cast<int64_t>(keep.size());
+        const int64_t n = static_cast<int64_t>(keep.size());
         if (n == len) {
           return;
+        }
+        for (int64_t lane : done) {
+          unscale[lane] = scalar_t(1) / scale[lane];  // a power of two: exact
+        }
+        for (int64_t f = 0; f < rows; ++f) {
+          const scalar_t* sf = s.data() + f * len;
+          scalar_t* rf = result.data() + f * tile_len;
+          for (int64_t lane : done) {
+            rf[frame[lane]] = sf[lane] * unscale[lane];
+          }
         }
         auto pack = [&](std::vector<scalar_t>& a, int64_t rows) {
           for (int64_t row = 0; row < rows; ++row) {

@@ -15,16 +15,14 @@ import argparse
 import ctypes
 import json
 import os
-import platform
-import statistics
 import subprocess
 import sys
-import time
 import warnings
 
 import torch
 
 import inverse_mel
+from common import machine, median_time, torchaudio_method
 
 CONFIGS = {
     # name: (sample_rate, n_fft, n_mels, f_max, norm, mel_scale)
@@ -41,29 +39,6 @@ def make_module(name):
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
         return inverse_mel.InverseMelScale(n_fft // 2 + 1, n_mels, sr, 0.0, f_max, norm, scale)
-
-
-def median_time(fn, repeats, warmup=2):
-    for _ in range(warmup):
-        fn()
-    times = []
-    for _ in range(repeats):
-        t0 = time.perf_counter()
-        fn()
-        times.append(time.perf_counter() - t0)
-    return statistics.median(times)
-
-
-def torchaudio_method(fb):
-    """The per-call lstsq of torchaudio.transforms.InverseMelScale; gels, or gelsd if gels raises."""
-    a = fb.T[None]
-    try:
-        torch.linalg.lstsq(a, torch.rand(1, fb.shape[1], 4), driver="gels")
-        driver = "gels"
-    except RuntimeError:
-        driver = "gelsd"
-    # gels "succeeds" on some ill-conditioned banks (Whisper) with an unstable result; timing is still fair.
-    return (lambda m: torch.relu(torch.linalg.lstsq(a, m, driver=driver).solution)), driver
 
 
 def melspec_for(module, batch, time_frames, seed=0):
@@ -134,10 +109,11 @@ _MEMORY_CHILD = r"""
 import sys, warnings, torch
 sys.path.insert(0, {bench_dir!r})
 import bench_lstsq_cpu as b
+from common import torchaudio_method
 name, method, batch, frames = {name!r}, {method!r}, {batch}, {frames}
 module = b.make_module(name)
 melspec = b.melspec_for(module, batch, frames)
-ta, _ = b.torchaudio_method(module.fb)
+ta, _ = torchaudio_method(module.fb)
 P = torch.linalg.pinv(module.fb.T.double()).float()
 fns = dict(ours=module, torchaudio=ta, dense=lambda m: torch.relu(P @ m))
 fn = fns[method]
@@ -160,18 +136,6 @@ def peak_extra_memory(name, method, batch, frames):
     res = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     extra, out_bytes = map(int, res.stdout.split()[-2:])
     return extra, out_bytes
-
-
-def machine():
-    cpu = platform.processor() or platform.machine()
-    try:
-        for line in open("/proc/cpuinfo"):
-            if line.startswith("model name"):
-                cpu = line.split(":", 1)[1].strip()
-                break
-    except OSError:
-        pass
-    return f"{cpu}, {os.cpu_count()} cores, torch {torch.__version__}, {torch.get_num_threads()} threads"
 
 
 def main():

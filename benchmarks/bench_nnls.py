@@ -27,17 +27,15 @@ lstsq, medians of repeated runs, with the iterations NNLS used.
 Usage: python benchmarks/bench_nnls.py [--audio-dir benchmarks/audio] [--out benchmarks/results/nnls.md]
 """
 import argparse
-import glob
 import json
 import os
-import statistics
-import time
 import warnings
 
 import numpy as np
 import torch
 
 import inverse_mel
+from common import machine, median_time, torchaudio_method
 
 try:
     import librosa
@@ -83,27 +81,6 @@ def metrics(mag, mag_hat, fb_t, melspec, estimate_in_input_domain):
     return sc, lsd, mel
 
 
-def median_time(fn, repeats, warmup=1):
-    for _ in range(warmup):
-        fn()
-    times = []
-    for _ in range(repeats):
-        t0 = time.perf_counter()
-        fn()
-        times.append(time.perf_counter() - t0)
-    return statistics.median(times)
-
-
-def torchaudio_method(fb):
-    a = fb.T[None]
-    try:
-        torch.linalg.lstsq(a, torch.rand(1, fb.shape[1], 4), driver="gels")
-        driver = "gels"
-    except RuntimeError:
-        driver = "gelsd"
-    return (lambda m: torch.relu(torch.linalg.lstsq(a, m[None], driver=driver).solution[0])), driver
-
-
 def make_modules(name):
     sr, n_fft, hop, n_mels, f_max, norm, scale = CONFIGS[name]
     with warnings.catch_warnings():
@@ -122,7 +99,8 @@ def quality(audio_dir, lines, rows):
     for name, (sr, n_fft, hop, n_mels, f_max, norm, scale) in CONFIGS.items():
         lstsq, nnls = make_modules(name)
         fb_t = lstsq.fb.T
-        ta, driver = torchaudio_method(lstsq.fb)
+        ta_batched, driver = torchaudio_method(lstsq.fb)
+        ta = lambda m: ta_batched(m[None])[0]  # noqa: E731  (melspec here is (n_mels, time))
         lib_fb = torch.from_numpy(librosa.filters.mel(sr=sr, n_fft=n_fft, n_mels=n_mels, fmin=0.0, fmax=f_max,
                                                       htk=scale == "htk", norm=norm)).float()
         for signal, names in (("speech", SPEECH), ("non-speech", NON_SPEECH)):
@@ -172,7 +150,7 @@ def speed(audio_dir, lines, rows, repeats):
         lib_mel = (torch.from_numpy(lib_fb).float() @ spec1).numpy()
         t_lib = median_time(lambda: librosa.feature.inverse.mel_to_stft(
             lib_mel, sr=sr, n_fft=n_fft, power=2, fmin=0.0, fmax=f_max, htk=scale == "htk", norm=norm),
-            max(1, repeats // 5))
+            max(1, repeats // 5), warmup=1)
         for batch in (1, 32):
             # Batch items are the same recording shifted in time, so they differ.
             spec = torch.stack([torch.roll(spec1, 31 * b, dims=1) for b in range(batch)])
@@ -198,10 +176,8 @@ def main():
     parser.add_argument("--repeats", type=int, default=10)
     parser.add_argument("--out", default=os.path.join(os.path.dirname(__file__), "results", "nnls.md"))
     args = parser.parse_args()
-    cpu = next((l.split(":", 1)[1].strip() for l in open("/proc/cpuinfo") if l.startswith("model name")), "?") \
-        if os.path.exists("/proc/cpuinfo") else "?"
     lines = ["# NNLS: quality on real recordings and speed\n",
-             f"Machine: {cpu}, {os.cpu_count()} cores, torch {torch.__version__}, {torch.get_num_threads()} threads, "
+             f"Machine: {machine()}, "
              f"librosa {librosa.__version__}. Defaults: max_iter={inverse_mel.functional.DEFAULT_MAX_ITER}, "
              f"tol={inverse_mel.functional.DEFAULT_TOL:g}.\n"]
     quality_rows, speed_rows = [], []

@@ -85,6 +85,13 @@ struct BinRange {
   int64_t rows() const { return hi - lo; }
 };
 
+// Frames per tile: a multiple of 8 in [8, 64], so one (bins x frames) array is ~kNnlsTileBytes.
+template <typename scalar_t>
+int64_t nnls_tile_time(int64_t n_freqs) {
+  return std::clamp<int64_t>(
+      (kNnlsTileBytes / (std::max<int64_t>(n_freqs, 1) * static_cast<int64_t>(sizeof(scalar_t)))) / 8 * 8, 8, 64);
+}
+
 // Band structure of the compacted filterbank: the largest mel-index spread within one bin.
 template <typename scalar_t>
 int64_t gram_bandwidth(const CompactTaps<scalar_t>& taps, int64_t n_freqs) {
@@ -456,8 +463,7 @@ void nnls_kernel(
     }
   }
 
-  const int64_t tile_time = std::clamp<int64_t>(
-      (kNnlsTileBytes / (std::max<int64_t>(n_freqs, 1) * static_cast<int64_t>(sizeof(scalar_t)))) / 8 * 8, 8, 64);
+  const int64_t tile_time = nnls_tile_time<scalar_t>(n_freqs);
   const int64_t tiles_per_item = (time + tile_time - 1) / tile_time;
   scalar_t* out_ptr = out.data_ptr<scalar_t>();
   int32_t* iter_ptr = iterations.data_ptr<int32_t>();
@@ -743,8 +749,7 @@ void nnls_backward_kernel(
   const CompactTaps<scalar_t> taps(tap_index, tap_weight, n_mels);
   const FilterbankConstants<scalar_t> consts(taps, n_freqs, n_mels);
   const BinRange all_bins{0, n_freqs};
-  const int64_t tile_time = std::clamp<int64_t>(
-      (kNnlsTileBytes / (std::max<int64_t>(n_freqs, 1) * static_cast<int64_t>(sizeof(scalar_t)))) / 8 * 8, 8, 64);
+  const int64_t tile_time = nnls_tile_time<scalar_t>(n_freqs);
   const int64_t tiles_per_item = (time + tile_time - 1) / tile_time;
   const at::Tensor grad_c = grad3.contiguous();
   const at::Tensor sol_c = solution3.contiguous();

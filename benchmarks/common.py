@@ -1,0 +1,40 @@
+"""Helpers shared by the benchmark scripts: timing, the inline torchaudio method, the machine."""
+import os
+import statistics
+import time
+
+import torch
+
+
+def median_time(fn, repeats, warmup=2):
+    """Median wall time of fn() in seconds over `repeats` runs after `warmup` runs."""
+    for _ in range(warmup):
+        fn()
+    times = []
+    for _ in range(repeats):
+        t0 = time.perf_counter()
+        fn()
+        times.append(time.perf_counter() - t0)
+    return statistics.median(times)
+
+
+def torchaudio_method(fb):
+    """torchaudio.transforms.InverseMelScale's forward, written inline (torchaudio has no CPU
+    build for this torch): relu(lstsq(fb.T[None], melspec).solution) with gels, or gelsd where gels
+    raises on a rank-deficient filterbank. Returns (fn(melspec (..., n_mels, time)), driver).
+    gels "succeeds" on some ill-conditioned banks (Whisper) with an unstable result."""
+    a = fb.T[None]
+    try:
+        torch.linalg.lstsq(a, torch.rand(1, fb.shape[1], 4), driver="gels")
+        driver = "gels"
+    except RuntimeError:
+        driver = "gelsd"
+    return (lambda m: torch.relu(torch.linalg.lstsq(a, m, driver=driver).solution)), driver
+
+
+def machine():
+    """CPU model, core count, torch version and threads, for the results files."""
+    cpu = "?"
+    if os.path.exists("/proc/cpuinfo"):
+        cpu = next((line.split(":", 1)[1].strip() for line in open("/proc/cpuinfo") if line.startswith("model name")), cpu)
+    return f"{cpu}, {os.cpu_count()} cores, torch {torch.__version__}, {torch.get_num_threads()} threads"

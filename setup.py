@@ -5,6 +5,7 @@ Switches (environment variables):
   FORCE_CUDA=0            never build them
   TORCH_CUDA_ARCH_LIST    e.g. "9.0" for H100/H200 (read by torch's build helpers)
   DEBUG=1                 -O0 -g
+  SANITIZE=1              -fsanitize=address,undefined (see tools/sanitize.sh)
 CUDA is chosen from the installed torch and the toolkit, never from a visible GPU.
 """
 import glob
@@ -41,6 +42,11 @@ def get_extensions():
         # so batch, per-item and any-thread-count results are bit-identical.
         "cxx": opt + ["-DPy_LIMITED_API=0x03090000", "-ffp-contract=off", "-fdiagnostics-color=always"],
     }
+    extra_link_args = []
+    if os.environ.get("SANITIZE", "0") == "1":
+        sanitize = ["-fsanitize=address,undefined", "-fno-omit-frame-pointer", "-fno-sanitize-recover=undefined"]
+        extra_compile_args["cxx"] = ["-O1", "-g"] + sanitize + extra_compile_args["cxx"][1:]
+        extra_link_args += sanitize
     extension = CppExtension
     if use_cuda:
         extension = CUDAExtension
@@ -57,6 +63,7 @@ def get_extensions():
             "inverse_mel._C",
             sources,
             extra_compile_args=extra_compile_args,
+            extra_link_args=extra_link_args,
             py_limited_api=True,
         )
     ]

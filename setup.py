@@ -35,12 +35,13 @@ def get_extensions():
     cuda_sources = sorted(glob.glob(os.path.join(CSRC, "cuda", "*.cu")))
     opt = ["-O0", "-g"] if debug else ["-O3"]
     extra_compile_args = {
-        # Py_LIMITED_API: the module only uses the stable C API (see csrc/inverse_mel.cpp),
-        # so one wheel serves every CPython >= 3.9 for a given torch version.
+        # py_limited_api=True below makes torch define Py_LIMITED_API (CPython 3.10's stable
+        # ABI): the module uses only the stable C API (see csrc/inverse_mel.cpp), so one wheel
+        # serves every CPython >= 3.10 for a given torch version.
         # -ffp-contract=off: no fused multiply-adds, so a vectorised loop body and its scalar
         # tail round alike. Results then do not depend on where a frame sits in a SIMD tile,
         # so batch, per-item and any-thread-count results are bit-identical.
-        "cxx": opt + ["-DPy_LIMITED_API=0x03090000", "-ffp-contract=off", "-fdiagnostics-color=always"],
+        "cxx": opt + ["-ffp-contract=off", "-fdiagnostics-color=always"],
     }
     extra_link_args = []
     if os.environ.get("SANITIZE", "0") == "1":
@@ -78,5 +79,5 @@ setup(
     ext_modules=get_extensions(),
     install_requires=[_torch_requirement()],
     cmdclass={"build_ext": BuildExtension.with_options(use_ninja=True)},
-    options={"bdist_wheel": {"py_limited_api": "cp39"}},
+    options={"bdist_wheel": {"py_limited_api": "cp310"}},
 )

@@ -9,7 +9,7 @@
 extern "C" {
 // Importing inverse_mel._C loads this shared library, which runs the static
 // TORCH_LIBRARY initialisers below. The module itself is empty; it only uses
-// the limited C API, so one wheel serves every CPython >= 3.9.
+// the limited C API, so one wheel serves every CPython >= 3.10.
 PyObject* PyInit__C(void) {
   static struct PyModuleDef module_def = {
       PyModuleDef_HEAD_INIT,

@@ -8,6 +8,8 @@ from typing import Optional
 import torch
 from torch import Tensor
 
+from .functional import _dense_from_taps
+
 
 # ---------------------------------------------------------------------------
 # lstsq_apply: out = relu(F @ (gram_pinv @ melspec)), F = ELL(tap_index, tap_weight)
@@ -65,12 +67,6 @@ def _lstsq_apply_out_fake(
         out.shape == expected.shape and out.dtype == expected.dtype,
         lambda: f"lstsq_apply_out: out must have shape {tuple(expected.shape)} and dtype {expected.dtype}",
     )
-
-
-def _dense_from_taps(tap_index: Tensor, tap_weight: Tensor, n_mels: int) -> Tensor:
-    """The (n_freqs, n_mels) matrix F of an ELL filterbank (padding taps have weight 0)."""
-    dense = tap_weight.new_zeros((tap_index.shape[0], n_mels))
-    return dense.scatter_add(1, tap_index, tap_weight)
 
 
 def _lstsq_apply_setup_context(ctx, inputs, output) -> None:

@@ -361,6 +361,12 @@ class InverseMelResult(NamedTuple):
     converged: Tensor
 
 
+def _dense_from_taps(tap_index: Tensor, tap_weight: Tensor, n_mels: int) -> Tensor:
+    """The ``(n_freqs, n_mels)`` matrix of an ELL filterbank (padding taps have weight 0)."""
+    dense = tap_weight.new_zeros((tap_index.shape[0], n_mels))
+    return dense.scatter_add(1, tap_index, tap_weight)
+
+
 def _solve(
     melspec: Tensor, op: LstsqOperator, solver: str, max_iter: int, tol: float, return_info: bool
 ) -> Union[Tensor, InverseMelResult]:
@@ -376,8 +382,7 @@ def _solve(
         if not return_info:
             return specgram.to(melspec.dtype)
         with torch.no_grad():
-            dense = op.tap_weight.new_zeros((op.tap_index.shape[0], op.gram_pinv.shape[0]))
-            dense.scatter_add_(1, op.tap_index, op.tap_weight)
+            dense = _dense_from_taps(op.tap_index, op.tap_weight, op.gram_pinv.shape[0])
             mel_norm = torch.linalg.vector_norm(mel, dim=-2)
             residual = torch.linalg.vector_norm(dense.T @ specgram - mel, dim=-2)
             residual = torch.where(mel_norm > 0, residual / mel_norm.clamp_min(torch.finfo(compute).tiny), residual)

@@ -1,7 +1,8 @@
-// Building blocks shared by the CPU kernels of the least-squares family
-// (lstsq_apply.cpp) and the NNLS solver (nnls.cpp), which warm-starts from the
-// least-squares solution tile by tile. Everything lives in an anonymous
-// namespace: each kernel file gets its own copy (and its own multiversioned clones).
+// Building blocks of the CPU kernels: the compacted filterbank, the huge-page output
+// allocation, the multiversioning macro and NaN-keeping ReLU (used by lstsq_apply.cpp and
+// nnls.cpp), and the least-squares tile solver LstsqTile (lstsq_apply.cpp). Everything
+// lives in an anonymous namespace: each kernel file gets its own copy (and its own
+// multiversioned clones).
 #pragma once
 
 #include <ATen/ATen.h>

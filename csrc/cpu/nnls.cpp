@@ -52,19 +52,16 @@ constexpr int64_t kNnlsTileBytes = 256 * 1024;
 // Levenberg-Marquardt damping of A_F W A_F^T in the solver, relative to its largest
 // diagonal. It does not move the fixed points (d = 0 exactly when A_F^T r = 0, the KKT
 // condition), only the path: directions whose squared singular value is below the damping
-// are damped rather than inverted. A tiny ridge would amplify the part of an inconsistent residual outside
-// range(A_F) by 1/ridge before A_F^T cancels it, and round-off then ruins the step (seen
-// on overdetermined and Whisper-like banks).
-// 1e-4 in both precisions (measured): smaller values let round-off in the null directions
-// of an inconsistent residual (amplified by 1 / damping) leak into the step and break
-// the scale invariance of the result; larger ones slow the last digits.
+// are damped rather than inverted. 1e-4 in both precisions (measured): smaller values let
+// round-off in the null directions of an inconsistent residual (amplified by 1 / damping)
+// leak into the step and break the scale invariance of the result (seen on overdetermined
+// and Whisper-like banks); larger ones slow the last digits.
 constexpr double kSolverDamping = 1e-4;
 constexpr int kSolverRefinements = 1;  // measured: 0 costs more steps, 2 more time
-// The step metric W = (envelope + floor)^kMetricPower (see nnls_kernel). Measured on the
-// real recordings of benchmarks/bench_nnls.py: 1.25 lowers the log-spectral distance a little
-// further on power spectra but doubles the steps; 1.5 stalls often; 0 (Euclidean) leaves
-// many spurious zeros.
-constexpr double kMetricPower = 1.0;
+// The step metric is W = envelope + floor (see nnls_kernel). Measured on the real recordings
+// of benchmarks/bench_nnls.py: W = (envelope + floor)^1.25 lowers the log-spectral distance a
+// little further on power spectra but doubles the steps; ^1.5 stalls often; W = 1 (Euclidean)
+// leaves many spurious zeros.
 // The backward solves (A_F A_F^T) x = A_F grad, whose right-hand side lies in the range
 // exactly. A_F A_F^T may be singular (fewer free bins than mels), so it is factored with a
 // ridge of sqrt(machine eps) (condition ~1/sqrt(eps): round-off stays ~sqrt(eps)) and the
@@ -431,7 +428,6 @@ void nnls_kernel(
     const at::Tensor& tap_weight,
     int64_t max_iter,
     double tol,
-    double metric_power,
     at::Tensor& out,  // (batch, n_freqs, time), contiguous
     at::Tensor& iterations,  // (batch, time), int32
     at::Tensor& residual,  // (batch, time)
@@ -550,12 +546,11 @@ void nnls_kernel(
           pg[t] = std::max(pg[t], sf[t]);
         }
       }
-      // Metric W = (start + floor)^p: steps move energy where the envelope has it, so
-      // quiet bins keep their share instead of being clipped to exact zeros.
+      // Metric W = start + floor: steps move energy where the envelope has it, so quiet bins
+      // keep their share instead of being clipped to exact zeros.
       for (int64_t f = 0; f < rows; ++f) {
         for (int64_t t = 0; t < len; ++t) {
-          const scalar_t base = s[f * len + t] + scalar_t(1e-6) * pg[t];
-          metric[f * len + t] = metric_power == 1.0 ? base : scalar_t(std::pow(base, metric_power));
+          metric[f * len + t] = s[f * len + t] + scalar_t(1e-6) * pg[t];
         }
       }
       mel_residual(taps, bins, n_mels, len, s.data(), m.data(), r.data());
@@ -574,11 +569,11 @@ void nnls_kernel(
         frame[t] = t;
       }
 
-      // A finished frame is written out at once; the rest are packed into the leading lanes,
-      // so a tile costs the sum of its frames' steps, not len times its slowest frame's.
-      // finish() records a frame's report; compact() then copies every frame finished this
-      // round into the tile's result row by row (a column copy per frame would touch one cache
-      // line per bin).
+      // Finished frames leave the tile and the rest are packed into the leading lanes, so a
+      // tile costs the sum of its frames' steps, not len times its slowest frame's. finish()
+      // records a frame's report; compact() then copies every frame finished this round into
+      // the tile's result row by row (a column copy per frame would touch one cache line per
+      // bin), which is written to the output once, when the tile is done.
       auto finish = [&](int64_t lane, bool ok) {
         const int64_t t = frame[lane];
         iter_ptr[b * time + t0 + t] = iters[lane];
@@ -849,14 +844,13 @@ std::tuple<at::Tensor, at::Tensor, at::Tensor, at::Tensor> nnls_cpu(
     out.zero_();
     return {out, iterations, residual, converged};
   }
-  const double metric_power = kMetricPower;
   const at::Tensor melspec3 = melspec.reshape({-1, n_mels, time});
   at::Tensor out3 = out.view({-1, tap_index.size(0), time});
   at::Tensor iter2 = iterations.view({-1, time});
   at::Tensor res2 = residual.view({-1, time});
   at::Tensor conv2 = converged.view({-1, time});
   AT_DISPATCH_FLOATING_TYPES(melspec.scalar_type(), "nnls_cpu", [&] {
-    nnls_kernel<scalar_t>(melspec3, tap_index, tap_weight, max_iter, tol, metric_power, out3, iter2, res2, conv2);
+    nnls_kernel<scalar_t>(melspec3, tap_index, tap_weight, max_iter, tol, out3, iter2, res2, conv2);
   });
   return {out, iterations, residual, converged};
 }

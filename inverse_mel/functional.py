@@ -118,6 +118,39 @@ def mel_to_hz(mels: Union[float, Tensor], mel_scale: str = "htk") -> Union[float
 # ---------------------------------------------------------------------------
 # Filterbank
 # ---------------------------------------------------------------------------
+def _is_number(value) -> bool:
+    return isinstance(value, (int, float)) and not isinstance(value, bool)
+
+
+def _check_mel_config(n_freqs, f_min, f_max, n_mels, sample_rate, fn: str, n_freqs_name: str = "n_stft") -> None:
+    """Reject configurations that torchaudio accepts but that end in an empty, NaN or aliased
+    filterbank: each message names the argument and what it must be."""
+    if isinstance(n_freqs, bool) or not isinstance(n_freqs, int) or n_freqs < 2:
+        raise ValueError(
+            f"{fn}: {n_freqs_name} must be an int >= 2 (the n_fft // 2 + 1 bins of a one-sided STFT), "
+            f"found {n_freqs!r}"
+        )
+    if isinstance(n_mels, bool) or not isinstance(n_mels, int) or n_mels < 1:
+        raise ValueError(f"{fn}: n_mels must be an int >= 1, found {n_mels!r}")
+    if not _is_number(sample_rate) or not math.isfinite(sample_rate) or not sample_rate > 0:
+        raise ValueError(f"{fn}: sample_rate must be a positive number of Hz, found {sample_rate!r}")
+    if not _is_number(f_min) or not math.isfinite(f_min) or f_min < 0:
+        raise ValueError(f"{fn}: f_min must be a finite number of Hz >= 0, found {f_min!r}")
+    if f_max is None:  # the modules' default
+        f_max = float(sample_rate // 2)
+    if not _is_number(f_max) or not math.isfinite(f_max):
+        raise ValueError(f"{fn}: f_max must be a finite number of Hz (or None for sample_rate // 2), found {f_max!r}")
+    if f_min > f_max:
+        raise ValueError("Require f_min: {} <= f_max: {}".format(f_min, f_max))
+    nyquist = sample_rate / 2
+    if f_max > nyquist:
+        # Filters above Nyquist cover no STFT bin: they come out empty or truncated.
+        raise ValueError(
+            f"{fn}: f_max={f_max!r} Hz is above the Nyquist frequency sample_rate / 2 = {nyquist:g} Hz; "
+            f"use f_max <= {nyquist:g} (or None)"
+        )
+
+
 def melscale_fbanks(
     n_freqs: int,
     f_min: float,
@@ -145,6 +178,7 @@ def melscale_fbanks(
     if norm is not None and norm != "slaney":
         raise ValueError('norm must be one of None or "slaney"')
     _check_mel_scale(mel_scale)
+    _check_mel_config(n_freqs, f_min, f_max, n_mels, sample_rate, "melscale_fbanks", n_freqs_name="n_freqs")
 
     all_freqs = torch.linspace(0, sample_rate // 2, n_freqs)
     m_min = hz_to_mel(f_min, mel_scale=mel_scale)
@@ -219,7 +253,9 @@ def _check_fb(fb: Tensor, fn: str) -> None:
         )
     if fb.dtype not in _FLOAT_DTYPES:
         raise TypeError(f"{fn}: fb must be a real floating-point tensor, found {fb.dtype}; use fb.float()")
-    if fb.numel() > 0 and not bool(torch.isfinite(fb).all()):
+    if fb.numel() == 0:
+        raise ValueError(f"{fn}: fb is empty (shape {tuple(fb.shape)}); it needs at least one frequency bin and one mel")
+    if not fb.is_meta and not bool(torch.isfinite(fb).all()):
         raise ValueError(f"{fn}: fb contains NaN or Inf; a filterbank must be finite")
 
 
@@ -301,21 +337,62 @@ def _rank_warning_text(rank: int, n_mels: int, n_freqs: int, rcond: float) -> st
 # ---------------------------------------------------------------------------
 # Input checks shared by the functional and the modules
 # ---------------------------------------------------------------------------
-def _check_melspec(melspec: Tensor, n_mels: int, fn: str) -> None:
-    if not isinstance(melspec, Tensor):
-        raise TypeError(f"{fn}: melspec must be a torch.Tensor, found {type(melspec).__name__}")
-    if melspec.dim() < 2:
+def _check_spectrogram(x: Tensor, name: str, axis: str, n_bins: int, fn: str) -> None:
+    """Type, rank, dtype, bin count and emptiness of a ``(..., n_bins, time)`` input."""
+    if not isinstance(x, Tensor):
+        raise TypeError(f"{fn}: {name} must be a torch.Tensor, found {type(x).__name__}")
+    if x.dim() < 2:
         raise ValueError(
-            f"{fn}: melspec must have shape (..., n_mels, time) with at least 2 dims, "
-            f"found shape {tuple(melspec.shape)}; add a time axis with melspec.unsqueeze(-1)"
+            f"{fn}: {name} must have shape (..., {axis}, time) with at least 2 dims, "
+            f"found shape {tuple(x.shape)}; add a time axis with {name}.unsqueeze(-1)"
         )
-    if melspec.dtype not in _FLOAT_DTYPES:
+    if x.dtype not in _FLOAT_DTYPES:
         raise TypeError(
-            f"{fn}: melspec must be a real floating-point tensor (float32, float64, float16 or "
-            f"bfloat16), found {melspec.dtype}; convert it with melspec.float()"
+            f"{fn}: {name} must be a real floating-point tensor (float32, float64, float16 or "
+            f"bfloat16), found {x.dtype}; convert it with {name}.float()"
         )
-    if melspec.shape[-2] != n_mels:
-        raise ValueError(f"Expected an input with {n_mels} mel bins. Found: {melspec.shape[-2]}")
+    if x.shape[-2] != n_bins:
+        if name == "melspec":  # torchaudio's wording, which callers may match on
+            raise ValueError(f"Expected an input with {n_bins} mel bins. Found: {x.shape[-2]}")
+        raise ValueError(f"{fn}: {name} must have shape (..., {n_bins}, time), found {tuple(x.shape)}")
+    if x.numel() == 0:
+        raise ValueError(
+            f"{fn}: {name} is empty (shape {tuple(x.shape)}); it needs at least one frame and one "
+            "batch item: skip empty inputs before the call"
+        )
+
+
+def _check_finite(x: Tensor, name: str, fn: str) -> None:
+    """Raise on NaN/Inf, naming the first bad frame. Skipped while tracing or capturing a CUDA
+    graph (no host sync there); the kernels then keep a bad frame's NaN to that frame."""
+    if torch.compiler.is_compiling() or x.is_meta:
+        return
+    if x.is_cuda and torch.cuda.is_current_stream_capturing():
+        return
+    # One fast pass: a float64 sum of finite float32/16 values cannot overflow, so a finite sum
+    # proves the input finite (a float64 input may overflow: then look element-wise).
+    with torch.no_grad():
+        total = x.sum(dtype=torch.float64)
+        if bool(torch.isfinite(total)) and x.dtype != torch.float64:
+            return
+        bad = ~torch.isfinite(x)
+        if not bool(bad.any()):
+            return
+        where = torch.nonzero(bad)[0].tolist()
+    raise ValueError(
+        f"{fn}: {name} contains NaN or Inf (first at index {tuple(where)} of shape {tuple(x.shape)}); "
+        f"clean it first, e.g. torch.nan_to_num({name}, nan=0.0, posinf=0.0)"
+    )
+
+
+def _check_melspec(melspec: Tensor, n_mels: int, fn: str) -> None:
+    _check_spectrogram(melspec, "melspec", "n_mels", n_mels, fn)
+    _check_finite(melspec, "melspec", fn)
+
+
+def _check_same_device(x: Tensor, name: str, fb: Tensor, fn: str) -> None:
+    if x.device != fb.device:
+        raise ValueError(f"{fn}: {name} is on {x.device} but fb is on {fb.device}; move them to one device")
 
 
 def _compute_dtype(dtype: torch.dtype) -> torch.dtype:
@@ -457,9 +534,11 @@ def inverse_mel_scale(
     _check_solver(solver, max_iter, tol)
     _check_fb(fb, "inverse_mel_scale")
     _check_melspec(melspec, fb.shape[1], "inverse_mel_scale")
-    if melspec.device != fb.device:
-        raise ValueError(
-            f"inverse_mel_scale: melspec is on {melspec.device} but fb is on {fb.device}; move them to one device"
+    _check_same_device(melspec, "melspec", fb, "inverse_mel_scale")
+    if fb.dtype != melspec.dtype and not (fb.dtype == torch.float32 and melspec.dtype in (torch.float16, torch.bfloat16)):
+        raise TypeError(
+            f"inverse_mel_scale: fb is {fb.dtype} but melspec is {melspec.dtype}; pass fb.to(melspec.dtype) "
+            "(float16/bfloat16 input may also use a float32 fb)"
         )
     if solver == "nnls":
         _check_nonnegative(fb, "inverse_mel_scale")
@@ -476,8 +555,8 @@ def mel_scale(specgram: Tensor, fb: Tensor) -> Tensor:
     Returns:
         ``(..., n_mels, time)``, as ``torchaudio.transforms.MelScale`` computes it.
     """
-    if specgram.dim() < 2 or specgram.shape[-2] != fb.shape[0]:
-        raise ValueError(
-            f"mel_scale: specgram must have shape (..., {fb.shape[0]}, time), found {tuple(specgram.shape)}"
-        )
+    _check_fb(fb, "mel_scale")
+    _check_spectrogram(specgram, "specgram", "n_freqs", fb.shape[0], "mel_scale")
+    _check_finite(specgram, "specgram", "mel_scale")
+    _check_same_device(specgram, "specgram", fb, "mel_scale")
     return torch.matmul(specgram.transpose(-1, -2), fb.to(specgram.dtype)).transpose(-1, -2)

@@ -14,18 +14,6 @@ from . import functional as F
 __all__ = ["InverseMelScale", "MelScale"]
 
 
-def _check_config(n_stft: int, n_mels: int, sample_rate: int, cls: str) -> None:
-    # torchaudio does not check these; without the checks they end in an empty or NaN filterbank.
-    if isinstance(n_stft, bool) or not isinstance(n_stft, int) or n_stft < 2:
-        raise ValueError(
-            f"{cls}: n_stft must be an int >= 2 (the n_fft // 2 + 1 bins of a one-sided STFT), found {n_stft!r}"
-        )
-    if isinstance(n_mels, bool) or not isinstance(n_mels, int) or n_mels < 1:
-        raise ValueError(f"{cls}: n_mels must be an int >= 1, found {n_mels!r}")
-    if not isinstance(sample_rate, (int, float)) or not sample_rate > 0:
-        raise ValueError(f"{cls}: sample_rate must be a positive number of Hz, found {sample_rate!r}")
-
-
 def _refresh_after_load(module: "InverseMelScale", _incompatible_keys) -> None:
     module._refresh_operator()
 
@@ -88,7 +76,8 @@ class InverseMelScale(nn.Module):
         tol: float = F.DEFAULT_TOL,
     ) -> None:
         super().__init__()
-        _check_config(n_stft, n_mels, sample_rate, "InverseMelScale")
+        # torchaudio checks only f_min <= f_max; the rest would end in an empty or NaN filterbank.
+        F._check_mel_config(n_stft, f_min, f_max or None, n_mels, sample_rate, "InverseMelScale")  # torchaudio: 0 -> Nyquist
         F._check_solver(solver, max_iter, tol)
         self.solver = solver
         self.max_iter = max_iter
@@ -230,7 +219,7 @@ class MelScale(nn.Module):
         mel_scale: str = "htk",
     ) -> None:
         super().__init__()
-        _check_config(n_stft, n_mels, sample_rate, "MelScale")
+        F._check_mel_config(n_stft, f_min, f_max, n_mels, sample_rate, "MelScale")
         self.n_mels = n_mels
         self.sample_rate = sample_rate
         self.f_max = f_max if f_max is not None else float(sample_rate // 2)

@@ -167,8 +167,12 @@ def test_leading_dims(tts, lead):
 
 
 @pytest.mark.parametrize("shape", [(0, 80, 10), (3, 80, 0), (0, 80, 0), (80, 0)])
-def test_empty_batch_and_time(tts, shape):
-    out = tts(torch.rand(shape))
+def test_empty_input_is_rejected_but_the_op_returns_empty(tts, shape):
+    with pytest.raises(ValueError, match=r"melspec is empty \(shape .*\); it needs at least one frame"):
+        tts(torch.rand(shape))
+    # The op itself returns early on empty input (what torch.compile and opcheck rely on).
+    op = tts._operator(torch.float32)
+    out = torch.ops.inverse_mel.lstsq_apply(torch.rand(shape), op.gram_pinv, op.tap_index, op.tap_weight, op.gram_cholesky_band)
     assert out.shape == (*shape[:-2], 513, shape[-1])
 
 
@@ -205,6 +209,37 @@ def test_thread_count_does_not_change_results(tts):
     assert torch.equal(one, many)
 
 
+@pytest.mark.parametrize(
+    "config",
+    [
+        # Found by the property tests: a rank-1 bank (dense gram_pinv product) gave different
+        # bits with 3 threads, because the product went through a BLAS GEMM whose blocking
+        # depends on the thread count when a single tile runs outside a parallel region.
+        dict(n_stft=33, n_mels=5, sample_rate=8000, f_max=200.0),
+        dict(n_stft=201, n_mels=80, sample_rate=16000, norm="slaney", mel_scale="slaney"),  # Whisper: rank cut
+    ],
+)
+@pytest.mark.parametrize("frames", [1, 18, 700])
+def test_dense_gram_path_is_thread_count_independent(config, frames):
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        module = inverse_mel.InverseMelScale(**config)
+    assert module._operator(torch.float32).gram_cholesky_band is None  # the dense product path
+    melspec = module.fb.T @ torch.rand(config["n_stft"], frames, generator=torch.Generator().manual_seed(0)) ** 3
+    threads = torch.get_num_threads()
+    try:
+        outputs = []
+        for n in (1, 2, 3, 4):
+            torch.set_num_threads(n)
+            outputs.append(module(melspec))
+    finally:
+        torch.set_num_threads(threads)
+    for out in outputs[1:]:
+        assert torch.equal(out, outputs[0])
+    # and it is still the truncated pseudo-inverse
+    assert rel_err(outputs[0], reference_inverse(melspec, module.fb)) <= 1e-5
+
+
 def test_inference_mode_and_no_grad(tts):
     melspec = _melspec(tts, 2, 5)
     expected = tts(melspec)
@@ -214,13 +249,35 @@ def test_inference_mode_and_no_grad(tts):
         assert torch.equal(tts(melspec), expected)
 
 
-def test_nan_and_inf_stay_in_their_frame(tts):
+def test_nan_and_inf_are_rejected_with_their_position(tts):
     melspec = _melspec(tts, 2, 10)
-    clean = tts(melspec)
+    for value in (float("nan"), float("inf"), -float("inf")):
+        bad = melspec.clone()
+        bad[1, 7, 8] = value
+        with pytest.raises(ValueError, match=r"melspec contains NaN or Inf \(first at index \(1, 7, 8\).*nan_to_num"):
+            tts(bad)
+        with pytest.raises(ValueError, match=r"melspec contains NaN or Inf"):
+            F.inverse_mel_scale(bad.double(), tts.fb.double())
+    # float64 values whose sum overflows are still finite: accepted.
+    huge = torch.full((80, 4), 1e307, dtype=torch.float64)
+    out = copy.deepcopy(tts).double()(huge)  # the float64 sum overflows; the element check passes
+    assert out.shape == (513, 4)
+
+
+def test_nan_and_inf_stay_in_their_frame_in_the_op(tts):
+    # The op (used as is by compiled graphs, which skip the eager check) keeps a bad frame's
+    # NaN/Inf to that frame.
+    op = tts._operator(torch.float32)
+
+    def apply(m):
+        return torch.ops.inverse_mel.lstsq_apply(m, op.gram_pinv, op.tap_index, op.tap_weight, op.gram_cholesky_band)
+
+    melspec = _melspec(tts, 2, 10)
+    clean = apply(melspec)
     bad = melspec.clone()
     bad[0, 5, 3] = float("nan")
     bad[1, 7, 8] = float("inf")
-    out = tts(bad)
+    out = apply(bad)
     good = torch.ones(2, 10, dtype=torch.bool)
     good[0, 3] = False
     good[1, 8] = False

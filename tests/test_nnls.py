@@ -159,7 +159,11 @@ def test_nan_and_inf_frames_are_reported_and_contained():
     bad = melspec.clone()
     bad[0, 10, 3] = float("nan")
     bad[1, 20, 5] = float("inf")
-    result = module(bad, return_info=True)
+    with pytest.raises(ValueError, match=r"melspec contains NaN or Inf \(first at index \(0, 10, 3\)"):
+        module(bad, return_info=True)
+    # The op (what compiled graphs run, without the eager check) reports and contains them.
+    op = module._operator(torch.float32)
+    result = F.InverseMelResult(*torch.ops.inverse_mel.nnls(bad, op.tap_index, op.tap_weight, 50, 1e-4))
     assert not result.converged[0, 3] and not result.converged[1, 5]
     keep = torch.ones(2, 8, dtype=torch.bool)
     keep[0, 3] = keep[1, 5] = False
@@ -221,9 +225,13 @@ def test_dtypes(dtype):
 def test_empty_inputs():
     module = _module(2)
     for shape in [(0, 80, 5), (2, 80, 0)]:
-        result = module(torch.rand(shape), return_info=True)
-        assert result.specgram.shape == (*shape[:-2], 513, shape[-1])
-        assert result.iterations.shape == (*shape[:-2], shape[-1])
+        with pytest.raises(ValueError, match="melspec is empty"):
+            module(torch.rand(shape), return_info=True)
+        # The op returns empty results.
+        op = module._operator(torch.float32)
+        specgram, iterations, residual, converged = torch.ops.inverse_mel.nnls(torch.rand(shape), op.tap_index, op.tap_weight, 50, 1e-4)
+        assert specgram.shape == (*shape[:-2], 513, shape[-1])
+        assert iterations.shape == residual.shape == converged.shape == (*shape[:-2], shape[-1])
 
 
 def test_solver_argument_validation():

@@ -8,6 +8,7 @@
 #include <ATen/ATen.h>
 
 #include <algorithm>
+#include <cstring>
 #include <cstdint>
 #include <memory>
 #include <optional>
@@ -95,6 +96,98 @@ INVERSE_MEL_MULTIVERSION void expand_row(
   }
 }
 
+// A row-major (rows x inner) matrix packed for tile_gemm: blocks of kGemmRows rows, stored
+// per block as [j][r] (zero-padded past the last row), with the list of the columns j that
+// are not zero on the whole block (an empty filter or a rank cut leaves whole zero columns).
+template <typename scalar_t>
+struct PackedRows {
+  static constexpr int64_t kGemmRows = 8;
+  int64_t rows = 0, inner = 0;
+  std::vector<scalar_t> weight;  // (blocks, inner, kGemmRows)
+  std::vector<int64_t> begin;  // (blocks + 1,) offsets into columns
+  std::vector<int64_t> columns;
+
+  PackedRows() = default;
+  PackedRows(const scalar_t* a, int64_t rows_, int64_t inner_) : rows(rows_), inner(inner_) {
+    const int64_t blocks = (rows + kGemmRows - 1) / kGemmRows;
+    weight.assign(blocks * inner * kGemmRows, scalar_t(0));
+    begin.assign(1, 0);
+    for (int64_t blk = 0; blk < blocks; ++blk) {
+      for (int64_t j = 0; j < inner; ++j) {
+        bool any = false;
+        for (int64_t r = 0; r < kGemmRows && blk * kGemmRows + r < rows; ++r) {
+          const scalar_t w = a[(blk * kGemmRows + r) * inner + j];
+          weight[(blk * inner + j) * kGemmRows + r] = w;
+          any |= w != scalar_t(0);
+        }
+        if (any) {
+          columns.push_back(j);
+        }
+      }
+      begin.push_back(static_cast<int64_t>(columns.size()));
+    }
+  }
+};
+
+// out[k * out_stride + t] = (relu of) sum_j a[k, j] * x[j * len + t] for k < rows, t < len,
+// with a packed as above and x a contiguous tile. Every output sums its terms in the same
+// order (the block's non-zero columns, ascending), whatever the tile or the thread count: a
+// BLAS GEMM chooses its blocking, and so its rounding, by the number of threads it may use,
+// which made results depend on torch.set_num_threads (found by the property tests). A block
+// of 8 rows x one 64-byte vector of frames keeps its sums in registers.
+template <typename scalar_t, bool kRelu>
+INVERSE_MEL_MULTIVERSION void tile_gemm(
+    scalar_t* __restrict__ out,
+    int64_t out_stride,
+    const PackedRows<scalar_t>& packed,
+    const scalar_t* __restrict__ x,
+    int64_t len) {
+  constexpr int64_t R = PackedRows<scalar_t>::kGemmRows;
+  constexpr int64_t B = 64 / sizeof(scalar_t);
+  const int64_t inner = packed.inner;
+  for (int64_t k = 0, blk = 0; k < packed.rows; k += R, ++blk) {
+    const int64_t rb = std::min(R, packed.rows - k);
+    const int64_t* col = packed.columns.data() + packed.begin[blk];
+    const int64_t n_cols = packed.begin[blk + 1] - packed.begin[blk];
+    const scalar_t* __restrict__ wb = packed.weight.data() + blk * inner * R;
+    // GCC vector extensions: 64-byte vectors, lowered to what the clone's ISA has.
+    typedef scalar_t Vec __attribute__((vector_size(64)));
+    int64_t t0 = 0;
+    for (; t0 + B <= len; t0 += B) {
+      Vec acc[R] = {};
+      for (int64_t c = 0; c < n_cols; ++c) {
+        const int64_t j = col[c];
+        const scalar_t* __restrict__ w = wb + j * R;
+        Vec v;
+        std::memcpy(&v, x + j * len + t0, sizeof(Vec));
+        acc[0] += w[0] * v;
+        acc[1] += w[1] * v;
+        acc[2] += w[2] * v;
+        acc[3] += w[3] * v;
+        acc[4] += w[4] * v;
+        acc[5] += w[5] * v;
+        acc[6] += w[6] * v;
+        acc[7] += w[7] * v;
+      }
+      const Vec zero = {};
+      for (int64_t r = 0; r < rb; ++r) {
+        const Vec result = kRelu ? (acc[r] < zero ? zero : acc[r]) : acc[r];
+        std::memcpy(out + (k + r) * out_stride + t0, &result, sizeof(Vec));
+      }
+    }
+    // The remaining frames: the same sums in the same order, one output at a time.
+    for (int64_t r = 0; r < rb; ++r) {
+      for (int64_t t = t0; t < len; ++t) {
+        scalar_t acc = 0;
+        for (int64_t c = 0; c < n_cols; ++c) {
+          acc += wb[col[c] * R + r] * x[col[c] * len + t];
+        }
+        out[(k + r) * out_stride + t] = kRelu ? relu_keep_nan(acc) : acc;
+      }
+    }
+  }
+}
+
 // Compacted copy of the ELL filterbank: per row, only the non-zero taps,
 // so zero padding never multiplies a NaN/Inf from another mel band into a bin.
 template <typename scalar_t>
@@ -105,7 +198,8 @@ struct CompactTaps {
   int64_t taps = 0;
   int64_t max_count = 0;
 
-  CompactTaps(const at::Tensor& tap_index, const at::Tensor& tap_weight, int64_t n_mels) {
+  // op names the calling op in the bounds-check error.
+  CompactTaps(const at::Tensor& tap_index, const at::Tensor& tap_weight, int64_t n_mels, const char* op) {
     const at::Tensor idx = tap_index.contiguous();
     const at::Tensor w = tap_weight.contiguous();
     const int64_t n_freqs = idx.size(0);
@@ -121,7 +215,7 @@ struct CompactTaps {
         const scalar_t wj = w_ptr[f * taps + j];
         const int64_t mel = idx_ptr[f * taps + j];
         TORCH_CHECK(
-            mel >= 0 && mel < n_mels, "lstsq_apply: tap_index entries must lie in [0, ", n_mels,
+            mel >= 0 && mel < n_mels, op, ": tap_index entries must lie in [0, ", n_mels,
             "), found ", mel, " at (", f, ", ", j, ")");
         if (wj != scalar_t(0)) {
           index[f * taps + c] = mel;
@@ -186,6 +280,7 @@ class LstsqTile {
   // Per-thread scratch: the solved tile Y (n_mels x len) and the tap row pointers.
   struct Scratch {
     std::unique_ptr<scalar_t[]> y;
+    std::unique_ptr<scalar_t[]> m;  // the gathered mel tile, for the dense gram product
     std::vector<const scalar_t*> rows;
   };
 
@@ -197,14 +292,18 @@ class LstsqTile {
       const std::optional<at::Tensor>& band_opt)
       : melspec3_(melspec3),
         gram_(gram_pinv.contiguous()),
-        taps(tap_index, tap_weight, melspec3.size(1)),
+        taps(tap_index, tap_weight, melspec3.size(1), "lstsq_apply"),
         n_mels(melspec3.size(1)),
         n_freqs(tap_index.size(0)) {
     dense_ = taps.max_count > kMaxSparseTaps;
     if (dense_) {
       // Filterbanks that are not sparse (e.g. custom banks) expand with a GEMM; the
       // dense matrix is rebuilt per call from the ELL form: n_freqs x n_mels, no factorisation.
-      dense_fb_ = at::zeros({n_freqs, n_mels}, gram_.options()).scatter_add_(1, tap_index, tap_weight);
+      const at::Tensor dense_fb = at::zeros({n_freqs, n_mels}, gram_.options()).scatter_add_(1, tap_index, tap_weight);
+      packed_fb_ = PackedRows<scalar_t>(dense_fb.data_ptr<scalar_t>(), n_freqs, n_mels);
+    }
+    if (!band_opt.has_value()) {
+      packed_gram_ = PackedRows<scalar_t>(gram_.data_ptr<scalar_t>(), n_mels, n_mels);
     }
     if (band_opt.has_value()) {
       band_ = band_opt->contiguous();
@@ -222,6 +321,9 @@ class LstsqTile {
     // call would cost an mmap and its page faults on every small forward.
     Scratch scratch;
     scratch.y.reset(new scalar_t[n_mels * max_len]);
+    if (bands_ == 0) {
+      scratch.m.reset(new scalar_t[n_mels * max_len]);
+    }
     scratch.rows.resize(std::max<int64_t>(taps.taps, 1));
     return scratch;
   }
@@ -230,33 +332,26 @@ class LstsqTile {
   void solve_and_expand(
       int64_t b, int64_t t0, int64_t len, scalar_t* out, int64_t out_row_stride, Scratch& scratch) const {
     scalar_t* y = scratch.y.get();
-    if (bands_ > 0) {
-      // Gather the tile (any input strides), then solve (L L^T) Y = M in place.
-      const scalar_t* src = melspec3_.data_ptr<scalar_t>() + b * melspec3_.stride(0) + t0 * melspec3_.stride(2);
-      const int64_t stride_k = melspec3_.stride(1);
-      const int64_t stride_t = melspec3_.stride(2);
-      for (int64_t k = 0; k < n_mels; ++k) {
-        const scalar_t* row = src + k * stride_k;
-        for (int64_t t = 0; t < len; ++t) {
-          y[k * len + t] = row[t * stride_t];
-        }
+    // Gather the tile (any input strides): into Y for the in-place banded solve, else into M.
+    scalar_t* tile = bands_ > 0 ? y : scratch.m.get();
+    const scalar_t* src = melspec3_.data_ptr<scalar_t>() + b * melspec3_.stride(0) + t0 * melspec3_.stride(2);
+    const int64_t stride_k = melspec3_.stride(1);
+    const int64_t stride_t = melspec3_.stride(2);
+    for (int64_t k = 0; k < n_mels; ++k) {
+      const scalar_t* row = src + k * stride_k;
+      for (int64_t t = 0; t < len; ++t) {
+        tile[k * len + t] = row[t * stride_t];
       }
+    }
+    if (bands_ > 0) {
+      // Solve (L L^T) Y = M in place.
       banded_cholesky_solve_tile<scalar_t>(y, band_.data_ptr<scalar_t>(), inv_diag_.data(), bands_, n_mels, len);
     } else {
-      // The small product (n_mels x n_mels) @ (n_mels x len), into the scratch tile.
-      at::Tensor y_view = at::from_blob(y, {n_mels, len}, gram_.options());
-      at::mm_out(y_view, gram_, melspec3_.select(0, b).narrow(1, t0, len));
+      // The small product Y = gram_pinv (n_mels x n_mels) @ M (n_mels x len).
+      tile_gemm<scalar_t, false>(y, len, packed_gram_, tile, len);
     }
     if (dense_) {
-      const at::Tensor s = at::mm(dense_fb_, at::from_blob(y, {n_mels, len}, gram_.options()));
-      const scalar_t* s_ptr = s.data_ptr<scalar_t>();
-      for (int64_t f = 0; f < n_freqs; ++f) {
-        scalar_t* o = out + f * out_row_stride;
-        const scalar_t* row = s_ptr + f * len;
-        for (int64_t t = 0; t < len; ++t) {
-          o[t] = relu_keep_nan(row[t]);
-        }
-      }
+      tile_gemm<scalar_t, true>(out, out_row_stride, packed_fb_, y, len);
       return;
     }
     for (int64_t f = 0; f < n_freqs; ++f) {
@@ -271,7 +366,8 @@ class LstsqTile {
  private:
   const at::Tensor& melspec3_;
   at::Tensor gram_;
-  at::Tensor dense_fb_;
+  PackedRows<scalar_t> packed_gram_;  // gram_pinv, when there is no band to solve with
+  PackedRows<scalar_t> packed_fb_;  // the dense filterbank, for banks that are not sparse
   at::Tensor band_;
   std::vector<scalar_t> inv_diag_;
   int64_t bands_ = 0;

@@ -436,7 +436,7 @@ void nnls_kernel(
   const int64_t n_mels = melspec3.size(1);
   const int64_t time = melspec3.size(2);
   const int64_t n_freqs = out.size(1);
-  const CompactTaps<scalar_t> taps(tap_index, tap_weight, n_mels);
+  const CompactTaps<scalar_t> taps(tap_index, tap_weight, n_mels, "nnls");
   const FilterbankConstants<scalar_t> consts(taps, n_freqs, n_mels);
   const BinRange bins = touched_bins(taps, n_freqs);
   const int64_t rows = bins.rows();
@@ -741,7 +741,7 @@ void nnls_backward_kernel(
   const int64_t n_freqs = grad3.size(1);
   const int64_t time = grad3.size(2);
   const int64_t n_mels = grad_mel.size(1);
-  const CompactTaps<scalar_t> taps(tap_index, tap_weight, n_mels);
+  const CompactTaps<scalar_t> taps(tap_index, tap_weight, n_mels, "nnls_backward");
   const FilterbankConstants<scalar_t> consts(taps, n_freqs, n_mels);
   const BinRange all_bins{0, n_freqs};
   const int64_t tile_time = nnls_tile_time<scalar_t>(n_freqs);
@@ -867,7 +867,7 @@ at::Tensor nnls_backward_cpu(
   TORCH_CHECK(
       (grad.scalar_type() == at::kFloat || grad.scalar_type() == at::kDouble) &&
           solution.scalar_type() == grad.scalar_type(),
-      "nnls_backward: grad and solution must both be float32 or float64, found ", grad.scalar_type(), " and ",
+      "nnls_backward: grad and solution must have one dtype, float32 or float64, found ", grad.scalar_type(), " and ",
       solution.scalar_type());
   TORCH_CHECK(grad.device().is_cpu() && solution.device().is_cpu(), "nnls_backward (CPU kernel): inputs must be on the CPU");
   TORCH_CHECK(

@@ -444,11 +444,38 @@ def _dense_from_taps(tap_index: Tensor, tap_weight: Tensor, n_mels: int) -> Tens
     return dense.scatter_add(1, tap_index, tap_weight)
 
 
+# float16/bfloat16 inputs are computed in float32 in pieces of at most this many float32
+# output bytes, written into the half-precision output: the extra memory of a forward stays
+# this size instead of a float32 copy of the whole output.
+_HALF_CHUNK_BYTES = 64 * 2**20
+
+
+def _solve_half_in_chunks(melspec: Tensor, op: LstsqOperator, solver: str, max_iter: int, tol: float) -> Tensor:
+    n_mels, frames = melspec.shape[-2:]
+    n_freqs = op.tap_index.shape[0]
+    items = melspec.reshape(-1, n_mels, frames)
+    out = melspec.new_empty((items.shape[0], n_freqs, frames))
+    step = max(1, _HALF_CHUNK_BYTES // (4 * n_freqs))  # frames per piece; frames are independent
+    for b in range(items.shape[0]):
+        for t0 in range(0, frames, step):
+            piece = _solve(items[b, :, t0 : t0 + step], op, solver, max_iter, tol, False)
+            out[b, :, t0 : t0 + step].copy_(piece)
+    return out.reshape(*melspec.shape[:-2], n_freqs, frames)
+
+
 def _solve(
     melspec: Tensor, op: LstsqOperator, solver: str, max_iter: int, tol: float, return_info: bool
 ) -> Union[Tensor, InverseMelResult]:
     """Apply a ready operator (right device and compute dtype) with the chosen solver."""
     compute = _compute_dtype(melspec.dtype)
+    if (
+        compute != melspec.dtype
+        and not return_info
+        and not (melspec.requires_grad and torch.is_grad_enabled())
+        and not torch.compiler.is_compiling()
+        and melspec.numel() // melspec.shape[-2] * op.tap_index.shape[0] * 4 > _HALF_CHUNK_BYTES
+    ):
+        return _solve_half_in_chunks(melspec, op, solver, max_iter, tol)
     mel = melspec.to(compute)
     if solver == "nnls":
         specgram, iterations, residual, converged = torch.ops.inverse_mel.nnls(

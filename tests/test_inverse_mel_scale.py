@@ -309,7 +309,6 @@ def test_functional_equals_module(tts):
 # --- the solve operator is factored once and refreshed when fb changes -----------------------
 def test_factor_once_and_refresh(monkeypatch, tts):
     module = copy.deepcopy(tts)
-    calls = []
     real = F.lstsq_operator
     monkeypatch.setattr(F, "lstsq_operator", lambda *a, **k: calls.append(1) or real(*a, **k))
     melspec = _melspec(module, 2, 8)
@@ -395,3 +394,19 @@ def test_many_threads_share_one_module_from_first_use(tts):
     for out in results:
         assert torch.equal(out, expected)
     assert list(module._operators) == [torch.float32]  # one cached cast, not one per thread
+
+
+@pytest.mark.parametrize("solver", ["lstsq", "nnls"])
+@pytest.mark.parametrize("dtype", [torch.float16, torch.bfloat16])
+def test_half_inputs_are_solved_in_chunks_with_the_same_result(monkeypatch, solver, dtype):
+    module = inverse_mel.InverseMelScale(513, 80, 22050, f_max=8000.0, norm="slaney", mel_scale="slaney", solver=solver)
+    melspec = (module.fb.T @ torch.rand(3, 513, 100, generator=torch.Generator().manual_seed(0)) ** 2).to(dtype)
+    whole = module(melspec)
+    monkeypatch.setattr(F, "_HALF_CHUNK_BYTES", 513 * 4 * 7)  # 7 frames per piece: many pieces, a ragged end
+    pieces = []
+    real_solve = F._solve
+    monkeypatch.setattr(F, "_solve", lambda m, *a: pieces.append(m.shape) or real_solve(m, *a))
+    chunked = module(melspec)
+    assert len(pieces) > 3 * 14  # the outer call, then 15 pieces per item
+    assert chunked.dtype == dtype and torch.equal(chunked, whole)
+    assert torch.equal(chunked, module(melspec.float()).to(dtype))

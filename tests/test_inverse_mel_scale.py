@@ -309,6 +309,7 @@ def test_functional_equals_module(tts):
 # --- the solve operator is factored once and refreshed when fb changes -----------------------
 def test_factor_once_and_refresh(monkeypatch, tts):
     module = copy.deepcopy(tts)
+    calls = []
     real = F.lstsq_operator
     monkeypatch.setattr(F, "lstsq_operator", lambda *a, **k: calls.append(1) or real(*a, **k))
     melspec = _melspec(module, 2, 8)

@@ -554,8 +554,17 @@ def inverse_mel_scale(
 
     Gradients flow to ``melspec`` (not to ``fb``). For ``"nnls"`` they are the implicit
     derivative on the solution's free set ``{S > 0}`` (the minimum-norm one where the solution
-    is not unique); double backward is not supported. NaN/Inf in a frame stays in that frame
-    (and, with ``"nnls"``, that frame is reported as not converged).
+    is not unique); double backward is not supported.
+
+    Raises:
+        ValueError: wrong shape or empty ``melspec``, NaN/Inf in it (with the first bad index),
+            ``melspec`` and ``fb`` on different devices, bad ``fb``, ``driver``, ``solver``,
+            ``max_iter``, ``tol`` or ``rcond``; a negative ``fb`` with ``"nnls"``.
+        TypeError: non-tensor or non-float ``melspec``/``fb``, or ``fb``'s dtype differs from
+            ``melspec``'s (float16/bfloat16 input may use a float32 ``fb``).
+    Inside ``torch.compile`` graphs and CUDA graph capture the NaN/Inf check is skipped (it
+    would need a host sync): there a bad frame's NaN stays in that frame, and ``"nnls"``
+    reports it as not converged.
     """
     _check_driver(driver)
     _check_solver(solver, max_iter, tol)

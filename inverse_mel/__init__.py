@@ -18,16 +18,26 @@ except ImportError as exc:  # pragma: no cover - exercised only on a broken inst
 
 from . import _registrations  # noqa: F401,E402  (fake kernels and autograd; needs _C loaded)
 from . import functional  # noqa: E402
-from .functional import DEFAULT_RCOND, inverse_mel_scale, melscale_fbanks  # noqa: E402
-from .transforms import InverseMelScale, MelScale  # noqa: E402
+from .functional import DEFAULT_RCOND, griffin_lim, inverse_mel_scale, mel_to_audio, melscale_fbanks  # noqa: E402
+from .transforms import GriffinLim, InverseMelScale, MelScale  # noqa: E402
+from . import presets  # noqa: E402
+from .presets import PRESETS, Preset, get_preset, register_preset  # noqa: E402
 
 __version__ = "0.1.0"
 
 __all__ = [
     "DEFAULT_RCOND",
+    "GriffinLim",
     "InverseMelScale",
     "MelScale",
+    "PRESETS",
+    "Preset",
     "functional",
+    "get_preset",
+    "griffin_lim",
     "inverse_mel_scale",
+    "mel_to_audio",
     "melscale_fbanks",
+    "presets",
+    "register_preset",
 ]

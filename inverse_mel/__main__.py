@@ -1,11 +1,11 @@
-"""``python -m inverse_mel``: invert the mel spectrogram of a built-in synthesized signal.
+"""``python -m inverse_mel``: the ``inverse-mel`` command-line tool (see :mod:`inverse_mel.cli`).
 
-It computes a power mel spectrogram, inverts it with :class:`inverse_mel.InverseMelScale`,
-and prints the spectral convergence, the mel-domain residual and the speed-up over
-torchaudio's method (a ``torch.linalg.lstsq`` call per forward, written inline here, since
-torchaudio itself is not a dependency).
+Without arguments it runs the built-in demo: it computes a power mel spectrogram of a
+synthesized signal, inverts it with :class:`inverse_mel.InverseMelScale`, and prints the
+spectral convergence, the mel-domain residual and the speed-up over torchaudio's method (a
+``torch.linalg.lstsq`` call per forward, written inline here, since torchaudio itself is not a
+dependency), then the quality of the full mel-to-audio chain with Griffin-Lim.
 """
-import argparse
 import math
 import statistics
 import sys
@@ -16,13 +16,10 @@ import torch
 
 import inverse_mel
 
-PRESETS = {
-    # name: (sample_rate, n_fft, hop, n_mels, f_max, norm, mel_scale)
-    "tts": (22050, 1024, 256, 80, 8000.0, "slaney", "slaney"),
-    "whisper": (16000, 400, 160, 80, None, "slaney", "slaney"),
-    "docs": (16000, 1024, 256, 128, None, None, "htk"),
-    "music": (44100, 2048, 512, 128, None, None, "htk"),
-}
+def _demo_config(preset_name: str):
+    """(sample_rate, n_fft, hop, n_mels, f_max, norm, mel_scale) of a preset."""
+    p = inverse_mel.get_preset(preset_name)
+    return (p.sample_rate, p.n_fft, p.hop_length, p.n_mels, p.f_max, p.norm, p.mel_scale)
 
 
 def synthesize(sample_rate: int, seconds: float = 4.0, seed: int = 0) -> torch.Tensor:
@@ -61,8 +58,8 @@ def _median_ms(fn, repeats: int) -> float:
     return 1e3 * statistics.median(times)
 
 
-def run_demo(preset: str = "tts", repeats: int = 20) -> dict:
-    sample_rate, n_fft, hop, n_mels, f_max, norm, mel_scale = PRESETS[preset]
+def run_demo(preset: str = "hifigan", repeats: int = 20) -> dict:
+    sample_rate, n_fft, hop, n_mels, f_max, norm, mel_scale = _demo_config(preset)
     n_stft = n_fft // 2 + 1
     audio = synthesize(sample_rate)
     spec = power_spectrogram(audio, n_fft, hop)  # (n_stft, frames)
@@ -93,14 +90,8 @@ def run_demo(preset: str = "tts", repeats: int = 20) -> dict:
     )
 
 
-def main(argv=None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m inverse_mel", description=__doc__,
-                                     formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--preset", choices=sorted(PRESETS), default="tts", help="analysis settings (default: tts)")
-    parser.add_argument("--repeats", type=int, default=20, help="timing repeats (median is reported)")
-    args = parser.parse_args(argv)
-
-    r = run_demo(args.preset, args.repeats)
+def demo_main(preset: str = "hifigan", repeats: int = 20) -> int:
+    r = run_demo(preset, repeats)
     print(f"inverse_mel {inverse_mel.__version__} demo: built-in synthesized signal, {r['seconds']:.1f} s")
     print(f"  preset {r['preset']}: {r['sample_rate']} Hz, n_fft {r['n_fft']}, {r['n_mels']} mels, "
           f"{r['frames']} frames, filterbank rank {r['rank']}/{r['n_mels']}")
@@ -109,8 +100,29 @@ def main(argv=None) -> int:
     print(f"  spectral convergence ||S - S_hat|| / ||S|| (magnitudes): {r['spectral_convergence']:.4f}")
     print(f"  mel-domain relative residual:                         {r['mel_residual']:.2e}")
     print(f"  forward time: ours {r['ours_ms']:.3f} ms, torchaudio's method ({r['driver']}) {r['torchaudio_ms']:.3f} ms "
-          f"-> {r['torchaudio_ms'] / r['ours_ms']:.1f}x faster (median of {args.repeats})")
+          f"-> {r['torchaudio_ms'] / r['ours_ms']:.1f}x faster (median of {repeats})")
+    # The whole chain, from the preset's log-mel features to audio.
+    p = inverse_mel.get_preset(preset)
+    audio = synthesize(p.sample_rate)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # the rank note was printed above
+        t0 = time.perf_counter()
+        waveform = inverse_mel.mel_to_audio(p.features(audio), p, n_iter=32)
+        seconds = time.perf_counter() - t0
+    original, again = p.spectrogram(audio), p.spectrogram(waveform)
+    if p.power == 2:
+        original, again = original.sqrt(), again.sqrt()
+    n = min(original.shape[-1], again.shape[-1])
+    sc = float((original[..., :n] - again[..., :n]).norm() / original[..., :n].norm())
+    print(f"  mel_to_audio (NNLS + 32 Griffin-Lim iterations): {seconds:.2f} s; spectral convergence of the "
+          f"audio's spectrogram: {sc:.4f}")
     return 0
+
+
+def main(argv=None) -> int:
+    from .cli import main as cli_main
+
+    return cli_main(argv)
 
 
 if __name__ == "__main__":

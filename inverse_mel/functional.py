@@ -27,6 +27,8 @@ __all__ = [
     "lstsq_operator",
     "inverse_mel_scale",
     "mel_scale",
+    "griffin_lim",
+    "mel_to_audio",
 ]
 
 #: Default rank cut-off: singular values of ``fb`` at or below ``DEFAULT_RCOND`` times the
@@ -596,3 +598,148 @@ def mel_scale(specgram: Tensor, fb: Tensor) -> Tensor:
     _check_finite(specgram, "specgram", "mel_scale")
     _check_same_device(specgram, "specgram", fb, "mel_scale")
     return torch.matmul(specgram.transpose(-1, -2), fb.to(specgram.dtype)).transpose(-1, -2)
+
+
+# ---------------------------------------------------------------------------
+# Phase reconstruction
+# ---------------------------------------------------------------------------
+def griffin_lim(
+    specgram: Tensor,
+    window: Optional[Tensor],
+    n_fft: int,
+    hop_length: int,
+    win_length: int,
+    power: float,
+    n_iter: int,
+    momentum: float,
+    length: Optional[int],
+    rand_init: bool,
+    *,
+    generator: Optional[torch.Generator] = None,
+) -> Tensor:
+    """Waveform from a linear magnitude or power spectrogram by (fast) Griffin-Lim.
+
+    The same signature and arithmetic as ``torchaudio.functional.griffinlim`` (momentum as in
+    torchaudio's "fast Griffin-Lim"; ``momentum=0`` is the original algorithm), with a
+    ``generator`` for a reproducible random initial phase. Runs with ``torch.stft``/``istft`` on
+    ``specgram``'s device (CPU or CUDA).
+
+    Args:
+        specgram: ``(..., n_fft // 2 + 1, frames)`` non-negative spectrogram.
+        window: ``(win_length,)`` window, or ``None`` for a Hann window.
+        n_fft, hop_length, win_length: STFT settings of the spectrogram (centred frames).
+        power: the exponent of the spectrogram (1 magnitude, 2 power).
+        n_iter: iterations.
+        momentum: in ``[0, 1)``; 0.99 is torchaudio's default.
+        length: output length in samples, or ``None``.
+        rand_init: random initial phase (``generator`` for a seed), else zero phase.
+    Returns:
+        ``(..., samples)`` waveform, ``specgram``'s dtype and device.
+    """
+    _check_griffin_lim(specgram, n_fft, hop_length, win_length, power, n_iter, momentum, length)
+    if window is None:
+        window = torch.hann_window(win_length, device=specgram.device, dtype=specgram.dtype)
+    shape = specgram.shape
+    specgram = specgram.reshape(-1, shape[-2], shape[-1]).pow(1.0 / power)
+    if rand_init:
+        # Drawn where the generator lives (a CPU generator gives the same phase on every device).
+        device = generator.device if generator is not None else specgram.device
+        phase = torch.rand(specgram.shape, generator=generator, dtype=specgram.dtype, device=device)
+        angles = torch.polar(torch.ones_like(phase), 2 * math.pi * phase).to(specgram.device)
+    else:
+        angles = torch.ones(specgram.shape, dtype=_complex_dtype(specgram.dtype), device=specgram.device)
+    previous = torch.zeros(specgram.shape, dtype=_complex_dtype(specgram.dtype), device=specgram.device)
+    stft_args = dict(n_fft=n_fft, hop_length=hop_length, win_length=win_length, window=window)
+    for _ in range(n_iter):
+        # Iterate at the natural length of the frames (so the rebuilt STFT has as many frames
+        # as specgram, whatever length= asks for); length shapes only the final waveform.
+        inverse = torch.istft(specgram * angles, **stft_args)
+        rebuilt = torch.stft(inverse, center=True, pad_mode="reflect", normalized=False, onesided=True,
+                             return_complex=True, **stft_args)
+        angles = rebuilt
+        if momentum:
+            angles = angles - previous.mul_(momentum / (1 + momentum))
+        angles = angles.div(angles.abs().add(1e-16))
+        previous = rebuilt
+    waveform = torch.istft(specgram * angles, length=length, **stft_args)
+    return waveform.reshape(shape[:-2] + waveform.shape[-1:])
+
+
+def _complex_dtype(dtype: torch.dtype) -> torch.dtype:
+    return torch.complex128 if dtype == torch.float64 else torch.complex64
+
+
+def _check_griffin_lim(specgram, n_fft, hop_length, win_length, power, n_iter, momentum, length) -> None:
+    fn = "griffin_lim"
+    for name, value in (("n_fft", n_fft), ("hop_length", hop_length), ("win_length", win_length)):
+        if isinstance(value, bool) or not isinstance(value, int) or value < 1:
+            raise ValueError(f"{fn}: {name} must be a positive int, found {value!r}")
+    if win_length > n_fft:
+        raise ValueError(f"{fn}: win_length ({win_length}) must be <= n_fft ({n_fft})")
+    if isinstance(n_iter, bool) or not isinstance(n_iter, int) or n_iter < 0:
+        raise ValueError(f"{fn}: n_iter must be an int >= 0, found {n_iter!r}")
+    if not _is_number(momentum) or not 0 <= momentum < 1:
+        raise ValueError(f"{fn}: momentum must be in [0, 1), found {momentum!r}")
+    if not _is_number(power) or not power > 0:
+        raise ValueError(f"{fn}: power must be > 0, found {power!r}")
+    if length is not None and (isinstance(length, bool) or not isinstance(length, int) or length < 1):
+        raise ValueError(f"{fn}: length must be a positive int or None, found {length!r}")
+    _check_spectrogram(specgram, "specgram", "n_fft // 2 + 1", n_fft // 2 + 1, fn)
+    if specgram.dtype not in (torch.float32, torch.float64):
+        raise TypeError(f"{fn}: specgram must be float32 or float64, found {specgram.dtype}; use specgram.float()")
+    _check_finite(specgram, "specgram", fn)
+
+
+def mel_to_audio(
+    melspec: Tensor,
+    preset=None,
+    *,
+    features: bool = True,
+    solver: str = "nnls",
+    n_iter: int = 32,
+    momentum: float = 0.99,
+    length: Optional[int] = None,
+    rand_init: bool = True,
+    seed: int = 0,
+    return_specgram: bool = False,
+):
+    """Mel spectrogram to waveform in one call: undo the preset's scaling, invert the mel
+    filterbank (:class:`inverse_mel.InverseMelScale`), then (fast) Griffin-Lim.
+
+    Args:
+        melspec: ``(..., n_mels, frames)``. With ``features=True`` (default) the preset's model
+            features (e.g. Whisper's normalised log10-mel, HiFi-GAN's ln-mel); with
+            ``features=False`` a linear mel spectrogram in the preset's power.
+        preset: a name from :data:`inverse_mel.presets.PRESETS` (``"whisper"``, ``"hifigan"``,
+            ``"vocos"``) or a :class:`inverse_mel.presets.Preset`; default ``"hifigan"``.
+        solver: ``"nnls"`` (default: the best spectra) or ``"lstsq"`` (torchaudio's method).
+        n_iter, momentum, rand_init: Griffin-Lim settings (``seed`` seeds the random phase).
+        length: output length in samples; default: the length the frames came from.
+        return_specgram: also return the linear spectrogram ``(..., n_freqs, frames)``.
+    Returns:
+        ``(..., samples)`` waveform at ``preset.sample_rate``, or ``(waveform, specgram)``.
+
+    ``librosa.feature.inverse.mel_to_audio`` does the same chain with an NNLS that often stops at
+    its start, on CPU only; this runs on ``melspec``'s device.
+    """
+    from .presets import get_preset
+
+    p = get_preset("hifigan" if preset is None else preset)
+    mel = p.to_linear_mel(melspec) if features else melspec
+    inverse = p.inverse_mel_scale(solver=solver).to(mel.device)
+    specgram = inverse(mel)
+    compute = specgram if specgram.dtype in (torch.float32, torch.float64) else specgram.float()
+    if length is None:
+        length = p.frames_to_samples(compute.shape[-1])
+    generator = torch.Generator().manual_seed(seed)
+    waveform = griffin_lim(compute, None, p.n_fft, p.hop_length, p.window_length, float(p.power), n_iter, momentum,
+                           length, rand_init, generator=generator)
+    if not p.center:
+        # Uncentred frames (HiFi-GAN) sit (n_fft - hop) // 2 samples into the padded audio, so
+        # frame t is centred at t * hop + shift: Griffin-Lim's centred frames give the audio
+        # advanced by shift samples. Delay it back.
+        shift = p.n_fft // 2 - (p.n_fft - p.hop_length) // 2
+        waveform = torch.nn.functional.pad(waveform, (shift, 0))[..., :length]
+    if return_specgram:
+        return waveform, specgram
+    return waveform

@@ -11,7 +11,7 @@ from torch import Tensor, nn
 
 from . import functional as F
 
-__all__ = ["InverseMelScale", "MelScale"]
+__all__ = ["InverseMelScale", "MelScale", "GriffinLim"]
 
 
 def _refresh_after_load(module: "InverseMelScale", _incompatible_keys) -> None:
@@ -246,3 +246,63 @@ class MelScale(nn.Module):
             f"n_mels={self.n_mels}, sample_rate={self.sample_rate}, f_min={self.f_min}, f_max={self.f_max}, "
             f"n_stft={self.n_stft}, norm={self.norm!r}, mel_scale={self.mel_scale!r}"
         )
+
+
+class GriffinLim(nn.Module):
+    r"""Waveform from a linear magnitude or power spectrogram by (fast) Griffin-Lim.
+
+    The constructor signature and defaults of ``torchaudio.transforms.GriffinLim`` (``n_fft=400``,
+    ``n_iter=32``, ``momentum=0.99``, ``power=2.0``, ``rand_init=True``, ...), plus keyword-only
+    ``seed`` for a reproducible random initial phase (torchaudio draws from the global RNG).
+    Runs on the input's device with ``torch.stft``/``istft``.
+
+    Shapes:
+        input ``(..., n_fft // 2 + 1, frames)``, output ``(..., samples)``.
+    """
+
+    __constants__ = ["n_fft", "n_iter", "win_length", "hop_length", "power", "length", "momentum", "rand_init"]
+
+    def __init__(
+        self,
+        n_fft: int = 400,
+        n_iter: int = 32,
+        win_length: Optional[int] = None,
+        hop_length: Optional[int] = None,
+        window_fn=torch.hann_window,
+        power: float = 2.0,
+        wkwargs: Optional[dict] = None,
+        momentum: float = 0.99,
+        length: Optional[int] = None,
+        rand_init: bool = True,
+        *,
+        seed: Optional[int] = None,
+    ) -> None:
+        super().__init__()
+        self.n_fft = n_fft
+        self.n_iter = n_iter
+        self.win_length = win_length if win_length is not None else n_fft
+        self.hop_length = hop_length if hop_length is not None else self.win_length // 2
+        self.power = power
+        self.momentum = momentum
+        self.length = length
+        self.rand_init = rand_init
+        self.seed = seed
+        # Validate once here, with the same messages the functional gives.
+        F._check_griffin_lim(torch.zeros(n_fft // 2 + 1 if isinstance(n_fft, int) and n_fft > 0 else 1, 1), n_fft,
+                             self.hop_length, self.win_length, power, n_iter, momentum, length)
+        window = window_fn(self.win_length) if wkwargs is None else window_fn(self.win_length, **wkwargs)
+        self.register_buffer("window", window)
+
+    def forward(self, specgram: Tensor) -> Tensor:
+        r"""
+        Args:
+            specgram: ``(..., n_fft // 2 + 1, frames)`` magnitude (``power=1``) or power spectrogram.
+        Returns:
+            ``(..., samples)`` waveform (``length`` samples when given).
+        """
+        generator = None
+        if self.rand_init and self.seed is not None:
+            generator = torch.Generator().manual_seed(self.seed)
+        window = self.window.to(specgram.dtype) if isinstance(specgram, Tensor) and specgram.is_floating_point() else self.window
+        return F.griffin_lim(specgram, window, self.n_fft, self.hop_length, self.win_length, self.power, self.n_iter,
+                             self.momentum, self.length, self.rand_init, generator=generator)

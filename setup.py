@@ -52,7 +52,8 @@ def get_extensions():
     if use_cuda:
         extension = CUDAExtension
         sources += cuda_sources
-        extra_compile_args["nvcc"] = opt + ["-lineinfo"]
+        # -fmad=false: no fused multiply-adds, as on CPU, so shared formulas give the same bits.
+        extra_compile_args["nvcc"] = opt + ["-lineinfo", "-fmad=false"]
     print(
         f"[inverse_mel] torch {torch.__version__}, CUDA build: {use_cuda} "
         f"(torch.version.cuda={torch.version.cuda}, CUDA_HOME={CUDA_HOME}, "

@@ -48,6 +48,12 @@ TORCH_LIBRARY(inverse_mel, m) {
       "lstsq_apply_out(Tensor melspec, Tensor gram_pinv, Tensor tap_index, "
       "Tensor tap_weight, Tensor? gram_cholesky_band, Tensor(a!) out) -> ()");
 
+  // Mel filterbank weights from the corner frequencies (torchaudio's triangle formula, float32):
+  //   hz_points: (n_mels + 2,) float32, the filters' corners in Hz
+  //   all_freqs: (n_freqs,) float32, the STFT bin frequencies
+  //   returns:   (n_freqs, n_mels) float32 on their device
+  m.def("melscale_fbanks_triangles(Tensor hz_points, Tensor all_freqs, bool slaney_norm) -> Tensor");
+
   // Non-negative least squares: per frame, min ||fb^T s - m||^2 subject to s >= 0
   // (see csrc/cpu/nnls.cpp). The filterbank (tap_weight) must be non-negative.
   //   max_iter, tol: per-frame stopping, scale-invariant

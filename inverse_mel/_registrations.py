@@ -176,3 +176,14 @@ def _nnls_backward_setup_context(ctx, inputs, output) -> None:
 torch.library.register_autograd(
     "inverse_mel::nnls_backward", _nnls_double_backward, setup_context=_nnls_backward_setup_context
 )
+
+
+# ---------------------------------------------------------------------------
+# melscale_fbanks_triangles: (n_mels + 2,), (n_freqs,) -> (n_freqs, n_mels)
+# ---------------------------------------------------------------------------
+@torch.library.register_fake("inverse_mel::melscale_fbanks_triangles")
+def _melscale_fbanks_triangles_fake(hz_points: Tensor, all_freqs: Tensor, slaney_norm: bool) -> Tensor:
+    torch._check(hz_points.dim() == 1 and hz_points.shape[0] >= 3, lambda: "hz_points must have shape (n_mels + 2,)")
+    torch._check(all_freqs.dim() == 1, lambda: "all_freqs must have shape (n_freqs,)")
+    torch._check(hz_points.dtype == torch.float32 and all_freqs.dtype == torch.float32, lambda: "float32 inputs")
+    return hz_points.new_empty((all_freqs.shape[0], hz_points.shape[0] - 2))

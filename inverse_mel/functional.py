@@ -145,6 +145,8 @@ def _check_mel_config(n_freqs, f_min, f_max, n_mels, sample_rate, fn: str, n_fre
         raise ValueError(f"{fn}: f_max must be a finite number of Hz (or None for sample_rate // 2), found {f_max!r}")
     if f_min > f_max:
         raise ValueError("Require f_min: {} <= f_max: {}".format(f_min, f_max))
+    if f_min == f_max:  # every corner frequency coincides: 0 / 0 weights
+        raise ValueError(f"{fn}: f_max must be greater than f_min, found both {f_min!r} Hz")
     nyquist = sample_rate / 2
     if f_max > nyquist:
         # Filters above Nyquist cover no STFT bin: they come out empty or truncated.
@@ -162,6 +164,8 @@ def melscale_fbanks(
     sample_rate: int,
     norm: Optional[str] = None,
     mel_scale: str = "htk",
+    *,
+    device: Optional[Union[str, torch.device]] = None,
 ) -> Tensor:
     """Triangular mel filterbank, identical to ``torchaudio.functional.melscale_fbanks``.
 
@@ -172,6 +176,9 @@ def melscale_fbanks(
         sample_rate: sample rate of the audio, in Hz.
         norm: ``None`` or ``"slaney"`` (divide each triangle by its width: constant energy).
         mel_scale: ``"htk"`` or ``"slaney"``.
+        device: keyword-only; where to build it (default CPU). On CUDA the weights are computed by
+            a kernel (``torch.ops.inverse_mel.melscale_fbanks_triangles``) from the same float32
+            corner frequencies, with the same arithmetic: the same bits as on CPU.
     Returns:
         ``fb`` of shape ``(n_freqs, n_mels)``, float32, so that ``melspec = fb.T @ specgram``.
         (librosa's ``librosa.filters.mel`` returns the transpose, ``(n_mels, n_freqs)``.)
@@ -189,6 +196,12 @@ def melscale_fbanks(
     m_pts = torch.linspace(m_min, m_max, n_mels + 2)
     f_pts = mel_to_hz(m_pts, mel_scale=mel_scale)
 
+    device = torch.device(device) if device is not None else torch.device("cpu")
+    if device.type != "cpu":
+        fb = torch.ops.inverse_mel.melscale_fbanks_triangles(f_pts.to(device), all_freqs.to(device), norm == "slaney")
+        _warn_empty_filters(fb, n_mels, n_freqs)
+        return fb
+
     # Overlapping triangles (the formula librosa and torchaudio share).
     f_diff = f_pts[1:] - f_pts[:-1]  # (n_mels + 1,)
     slopes = f_pts.unsqueeze(0) - all_freqs.unsqueeze(1)  # (n_freqs, n_mels + 2)
@@ -200,13 +213,18 @@ def melscale_fbanks(
         enorm = 2.0 / (f_pts[2 : n_mels + 2] - f_pts[:n_mels])
         fb *= enorm.unsqueeze(0)
 
-    if n_mels > 0 and n_freqs > 0 and (fb.max(dim=0).values == 0.0).any():
+    _warn_empty_filters(fb, n_mels, n_freqs)
+    return fb
+
+
+def _warn_empty_filters(fb: Tensor, n_mels: int, n_freqs: int) -> None:
+    if n_mels > 0 and n_freqs > 0 and bool((fb.max(dim=0).values == 0.0).any()):
         warnings.warn(
             "At least one mel filterbank has all zero values. "
             f"The value for `n_mels` ({n_mels}) may be set too high. "
-            f"Or, the value for `n_freqs` ({n_freqs}) may be set too low."
+            f"Or, the value for `n_freqs` ({n_freqs}) may be set too low.",
+            stacklevel=3,
         )
-    return fb
 
 
 # ---------------------------------------------------------------------------
@@ -447,6 +465,20 @@ def _dense_from_taps(tap_index: Tensor, tap_weight: Tensor, n_mels: int) -> Tens
     return dense.scatter_add(1, tap_index, tap_weight)
 
 
+def _has_kernel(op_name: str, device: torch.device) -> bool:
+    key = {"cuda": "CUDA", "cpu": "CPU"}.get(device.type, device.type)
+    return torch._C._dispatch_has_kernel_for_dispatch_key(f"inverse_mel::{op_name}", key)
+
+
+_WARNED = set()
+
+
+def _warn_once(key: str, message: str) -> None:
+    if key not in _WARNED:
+        _WARNED.add(key)
+        warnings.warn(message, stacklevel=4)
+
+
 # float16/bfloat16 inputs are computed in float32 in pieces of at most this many float32
 # output bytes, written into the half-precision output: the extra memory of a forward stays
 # this size instead of a float32 copy of the whole output.
@@ -481,9 +513,17 @@ def _solve(
         return _solve_half_in_chunks(melspec, op, solver, max_iter, tol)
     mel = melspec.to(compute)
     if solver == "nnls":
-        specgram, iterations, residual, converged = torch.ops.inverse_mel.nnls(
-            mel, op.tap_index, op.tap_weight, max_iter, tol
-        )
+        if mel.device.type != "cpu" and not _has_kernel("nnls", mel.device):
+            # No NNLS kernel for this device yet (CUDA: see csrc/README.md): solve on the CPU and
+            # copy back; autograd follows the copies. Not CUDA-graph safe.
+            _warn_once(f"nnls-{mel.device.type}", f'solver="nnls" has no {mel.device.type} kernel yet: '
+                       "each call copies its input to the CPU, solves there and copies the result back")
+            results = torch.ops.inverse_mel.nnls(mel.cpu(), op.tap_index.cpu(), op.tap_weight.cpu(), max_iter, tol)
+            specgram, iterations, residual, converged = (r.to(mel.device) for r in results)
+        else:
+            specgram, iterations, residual, converged = torch.ops.inverse_mel.nnls(
+                mel, op.tap_index, op.tap_weight, max_iter, tol
+            )
     else:
         specgram = torch.ops.inverse_mel.lstsq_apply(mel, op.gram_pinv, op.tap_index, op.tap_weight, op.gram_cholesky_band)
         if not return_info:

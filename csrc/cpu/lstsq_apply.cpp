@@ -15,6 +15,7 @@
 // Work is split into fixed tiles of (batch item, time range). The tiling
 // depends only on the shapes, never on the thread count, so results are
 // bit-identical for any number of threads.
+#include "../lstsq_apply_checks.h"
 #include "lstsq_tile.h"
 
 #include <ATen/ATen.h>
@@ -29,59 +30,6 @@
 
 namespace inverse_mel {
 namespace {
-
-void check_lstsq_apply_inputs(
-    const at::Tensor& melspec,
-    const at::Tensor& gram_pinv,
-    const at::Tensor& tap_index,
-    const at::Tensor& tap_weight,
-    const std::optional<at::Tensor>& band) {
-  TORCH_CHECK(
-      melspec.dim() >= 2,
-      "lstsq_apply: melspec must have shape (..., n_mels, time) with at least 2 dims, found ",
-      melspec.dim(), " dim(s)");
-  TORCH_CHECK(
-      melspec.scalar_type() == at::kFloat || melspec.scalar_type() == at::kDouble,
-      "lstsq_apply: melspec must be float32 or float64, found ", melspec.scalar_type(),
-      "; cast it first (the Python API computes float16/bfloat16 in float32)");
-  TORCH_CHECK(
-      gram_pinv.dim() == 2 && gram_pinv.size(0) == gram_pinv.size(1),
-      "lstsq_apply: gram_pinv must be a square (n_mels, n_mels) matrix, found shape ",
-      gram_pinv.sizes());
-  const int64_t n_mels = melspec.size(-2);
-  TORCH_CHECK(
-      gram_pinv.size(0) == n_mels,
-      "lstsq_apply: expected an input with ", gram_pinv.size(0), " mel bins. Found: ", n_mels);
-  TORCH_CHECK(
-      tap_index.dim() == 2 && tap_weight.dim() == 2 && tap_index.sizes() == tap_weight.sizes(),
-      "lstsq_apply: tap_index and tap_weight must both have shape (n_freqs, taps), found ",
-      tap_index.sizes(), " and ", tap_weight.sizes());
-  TORCH_CHECK(
-      tap_index.scalar_type() == at::kLong,
-      "lstsq_apply: tap_index must be int64, found ", tap_index.scalar_type());
-  TORCH_CHECK(
-      gram_pinv.scalar_type() == melspec.scalar_type() &&
-          tap_weight.scalar_type() == melspec.scalar_type(),
-      "lstsq_apply: gram_pinv and tap_weight must have melspec's dtype ", melspec.scalar_type(),
-      ", found ", gram_pinv.scalar_type(), " and ", tap_weight.scalar_type());
-  for (const at::Tensor* t : {&melspec, &gram_pinv, &tap_index, &tap_weight}) {
-    TORCH_CHECK(
-        t->device().is_cpu(), "lstsq_apply (CPU kernel): all inputs must be on the CPU, found ",
-        t->device());
-  }
-  if (band.has_value()) {
-    TORCH_CHECK(
-        band->dim() == 2 && band->size(0) >= 1 && band->size(1) == n_mels,
-        "lstsq_apply: gram_cholesky_band must have shape (bands, n_mels) = (bands, ", n_mels,
-        "), found ", band->sizes());
-    TORCH_CHECK(
-        band->scalar_type() == melspec.scalar_type() && band->device().is_cpu(),
-        "lstsq_apply: gram_cholesky_band must be a CPU tensor of melspec's dtype ",
-        melspec.scalar_type(), ", found ", band->scalar_type(), " on ", band->device());
-  }
-  // tap_index bounds are checked while the taps are compacted (one pass, no extra reduction).
-}
-
 
 template <typename scalar_t>
 void lstsq_apply_kernel(
@@ -149,7 +97,7 @@ at::Tensor lstsq_apply_cpu(
     const at::Tensor& tap_index,
     const at::Tensor& tap_weight,
     const std::optional<at::Tensor>& gram_cholesky_band) {
-  check_lstsq_apply_inputs(melspec, gram_pinv, tap_index, tap_weight, gram_cholesky_band);
+  check_lstsq_apply_inputs(melspec, gram_pinv, tap_index, tap_weight, gram_cholesky_band, at::kCPU);
   at::Tensor out = empty_output(output_sizes(melspec, tap_index), melspec.options());
   run_lstsq_apply(melspec, gram_pinv, tap_index, tap_weight, gram_cholesky_band, out);
   return out;
@@ -162,7 +110,7 @@ void lstsq_apply_out_cpu(
     const at::Tensor& tap_weight,
     const std::optional<at::Tensor>& gram_cholesky_band,
     at::Tensor out) {
-  check_lstsq_apply_inputs(melspec, gram_pinv, tap_index, tap_weight, gram_cholesky_band);
+  check_lstsq_apply_inputs(melspec, gram_pinv, tap_index, tap_weight, gram_cholesky_band, at::kCPU);
   const auto expected = output_sizes(melspec, tap_index);
   TORCH_CHECK(
       out.sizes() == at::IntArrayRef(expected), "lstsq_apply_out: out must have shape ",

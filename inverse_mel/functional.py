@@ -589,6 +589,10 @@ def inverse_mel_scale(
         tol: NNLS only: a frame stops when ``||fb.T @ s - m|| <= tol * ||m||`` (an exact fit) or
             its projected gradient is ``<= tol * ||fb||_2 * ||fb.T @ s - m||`` (the residual is
             orthogonal to what the free bins can still change: optimal for inconsistent input).
+            The Newton steps damp directions whose squared singular value is below 1e-4 of the
+            largest (as ``rcond`` does for least squares), so on filterbanks with near-null
+            directions a ``tol`` well below 1e-4 may not be reached: such frames stop at
+            ``max_iter`` with ``converged=False`` (found by the property tests at ``tol=1e-6``).
         return_info: if ``True``, return an :class:`InverseMelResult` with the per-frame
             iterations, relative mel residual and convergence flags, like ``torch.linalg.*_ex``.
     Returns:

@@ -58,6 +58,7 @@ CONSTRUCTOR_CASES = [
     ("n_stft_zero", dict(n_stft=0), ValueError, r"n_stft must be an int >= 2.*found 0"),
     ("n_stft_float", dict(n_stft=201.0), ValueError, r"n_stft must be an int >= 2.*found 201.0"),
     ("f_min_above_f_max", dict(f_min=9000.0, f_max=8000.0), ValueError, r"Require f_min: 9000.0 <= f_max: 8000.0"),
+    ("f_min_equals_f_max", dict(f_min=4000.0, f_max=4000.0), ValueError, r"f_max must be greater than f_min, found both 4000.0 Hz"),
     ("f_min_negative", dict(f_min=-20.0), ValueError, r"f_min must be a finite number of Hz >= 0, found -20.0"),
     ("f_min_nan", dict(f_min=float("nan")), ValueError, r"f_min must be a finite number"),
     ("f_max_above_nyquist", dict(f_max=9000.0), ValueError, r"f_max=9000.0 Hz is above the Nyquist frequency.*8000"),

@@ -2,7 +2,9 @@
 
 ``inverse_mel.InverseMelScale`` is a drop-in replacement for
 ``torchaudio.transforms.InverseMelScale``; ``inverse_mel.functional`` has the functional
-forms. The compiled kernels are exposed as ``torch.ops.inverse_mel.*``.
+forms. ``GriffinLim``, the ``presets`` (Whisper, HiFi-GAN, Vocos) and ``mel_to_audio`` go from a
+model's log-mel features to audio; ``inverse-mel`` (``python -m inverse_mel``) is the command-line
+tool. The compiled kernels are exposed as ``torch.ops.inverse_mel.*``.
 """
 import torch
 

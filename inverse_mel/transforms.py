@@ -50,7 +50,7 @@ class InverseMelScale(nn.Module):
             (Default: :data:`inverse_mel.functional.DEFAULT_RCOND`, 1e-2)
         solver: keyword-only; ``"lstsq"`` (torchaudio's method, the default) or ``"nnls"``
             (non-negative least squares: exact mel fit where possible, better spectra).
-        max_iter, tol: keyword-only; NNLS stopping, per frame (Default: 50, 1e-4). See
+        max_iter, tol: keyword-only; NNLS stopping, per frame (Default: 200, 1e-4). See
             :func:`inverse_mel.functional.inverse_mel_scale`.
 
     Shapes:

@@ -334,3 +334,28 @@ def test_torch_compile_fullgraph_nnls():
     compiled = torch.compile(module, fullgraph=True)
     melspec = module.fb.T @ (torch.rand(2, 513, 20, generator=torch.Generator().manual_seed(0)) ** 3)
     torch.testing.assert_close(compiled(melspec), module(melspec), rtol=0, atol=0)
+
+
+@pytest.mark.parametrize("dtype, scale", [(torch.float32, 1e-38), (torch.float32, 1e-40), (torch.float64, 1e-310)])
+def test_subnormal_frames_are_solved_not_nan(dtype, scale):
+    # Found on recorded speech (near-silent Whisper frames): a frame whose largest value is
+    # subnormal got an infinite power-of-two scale and came out NaN, reported as not converged.
+    module = _module(2).to(dtype)
+    spec = torch.rand(513, 4, generator=torch.Generator().manual_seed(0), dtype=torch.float64) ** 2
+    melspec = (module.fb.double().T @ spec).to(dtype)
+    reference = module(melspec, return_info=True)
+    tiny = module(melspec * scale, return_info=True)
+    assert bool(tiny.converged.all()) and bool(torch.isfinite(tiny.specgram).all())
+    # The solution of the scaled input is the scaled solution (to the subnormal's lost digits).
+    assert rel_err(tiny.specgram / scale, reference.specgram) <= (1e-2 if scale < 1e-39 else 1e-3)
+
+
+def test_rank_deficient_bank_converges_at_default_settings():
+    # Found by the property tests: a rank-49/67 bank needed 69 Newton steps on one frame, more
+    # than the former default max_iter of 50.
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        module = inverse_mel.InverseMelScale(114, 67, 44100, 1448.0, 12573.0, "slaney", "htk", solver="nnls").double()
+    spec = torch.rand(114, 5, generator=torch.Generator().manual_seed(2), dtype=torch.float64) ** 3
+    result = module(module.fb.double().T @ spec, return_info=True)
+    assert bool(result.converged.all()) and int(result.iterations.max()) > 50

@@ -144,7 +144,7 @@ def test_lstsq_satisfies_the_optimality_conditions(cfg, seed):
 @settings(max_examples=100)
 @given(mel_configs(max_n_fft=4096, max_mels=256), st.integers(0, 2**31 - 1), st.booleans())
 def test_nnls_satisfies_kkt(cfg, seed, noisy):
-    module = _module(cfg, solver="nnls").double()  # default tol (1e-4) and max_iter (50)
+    module = _module(cfg, solver="nnls").double()  # default tol (1e-4) and max_iter (200)
     fb = module.fb.double()
     gen = torch.Generator().manual_seed(seed)
     spec = torch.rand(cfg["n_stft"], 5, generator=gen, dtype=torch.float64) ** 3

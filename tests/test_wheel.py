@@ -18,8 +18,15 @@ import inverse_mel
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
 
+def _clean_env():
+    # A PYTHONPATH (set by tools/sanitize.sh, or by a user) would put a checkout ahead of the wheel.
+    env = dict(os.environ)
+    env.pop("PYTHONPATH", None)
+    return env
+
+
 def _run(cmd, **kwargs):
-    res = subprocess.run(cmd, capture_output=True, text=True, **kwargs)
+    res = subprocess.run(cmd, capture_output=True, text=True, env=_clean_env(), **kwargs)
     assert res.returncode == 0, f"{' '.join(map(str, cmd))} failed:\n{res.stdout[-3000:]}\n{res.stderr[-3000:]}"
     return res
 

@@ -511,9 +511,15 @@ void nnls_kernel(
           scale[t] = std::max(scale[t], std::abs(m[k * len + t]));
         }
       }
+      // The exponent is clamped so that the scale and its inverse stay normal numbers: a
+      // subnormal frame (|m| < 2^-126 in float32, e.g. near-silence) would otherwise get a scale
+      // of 2^130 = inf and come out NaN (found on recorded speech). Such a frame is scaled by
+      // 2^126 instead, which is still exact.
+      constexpr int kMaxScaleExponent = std::numeric_limits<scalar_t>::max_exponent - 2;
       for (int64_t t = 0; t < len; ++t) {
         const bool usable = scale[t] > scalar_t(0) && std::isfinite(scale[t]);
-        scale[t] = usable ? std::ldexp(scalar_t(1), -std::ilogb(scale[t])) : scalar_t(1);
+        const int exponent = std::clamp(-std::ilogb(scale[t]), -kMaxScaleExponent, kMaxScaleExponent);
+        scale[t] = usable ? std::ldexp(scalar_t(1), exponent) : scalar_t(1);
       }
       for (int64_t k = 0; k < n_mels; ++k) {
         for (int64_t t = 0; t < len; ++t) {

@@ -14,7 +14,6 @@ input. Timing: CUDA events after warm-up, median of --repeats.
 Usage: python benchmarks/bench_cuda.py [--repeats 20] [--out benchmarks/results/cuda.md]
 """
 import argparse
-import json
 import os
 import statistics
 import warnings
@@ -22,6 +21,7 @@ import warnings
 import torch
 
 import inverse_mel
+from common import write_results
 from inverse_mel.functional import _has_kernel
 
 CONFIGS = {
@@ -109,12 +109,7 @@ def main():
             f"{r['torchaudio_ms']:.3f} | {r['torchaudio_ms'] / r['ours_ms']:.1f}x | {r['limit_ms']:.3f} | "
             f"{r['limit_ms'] / r['ours_ms']:.0%} | {r['nnls_ms']:.3f} | {r['nnls_ms'] / r['ours_ms']:.1f}x |")
     text = "\n".join(lines) + "\n"
-    print(text)
-    os.makedirs(os.path.dirname(args.out), exist_ok=True)
-    with open(args.out, "w") as f:
-        f.write(text)
-    with open(os.path.splitext(args.out)[0] + ".json", "w") as f:
-        json.dump(dict(device=device, bandwidth=bandwidth, rows=rows), f, indent=1)
+    write_results(args.out, text, dict(device=device, bandwidth=bandwidth, rows=rows))
 
 
 if __name__ == "__main__":

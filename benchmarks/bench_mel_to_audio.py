@@ -22,7 +22,6 @@ synthesized signal (said in the output). Needs librosa and soundfile.
 Usage: python benchmarks/bench_mel_to_audio.py [--repeats 5] [--out benchmarks/results/mel_to_audio.md]
 """
 import argparse
-import json
 import os
 import statistics
 import time
@@ -36,7 +35,7 @@ import torch
 import inverse_mel
 from inverse_mel import functional as F
 from inverse_mel.__main__ import synthesize
-from common import machine, median_time
+from common import machine, median_time, write_results
 
 SR, N_FFT, HOP, N_MELS, F_MAX, N_ITER, MOMENTUM = 22050, 1024, 256, 80, 8000.0, 32, 0.99
 PRESET = inverse_mel.get_preset("hifigan").replace(name="tts-centred", center=True, magnitude_eps=0.0)
@@ -154,12 +153,7 @@ def main():
     lines.append("\nSC = spectral convergence against the original |S| (lower is better); 'SC audio' re-analyses the "
                  "reconstructed waveform, 'SC spectrogram' is the linear estimate before Griffin-Lim.")
     text = "\n".join(lines) + "\n"
-    print(text)
-    os.makedirs(os.path.dirname(args.out), exist_ok=True)
-    with open(args.out, "w") as f:
-        f.write(text)
-    with open(os.path.splitext(args.out)[0] + ".json", "w") as f:
-        json.dump(dict(machine=machine(), source=source, rows=rows), f, indent=1)
+    write_results(args.out, text, dict(machine=machine(), source=source, rows=rows))
 
 
 if __name__ == "__main__":

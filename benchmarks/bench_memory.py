@@ -8,12 +8,11 @@ forward needs beyond the result it returns. Linux only.
 Usage: python benchmarks/bench_memory.py [--out benchmarks/results/memory.md]
 """
 import argparse
-import json
 import os
 import subprocess
 import sys
 
-from common import machine
+from common import machine, write_results
 
 BATCH, FRAMES, N_MELS, N_STFT, SAMPLE_RATE = 256, 1000, 128, 1025, 44100
 
@@ -60,12 +59,7 @@ def main():
         lines.append(f"| {r['solver']} | {r['dtype']} | {r['input'] / mb:.0f} | {r['output'] / mb:.0f} | "
                      f"{r['peak_growth'] / mb:.0f} | {r['extra'] / mb:.1f} |")
     text = "\n".join(lines) + "\n"
-    print(text)
-    os.makedirs(os.path.dirname(args.out), exist_ok=True)
-    with open(args.out, "w") as f:
-        f.write(text)
-    with open(os.path.splitext(args.out)[0] + ".json", "w") as f:
-        json.dump(dict(machine=machine(), rows=rows), f, indent=1)
+    write_results(args.out, text, dict(machine=machine(), rows=rows))
 
 
 if __name__ == "__main__":

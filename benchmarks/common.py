@@ -38,3 +38,15 @@ def machine():
     if os.path.exists("/proc/cpuinfo"):
         cpu = next((line.split(":", 1)[1].strip() for line in open("/proc/cpuinfo") if line.startswith("model name")), cpu)
     return f"{cpu}, {os.cpu_count()} cores, torch {torch.__version__}, {torch.get_num_threads()} threads"
+
+
+def write_results(out_path, text, data):
+    """Print the Markdown table and write it to out_path, with a .json copy of data beside it."""
+    import json
+
+    print(text)
+    os.makedirs(os.path.dirname(os.path.abspath(out_path)), exist_ok=True)
+    with open(out_path, "w") as f:
+        f.write(text)
+    with open(os.path.splitext(out_path)[0] + ".json", "w") as f:
+        json.dump(data, f, indent=1)

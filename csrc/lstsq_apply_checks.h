@@ -4,6 +4,7 @@
 #include <ATen/ATen.h>
 
 #include <optional>
+#include <vector>
 
 namespace inverse_mel {
 
@@ -61,5 +62,29 @@ inline void check_lstsq_apply_inputs(
   // tap_index bounds are checked by each kernel (on CPU while the taps are compacted).
 }
 
+
+// Shape of the output: (..., n_freqs, time) for melspec (..., n_mels, time).
+inline std::vector<int64_t> lstsq_apply_output_sizes(const at::Tensor& melspec, const at::Tensor& tap_index) {
+  std::vector<int64_t> sizes(melspec.sizes().begin(), melspec.sizes().end() - 2);
+  sizes.push_back(tap_index.size(0));
+  sizes.push_back(melspec.size(-1));
+  return sizes;
+}
+
+// The caller's buffer of lstsq_apply_out: right shape, dtype and device, contiguous, and not
+// sharing memory with melspec (the kernel reads melspec while it writes out).
+inline void check_lstsq_apply_out(const at::Tensor& melspec, const at::Tensor& tap_index, const at::Tensor& out) {
+  const auto expected = lstsq_apply_output_sizes(melspec, tap_index);
+  const char* backend = melspec.is_cuda() ? "CUDA" : "CPU";
+  TORCH_CHECK(
+      out.sizes() == at::IntArrayRef(expected), "lstsq_apply_out: out must have shape ",
+      at::IntArrayRef(expected), ", found ", out.sizes());
+  TORCH_CHECK(
+      out.scalar_type() == melspec.scalar_type() && out.device() == melspec.device(),
+      "lstsq_apply_out: out must be a ", backend, " tensor of melspec's dtype ", melspec.scalar_type(),
+      " on melspec's device, found ", out.scalar_type(), " on ", out.device());
+  TORCH_CHECK(out.is_contiguous(), "lstsq_apply_out: out must be contiguous");
+  TORCH_CHECK(!out.is_alias_of(melspec), "lstsq_apply_out: out must not share memory with melspec");
+}
 
 }  // namespace inverse_mel

@@ -60,13 +60,6 @@ void lstsq_apply_kernel(
   });
 }
 
-std::vector<int64_t> output_sizes(const at::Tensor& melspec, const at::Tensor& tap_index) {
-  std::vector<int64_t> sizes(melspec.sizes().begin(), melspec.sizes().end() - 2);
-  sizes.push_back(tap_index.size(0));
-  sizes.push_back(melspec.size(-1));
-  return sizes;
-}
-
 void run_lstsq_apply(
     const at::Tensor& melspec,
     const at::Tensor& gram_pinv,
@@ -98,7 +91,7 @@ at::Tensor lstsq_apply_cpu(
     const at::Tensor& tap_weight,
     const std::optional<at::Tensor>& gram_cholesky_band) {
   check_lstsq_apply_inputs(melspec, gram_pinv, tap_index, tap_weight, gram_cholesky_band, at::kCPU);
-  at::Tensor out = empty_output(output_sizes(melspec, tap_index), melspec.options());
+  at::Tensor out = empty_output(lstsq_apply_output_sizes(melspec, tap_index), melspec.options());
   run_lstsq_apply(melspec, gram_pinv, tap_index, tap_weight, gram_cholesky_band, out);
   return out;
 }
@@ -111,18 +104,7 @@ void lstsq_apply_out_cpu(
     const std::optional<at::Tensor>& gram_cholesky_band,
     at::Tensor out) {
   check_lstsq_apply_inputs(melspec, gram_pinv, tap_index, tap_weight, gram_cholesky_band, at::kCPU);
-  const auto expected = output_sizes(melspec, tap_index);
-  TORCH_CHECK(
-      out.sizes() == at::IntArrayRef(expected), "lstsq_apply_out: out must have shape ",
-      at::IntArrayRef(expected), ", found ", out.sizes());
-  TORCH_CHECK(
-      out.scalar_type() == melspec.scalar_type() && out.device().is_cpu(),
-      "lstsq_apply_out: out must be a CPU tensor of melspec's dtype ", melspec.scalar_type(),
-      ", found ", out.scalar_type(), " on ", out.device());
-  TORCH_CHECK(out.is_contiguous(), "lstsq_apply_out: out must be contiguous");
-  // The kernel reads melspec while it writes out: they must not share memory.
-  TORCH_CHECK(
-      !out.is_alias_of(melspec), "lstsq_apply_out: out must not share memory with melspec");
+  check_lstsq_apply_out(melspec, tap_index, out);
   run_lstsq_apply(melspec, gram_pinv, tap_index, tap_weight, gram_cholesky_band, out);
 }
 

@@ -116,13 +116,6 @@ void run_lstsq_apply_cuda(
   });
 }
 
-std::vector<int64_t> output_sizes(const at::Tensor& melspec, const at::Tensor& tap_index) {
-  std::vector<int64_t> sizes(melspec.sizes().begin(), melspec.sizes().end() - 2);
-  sizes.push_back(tap_index.size(0));
-  sizes.push_back(melspec.size(-1));
-  return sizes;
-}
-
 at::Tensor lstsq_apply_cuda(
     const at::Tensor& melspec,
     const at::Tensor& gram_pinv,
@@ -131,7 +124,7 @@ at::Tensor lstsq_apply_cuda(
     const std::optional<at::Tensor>& gram_cholesky_band) {
   check_lstsq_apply_inputs(melspec, gram_pinv, tap_index, tap_weight, gram_cholesky_band, at::kCUDA);
   const c10::cuda::CUDAGuard guard(melspec.device());
-  at::Tensor out = at::empty(output_sizes(melspec, tap_index), melspec.options());
+  at::Tensor out = at::empty(lstsq_apply_output_sizes(melspec, tap_index), melspec.options());
   run_lstsq_apply_cuda(melspec, gram_pinv, tap_index, tap_weight, out);
   return out;
 }
@@ -144,16 +137,7 @@ void lstsq_apply_out_cuda(
     const std::optional<at::Tensor>& gram_cholesky_band,
     at::Tensor out) {
   check_lstsq_apply_inputs(melspec, gram_pinv, tap_index, tap_weight, gram_cholesky_band, at::kCUDA);
-  const auto expected = output_sizes(melspec, tap_index);
-  TORCH_CHECK(
-      out.sizes() == at::IntArrayRef(expected), "lstsq_apply_out: out must have shape ",
-      at::IntArrayRef(expected), ", found ", out.sizes());
-  TORCH_CHECK(
-      out.scalar_type() == melspec.scalar_type() && out.device() == melspec.device(),
-      "lstsq_apply_out: out must be a CUDA tensor of melspec's dtype ", melspec.scalar_type(), " on ",
-      melspec.device(), ", found ", out.scalar_type(), " on ", out.device());
-  TORCH_CHECK(out.is_contiguous(), "lstsq_apply_out: out must be contiguous");
-  TORCH_CHECK(!out.is_alias_of(melspec), "lstsq_apply_out: out must not share memory with melspec");
+  check_lstsq_apply_out(melspec, tap_index, out);
   const c10::cuda::CUDAGuard guard(melspec.device());
   run_lstsq_apply_cuda(melspec, gram_pinv, tap_index, tap_weight, out);
 }

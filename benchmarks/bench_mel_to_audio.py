@@ -33,6 +33,7 @@ import soundfile
 import torch
 
 import inverse_mel
+from inverse_mel import _io
 from inverse_mel import functional as F
 from inverse_mel.__main__ import synthesize
 from common import machine, median_time, write_results
@@ -62,12 +63,10 @@ def magnitude(audio):
 
 
 def quality(reference_mag, estimate_mag):
+    """(spectral convergence, log-spectral distance in dB), the CLI's definitions, in float64."""
     n = min(reference_mag.shape[-1], estimate_mag.shape[-1])
     a, b = reference_mag[..., :n].double(), estimate_mag[..., :n].double()
-    sc = float((a - b).norm() / a.norm())
-    floor = a.square().max() * 1e-8
-    ratio = 10 * torch.log10(a.square().clamp_min(floor) / b.square().clamp_min(floor))
-    return sc, float(ratio.square().mean(dim=0).sqrt().mean())
+    return _io.spectral_convergence(a, b), _io.log_spectral_distance(a.square(), b.square())
 
 
 def torchaudio_chain(mel, fb):

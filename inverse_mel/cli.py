@@ -24,6 +24,7 @@ from typing import List, Optional
 import torch
 
 from . import _io
+from . import functional as F
 from .presets import PRESETS, get_preset
 
 PROG = "inverse-mel"
@@ -100,8 +101,8 @@ def _collect_inputs(paths: List[str]) -> List[str]:
 class Job:
     """Inverts one file with shared modules (built once per run)."""
 
-    def __init__(self, preset, args, device):
-        self.preset, self.args, self.device = preset, args, device
+    def __init__(self, preset, args, device, wants_audio: bool):
+        self.preset, self.args, self.device, self.wants_audio = preset, args, device, wants_audio
         with warnings.catch_warnings(record=True) as caught:
             warnings.simplefilter("always")
             self.inverse = preset.inverse_mel_scale(solver=args.solver).to(device)
@@ -119,7 +120,7 @@ class Job:
             if audio.numel() <= preset.n_fft:
                 raise _io.InputError(f"audio of {audio.numel()} samples is shorter than n_fft={preset.n_fft}")
             original = preset.spectrogram(audio)
-            mel = preset.mel_spectrogram(audio)
+            mel = F.mel_scale(original, preset.fbanks())
             mel = preset.to_linear_mel(preset.compress(mel))  # what a model's features hold
         elif ext in _io.ARRAY_SUFFIXES:
             array = _io.load_array(path, args.key)
@@ -142,16 +143,7 @@ class Job:
         estimate = self.inverse(mel)
         audio_out = None
         if self.wants_audio:
-            from .functional import griffin_lim
-
-            gl_input = estimate
-            length = preset.frames_to_samples(estimate.shape[-1])
-            generator = torch.Generator().manual_seed(0)
-            audio_out = griffin_lim(gl_input, None, preset.n_fft, preset.hop_length, preset.window_length,
-                                    float(preset.power), args.griffin_lim_iters, 0.99, length, True, generator=generator)
-            if not preset.center:
-                shift = preset.n_fft // 2 - (preset.n_fft - preset.hop_length) // 2
-                audio_out = torch.nn.functional.pad(audio_out, (shift, 0))[..., :length]
+            audio_out = F._preset_griffin_lim(estimate, preset, args.griffin_lim_iters, 0.99, None, True, seed=0)
         quality = {}
         if original is not None:
             mag = original if preset.power == 1 else original.sqrt()
@@ -165,8 +157,6 @@ class Job:
                 n = min(again.shape[-1], mag.shape[-1])
                 quality["SC audio"] = _io.spectral_convergence(mag[..., :n], again[..., :n])
         return mel.cpu(), estimate.cpu(), original, audio_out, quality
-
-    wants_audio = True
 
 
 def _stems(files: List[str]) -> List[str]:
@@ -230,10 +220,10 @@ def run(args) -> int:
         print(f"{PROG}: error: cannot create output: {message}", file=sys.stderr)
         return 2
 
-    job = Job(preset, args, torch.device(args.device))
     stems = _stems(files)
     outputs_needed = [_outputs_for(stem, args, single) for stem in stems]
-    job.wants_audio = any(_io.suffix(o) == ".wav" for outs in outputs_needed for o in outs)
+    wants_audio = any(_io.suffix(o) == ".wav" for outs in outputs_needed for o in outs)
+    job = Job(preset, args, torch.device(args.device), wants_audio)
     if not args.quiet:
         print(f"{PROG}: preset {preset.name} ({preset.sample_rate} Hz, n_fft {preset.n_fft}, hop {preset.hop_length}, "
               f"{preset.n_mels} mels), solver {args.solver}, device {args.device}, "

@@ -720,6 +720,15 @@ def _complex_dtype(dtype: torch.dtype) -> torch.dtype:
 
 
 def _check_griffin_lim(specgram, n_fft, hop_length, win_length, power, n_iter, momentum, length) -> None:
+    _check_griffin_lim_settings(n_fft, hop_length, win_length, power, n_iter, momentum, length)
+    fn = "griffin_lim"
+    _check_spectrogram(specgram, "specgram", "n_fft // 2 + 1", n_fft // 2 + 1, fn)
+    if specgram.dtype not in (torch.float32, torch.float64):
+        raise TypeError(f"{fn}: specgram must be float32 or float64, found {specgram.dtype}; use specgram.float()")
+    _check_finite(specgram, "specgram", fn)
+
+
+def _check_griffin_lim_settings(n_fft, hop_length, win_length, power, n_iter, momentum, length) -> None:
     fn = "griffin_lim"
     for name, value in (("n_fft", n_fft), ("hop_length", hop_length), ("win_length", win_length)):
         if isinstance(value, bool) or not isinstance(value, int) or value < 1:
@@ -734,10 +743,25 @@ def _check_griffin_lim(specgram, n_fft, hop_length, win_length, power, n_iter, m
         raise ValueError(f"{fn}: power must be > 0, found {power!r}")
     if length is not None and (isinstance(length, bool) or not isinstance(length, int) or length < 1):
         raise ValueError(f"{fn}: length must be a positive int or None, found {length!r}")
-    _check_spectrogram(specgram, "specgram", "n_fft // 2 + 1", n_fft // 2 + 1, fn)
-    if specgram.dtype not in (torch.float32, torch.float64):
-        raise TypeError(f"{fn}: specgram must be float32 or float64, found {specgram.dtype}; use specgram.float()")
-    _check_finite(specgram, "specgram", fn)
+
+
+def _preset_griffin_lim(specgram: Tensor, preset, n_iter: int, momentum: float, length: Optional[int],
+                        rand_init: bool, seed: int) -> Tensor:
+    """Griffin-Lim with a preset's STFT settings, aligned in time with the audio the frames came
+    from (``length`` ``None``: that audio's length). Shared by :func:`mel_to_audio` and the CLI."""
+    compute = specgram if specgram.dtype in (torch.float32, torch.float64) else specgram.float()
+    if length is None:
+        length = preset.frames_to_samples(compute.shape[-1])
+    generator = torch.Generator().manual_seed(seed)
+    waveform = griffin_lim(compute, None, preset.n_fft, preset.hop_length, preset.window_length, float(preset.power),
+                           n_iter, momentum, length, rand_init, generator=generator)
+    if not preset.center:
+        # Uncentred frames (HiFi-GAN) sit (n_fft - hop) // 2 samples into the padded audio, so
+        # frame t is centred at t * hop + shift: Griffin-Lim's centred frames give the audio
+        # advanced by shift samples. Delay it back.
+        shift = preset.n_fft // 2 - (preset.n_fft - preset.hop_length) // 2
+        waveform = torch.nn.functional.pad(waveform, (shift, 0))[..., :length]
+    return waveform
 
 
 @functools.lru_cache(maxsize=16)
@@ -784,18 +808,7 @@ def mel_to_audio(
     mel = p.to_linear_mel(melspec) if features else melspec
     inverse = _cached_inverse(p, solver, mel.device)
     specgram = inverse(mel)
-    compute = specgram if specgram.dtype in (torch.float32, torch.float64) else specgram.float()
-    if length is None:
-        length = p.frames_to_samples(compute.shape[-1])
-    generator = torch.Generator().manual_seed(seed)
-    waveform = griffin_lim(compute, None, p.n_fft, p.hop_length, p.window_length, float(p.power), n_iter, momentum,
-                           length, rand_init, generator=generator)
-    if not p.center:
-        # Uncentred frames (HiFi-GAN) sit (n_fft - hop) // 2 samples into the padded audio, so
-        # frame t is centred at t * hop + shift: Griffin-Lim's centred frames give the audio
-        # advanced by shift samples. Delay it back.
-        shift = p.n_fft // 2 - (p.n_fft - p.hop_length) // 2
-        waveform = torch.nn.functional.pad(waveform, (shift, 0))[..., :length]
+    waveform = _preset_griffin_lim(specgram, p, n_iter, momentum, length, rand_init, seed)
     if return_specgram:
         return waveform, specgram
     return waveform

@@ -92,8 +92,6 @@ class InverseMelScale(nn.Module):
         self.driver = driver
         self.rcond = F.DEFAULT_RCOND if rcond is None else rcond
 
-        if f_min > self.f_max:
-            raise ValueError("Require f_min: {} <= f_max: {}".format(f_min, self.f_max))
         F._check_driver(driver)
 
         fb = F.melscale_fbanks(n_stft, self.f_min, self.f_max, self.n_mels, self.sample_rate, norm, mel_scale)
@@ -227,8 +225,6 @@ class MelScale(nn.Module):
         self.norm = norm
         self.mel_scale = mel_scale
         self.n_stft = n_stft
-        if f_min > self.f_max:
-            raise ValueError("Require f_min: {} <= f_max: {}".format(f_min, self.f_max))
         fb = F.melscale_fbanks(n_stft, self.f_min, self.f_max, self.n_mels, self.sample_rate, self.norm, self.mel_scale)
         self.register_buffer("fb", fb)
 
@@ -288,8 +284,7 @@ class GriffinLim(nn.Module):
         self.rand_init = rand_init
         self.seed = seed
         # Validate once here, with the same messages the functional gives.
-        F._check_griffin_lim(torch.zeros(n_fft // 2 + 1 if isinstance(n_fft, int) and n_fft > 0 else 1, 1), n_fft,
-                             self.hop_length, self.win_length, power, n_iter, momentum, length)
+        F._check_griffin_lim_settings(n_fft, self.hop_length, self.win_length, power, n_iter, momentum, length)
         window = window_fn(self.win_length) if wkwargs is None else window_fn(self.win_length, **wkwargs)
         self.register_buffer("window", window)
 

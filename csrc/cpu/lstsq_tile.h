@@ -291,7 +291,6 @@ class LstsqTile {
       const at::Tensor& tap_weight,
       const std::optional<at::Tensor>& band_opt)
       : melspec3_(melspec3),
-        gram_(gram_pinv.contiguous()),
         taps(tap_index, tap_weight, melspec3.size(1), "lstsq_apply"),
         n_mels(melspec3.size(1)),
         n_freqs(tap_index.size(0)) {
@@ -299,13 +298,15 @@ class LstsqTile {
     if (dense_) {
       // Filterbanks that are not sparse (e.g. custom banks) expand with a GEMM; the
       // dense matrix is rebuilt per call from the ELL form: n_freqs x n_mels, no factorisation.
-      const at::Tensor dense_fb = at::zeros({n_freqs, n_mels}, gram_.options()).scatter_add_(1, tap_index, tap_weight);
+      const at::Tensor dense_fb =
+          at::zeros({n_freqs, n_mels}, tap_weight.options()).scatter_add_(1, tap_index, tap_weight);
       packed_fb_ = PackedRows<scalar_t>(dense_fb.data_ptr<scalar_t>(), n_freqs, n_mels);
     }
     if (!band_opt.has_value()) {
-      packed_gram_ = PackedRows<scalar_t>(gram_.data_ptr<scalar_t>(), n_mels, n_mels);
-    }
-    if (band_opt.has_value()) {
+      // Only the packed copy is kept: the kernel reads gram_pinv through it.
+      const at::Tensor gram = gram_pinv.contiguous();
+      packed_gram_ = PackedRows<scalar_t>(gram.data_ptr<scalar_t>(), n_mels, n_mels);
+    } else {
       band_ = band_opt->contiguous();
       bands_ = band_.size(0);
       const scalar_t* diag = band_.data_ptr<scalar_t>();
@@ -365,7 +366,6 @@ class LstsqTile {
 
  private:
   const at::Tensor& melspec3_;
-  at::Tensor gram_;
   PackedRows<scalar_t> packed_gram_;  // gram_pinv, when there is no band to solve with
   PackedRows<scalar_t> packed_fb_;  // the dense filterbank, for banks that are not sparse
   at::Tensor band_;

@@ -57,14 +57,18 @@ TORCH_LIBRARY(inverse_mel, m) {
   // Non-negative least squares: per frame, min ||fb^T s - m||^2 subject to s >= 0
   // (see csrc/cpu/nnls.cpp). The filterbank (tap_weight) must be non-negative.
   //   max_iter, tol: per-frame stopping, scale-invariant
+  //   fill_from: optional (n_freqs,) int64 CPU tensor; fill_from[f] = j >= 0 makes
+  //     bin f, which no filter may weigh, a copy of bin j, which some filter must
+  //     weigh (-1: bin f stays 0). Every value of an unweighed bin fits equally;
+  //     InverseMelScale uses this to continue the spectrum over the band edges.
   //   returns: solution   (..., n_freqs, time), melspec's dtype
   //            iterations (..., time) int32, Newton steps taken per frame
   //            residual   (..., time) ||fb^T s - m|| / ||m|| per frame
   //            converged  (..., time) bool, false for frames that ran out of
   //                       steps or hold NaN/Inf
   m.def(
-      "nnls(Tensor melspec, Tensor tap_index, Tensor tap_weight, int max_iter, float tol) "
-      "-> (Tensor, Tensor, Tensor, Tensor)");
+      "nnls(Tensor melspec, Tensor tap_index, Tensor tap_weight, int max_iter, float tol, "
+      "Tensor? fill_from=None) -> (Tensor, Tensor, Tensor, Tensor)");
   // Backward of nnls with respect to melspec: (A_F A_F^T)^-1 A_F grad on the
   // solution's free set F = {solution > 0}. grad, solution: (..., n_freqs, time);
   // returns (..., n_mels, time).

@@ -486,7 +486,9 @@ def _warn_once(key: str, message: str) -> None:
 _HALF_CHUNK_BYTES = 64 * 2**20
 
 
-def _solve_half_in_chunks(melspec: Tensor, op: LstsqOperator, solver: str, max_iter: int, tol: float) -> Tensor:
+def _solve_half_in_chunks(
+    melspec: Tensor, op: LstsqOperator, solver: str, max_iter: int, tol: float, fill_from: Optional[Tensor]
+) -> Tensor:
     n_mels, frames = melspec.shape[-2:]
     n_freqs = op.tap_index.shape[0]
     items = melspec.reshape(-1, n_mels, frames)
@@ -494,15 +496,22 @@ def _solve_half_in_chunks(melspec: Tensor, op: LstsqOperator, solver: str, max_i
     step = max(1, _HALF_CHUNK_BYTES // (4 * n_freqs))  # frames per piece; frames are independent
     for b in range(items.shape[0]):
         for t0 in range(0, frames, step):
-            piece = _solve(items[b, :, t0 : t0 + step], op, solver, max_iter, tol, False)
+            piece = _solve(items[b, :, t0 : t0 + step], op, solver, max_iter, tol, False, fill_from)
             out[b, :, t0 : t0 + step].copy_(piece)
     return out.reshape(*melspec.shape[:-2], n_freqs, frames)
 
 
 def _solve(
-    melspec: Tensor, op: LstsqOperator, solver: str, max_iter: int, tol: float, return_info: bool
+    melspec: Tensor,
+    op: LstsqOperator,
+    solver: str,
+    max_iter: int,
+    tol: float,
+    return_info: bool,
+    fill_from: Optional[Tensor] = None,
 ) -> Union[Tensor, InverseMelResult]:
-    """Apply a ready operator (right device and compute dtype) with the chosen solver."""
+    """Apply a ready operator (right device and compute dtype) with the chosen solver.
+    ``fill_from`` (NNLS only): see :func:`band_edge_fill`."""
     compute = _compute_dtype(melspec.dtype)
     if (
         compute != melspec.dtype
@@ -511,7 +520,7 @@ def _solve(
         and not torch.compiler.is_compiling()
         and melspec.numel() // melspec.shape[-2] * op.tap_index.shape[0] * 4 > _HALF_CHUNK_BYTES
     ):
-        return _solve_half_in_chunks(melspec, op, solver, max_iter, tol)
+        return _solve_half_in_chunks(melspec, op, solver, max_iter, tol, fill_from)
     mel = melspec.to(compute)
     if solver == "nnls":
         if mel.device.type != "cpu" and not _has_kernel("nnls", mel.device):
@@ -519,11 +528,13 @@ def _solve(
             # copy back; autograd follows the copies. Not CUDA-graph safe.
             _warn_once(f"nnls-{mel.device.type}", f'solver="nnls" has no {mel.device.type} kernel yet: '
                        "each call copies its input to the CPU, solves there and copies the result back")
-            results = torch.ops.inverse_mel.nnls(mel.cpu(), op.tap_index.cpu(), op.tap_weight.cpu(), max_iter, tol)
+            results = torch.ops.inverse_mel.nnls(
+                mel.cpu(), op.tap_index.cpu(), op.tap_weight.cpu(), max_iter, tol, fill_from
+            )
             specgram, iterations, residual, converged = (r.to(mel.device) for r in results)
         else:
             specgram, iterations, residual, converged = torch.ops.inverse_mel.nnls(
-                mel, op.tap_index, op.tap_weight, max_iter, tol
+                mel, op.tap_index, op.tap_weight, max_iter, tol, fill_from
             )
     else:
         specgram = torch.ops.inverse_mel.lstsq_apply(mel, op.gram_pinv, op.tap_index, op.tap_weight, op.gram_cholesky_band)

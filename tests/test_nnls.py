@@ -118,10 +118,16 @@ def test_scale_invariance(scale):
     scaled = module(melspec * scale, return_info=True)
     torch.testing.assert_close(scaled.specgram / scale, base.specgram, rtol=1e-8, atol=1e-12 * float(base.specgram.max()))
     assert torch.equal(scaled.iterations, base.iterations)
-    # Powers of two scale exactly: bit-identical, in float32 too, even for very quiet input.
+    # Powers of two scale exactly: bit-identical, in float32 too, even for very quiet input, except
+    # entries that the quiet output cannot hold: below float32's smallest normal number they lose
+    # bits (the solution has tiny entries, e.g. 3e-23 here, which become 2e-44 at 2^-70).
     module32 = _module(2)
-    quiet = (melspec * 2.0**-70).float()
-    assert torch.equal(module32(quiet) * 2.0**70, module32(melspec.float()))
+    quiet = module32((melspec * 2.0**-70).float()) * 2.0**70
+    loud = module32(melspec.float())
+    holds = ((loud * 2.0**-70).abs() >= torch.finfo(torch.float32).tiny) | (loud == 0)
+    assert torch.equal(quiet[holds], loud[holds])
+    assert holds.float().mean() > 0.9
+    assert ((quiet - loud)[~holds].abs() <= torch.finfo(torch.float32).tiny * 2.0**70).all()
 
 
 def test_batch_equals_per_item_and_threads_do_not_matter():

@@ -1,34 +1,40 @@
 // CPU kernels of inverse_mel::nnls and inverse_mel::nnls_backward (schemas in
 // csrc/inverse_mel.cpp).
 //
-// Per frame m (n_mels) it solves  min_s ||A s - m||^2  subject to  s >= 0,  A = fb^T,
-// with a projected Newton method on the free set, in a diagonal metric W:
+// Per frame m (n_mels) it solves  min_s ||A s - m||^2  subject to  s >= 0,  A = fb^T.
 //
-//   s0 = max(0, envelope)                      start: each band's energy per unit filter
-//                                              area, spread over its bins
-//   g  = A^T (A s - m)                         gradient
-//   F  = {s > 0} or {g < 0}                    variables free to move
-//   d  = -W_F A^T (A W_F A^T + eps I)^-1 r     damped Newton step on F, W = s0 + floor
-//   s <- max(0, s + alpha d)                   Armijo backtracking on alpha
+// Mel inversion is underdetermined: where one non-negative spectrum fits m exactly, many do.
+// The solver picks the one with the most entropy relative to the mel envelope e (each band's
+// energy per unit filter area, spread over its bins):
 //
-// A W_F A^T keeps the band of the Gram fb^T fb (tridiagonal for a triangular mel bank),
-// so a step costs O(nnz(fb)) per frame, like one gradient step, but lands on an exact
-// solution as soon as the free set is right: 1-3 steps on typical input, where projected
-// gradient methods need hundreds. Mel inversion is underdetermined, so many non-negative
-// spectra fit exactly; the start and the metric W pick the one closest to the mel envelope
-// in W's relative metric, which keeps quiet bins quiet instead of clipping them to exact
-// zeros (measured on real recordings: lower spectral convergence and log-spectral distance
-// than the Euclidean step from relu(lstsq)). The metric moves only the path, not the fixed
-// points: any result is a KKT point of the same NNLS problem.
+//   min_s  sum_f s_f log(s_f / e_f) - s_f + e_f   subject to  A s = m       (phase 1)
 //
-// Every quantity is per frame (per SIMD lane): frames never mix, so a frame's result
-// depends neither on its neighbours in a tile nor on the thread count. Finished frames
-// leave the tile and the rest are packed into the leading lanes.
+// whose solution has the form s = e * exp(A^T lam): strictly positive where e is, with a log
+// spectrum that is piecewise linear between filter centres. It keeps quiet bins quiet instead of
+// clipping them to exact zeros, which measured on real recordings (benchmarks/bench_nnls.py)
+// lowers both spectral convergence and log-spectral distance against the nearest-exact-solution
+// choice. Phase 1 runs Newton's method on the dual, in lam (n_mels per frame):
 //
-// Stopping, per frame, scale-invariant (scaling m scales s): ||A s - m|| <= tol ||m||
-// (an exact solution), or ||projected gradient|| <= tol ||A||_2 ||A s - m|| (the residual
-// is orthogonal, to tol, to everything the free bins can still change: a KKT point of an
-// inconsistent problem), or max_iter steps.
+//   maximise  lam . m - sum_f s_f(lam) - eps/2 |lam|^2,   gradient m - A s - eps lam,
+//   Hessian  -(A diag(s) A^T + eps I)  (banded: tridiagonal for a triangular bank),
+//
+// from lam = 0 (s = envelope), with backtracking. The small penalty eps keeps the dual strictly
+// concave where no non-negative s fits m exactly (inconsistent frames). One evaluation is a single
+// pass over the bins that touches only mel-sized arrays; real spectrograms take 2-8 steps.
+//
+// The result is then held to the NNLS conditions. A frame passes when ||A s - m|| <= tol ||m||
+// (an exact solution) or ||projected gradient|| <= tol ||A||_2 ||A s - m|| (a KKT point of an
+// inconsistent problem). The rest (inconsistent frames, tight tol) go on to phase 2, a projected
+// Newton method on the free set from the phase-1 result, in the envelope metric W = e + floor:
+//
+//   g = A^T (A s - m),  F = {s > 0} or {g < 0}
+//   d = -W_F A^T (A W_F A^T + eps I)^-1 r,   s <- max(0, s + alpha d)   (Armijo on alpha)
+//
+// with the same banded solves, until those tests pass or max_iter steps (both phases) are spent.
+//
+// Every quantity is per frame (per SIMD lane): frames never mix, so a frame's result depends
+// neither on its neighbours in a tile nor on the thread count. Finished frames leave the tile.
+// Each frame is scaled by a power of two first, so results scale exactly with the input.
 #include "lstsq_tile.h"
 
 #include <ATen/ATen.h>
@@ -73,6 +79,23 @@ constexpr double backward_ridge() {
 }
 constexpr int kBackwardRefinements = 2;
 constexpr int kMaxBacktracks = 30;
+// The entropy phase stops when its dual gradient is below kEntropyTolerance * tol * ||m||. 1 is
+// enough (measured on the real recordings of benchmarks/bench_nnls.py: 0.1 costs half a step
+// more per frame and changes no reported digit); a frame whose fit then misses tol goes on to
+// the projected Newton phase.
+constexpr double kEntropyTolerance = 1.0;
+// Weight of the entropy phase's quadratic penalty, relative to the start's largest curvature
+// diag(A diag(envelope) A^T). It keeps the dual strictly concave (so Newton converges even where
+// no non-negative spectrum fits exactly) and bounds the fit's bias to ~penalty; float32 cannot
+// factor a much larger condition number, and float64 gains nothing from a smaller one (the
+// projected Newton phase polishes whatever a tighter tol asks for).
+constexpr double kEntropyPenalty = 1e-6;
+// The entropy phase's step budget (part of max_iter). Real spectrograms take 2-10 steps; a frame
+// that needs more is far from any consistent mel (its penalised optimum lies at the exp's
+// clamp) and is better served by the projected Newton phase.
+constexpr int64_t kEntropyMaxSteps = 30;
+// Entering the projected Newton phase, bins below this fraction of their envelope start at 0.
+constexpr double kPhase2Flush = 1e-8;
 constexpr double kArmijo = 1e-4;
 
 // Bins [f_lo, f_hi) are the ones some filter touches; per-bin tile arrays hold only those
@@ -174,18 +197,18 @@ template <typename scalar_t>
 class FreeSetGram {
  public:
   FreeSetGram(const CompactTaps<scalar_t>& taps, BinRange bins, int64_t n_mels, int64_t bands, int64_t len)
-      : taps_(taps), bins_(bins), n_mels_(n_mels), bands_(bands), len_(len),
+      : taps_(taps), bins_(bins), n_mels_(n_mels), bands_(bands), len_(len), stride_(len),
         k_band_(bands * n_mels * len), row_(len) {}
 
   // K = A diag(weight) A^T per frame, plus ridge_relative * max_k K[k, k] + tiny on the
   // diagonal (a per-frame scale: the weights differ between frames), then factored.
   INVERSE_MEL_MULTIVERSION void build(const scalar_t* weight, double ridge_relative) {
-    std::fill(k_band_.begin(), k_band_.begin() + bands_ * n_mels_ * len_, scalar_t(0));
+    std::fill(k_band_.begin(), k_band_.begin() + bands_ * n_mels_ * stride_, scalar_t(0));
     for (int64_t f = bins_.lo; f < bins_.hi; ++f) {
       const int64_t c = taps_.count[f];
       const int64_t* idx = taps_.index.data() + f * taps_.taps;
       const scalar_t* w = taps_.weight.data() + f * taps_.taps;
-      const scalar_t* weight_f = weight + (f - bins_.lo) * len_;
+      const scalar_t* weight_f = weight + (f - bins_.lo) * stride_;
       for (int64_t a = 0; a < c; ++a) {
         for (int64_t b = a; b < c; ++b) {
           const int64_t hi = std::max(idx[a], idx[b]);
@@ -216,33 +239,54 @@ class FreeSetGram {
     factor();
   }
 
-  // Shrink the tile to its first `len` frames (after the caller compacted its arrays).
-  void set_len(int64_t len) { len_ = len; }
+  // Shrink the tile to its first `len` frames (after the caller compacted its arrays, which
+  // then have rows of `len` lanes).
+  void set_len(int64_t len) { len_ = stride_ = len; }
+  // Work on the first `len` lanes of arrays whose rows keep `stride` lanes (the entropy phase).
+  void set_lanes(int64_t len, int64_t stride) {
+    len_ = len;
+    stride_ = stride;
+  }
+
+  // The band storage, (bands * n_mels) rows of `stride` lanes: row d * n_mels + k holds
+  // K[k, k - d]. The entropy phase accumulates K there itself, then calls factor_with_ridge.
+  std::vector<scalar_t>& band_storage() { return k_band_; }
+
+  // Add ridge[t] to K's diagonal per lane, then factor.
+  INVERSE_MEL_MULTIVERSION void factor_with_ridge(const scalar_t* ridge) {
+    for (int64_t k = 0; k < n_mels_; ++k) {
+      scalar_t* diag = at(0, k);
+      for (int64_t t = 0; t < len_; ++t) {
+        diag[t] += ridge[t];
+      }
+    }
+    factor();
+  }
 
   // rhs (n_mels x len) <- K^-1 rhs.
   INVERSE_MEL_MULTIVERSION void solve(scalar_t* rhs) const {
     for (int64_t k = 0; k < n_mels_; ++k) {  // L z = rhs
-      scalar_t* xk = rhs + k * len_;
+      scalar_t* xk = rhs + k * stride_;
       for (int64_t d = 1; d < bands_ && d <= k; ++d) {
         const scalar_t* l = at(d, k);
-        const scalar_t* xj = rhs + (k - d) * len_;
+        const scalar_t* xj = rhs + (k - d) * stride_;
         for (int64_t t = 0; t < len_; ++t) {
           xk[t] -= l[t] * xj[t];
         }
       }
     }
     for (int64_t k = 0; k < n_mels_; ++k) {  // D y = z
-      scalar_t* xk = rhs + k * len_;
+      scalar_t* xk = rhs + k * stride_;
       const scalar_t* dk = at(0, k);
       for (int64_t t = 0; t < len_; ++t) {
         xk[t] /= dk[t];
       }
     }
     for (int64_t k = n_mels_ - 1; k >= 0; --k) {  // L^T x = y
-      scalar_t* xk = rhs + k * len_;
+      scalar_t* xk = rhs + k * stride_;
       for (int64_t d = 1; d < bands_ && k + d < n_mels_; ++d) {
         const scalar_t* l = at(d, k + d);
-        const scalar_t* xj = rhs + (k + d) * len_;
+        const scalar_t* xj = rhs + (k + d) * stride_;
         for (int64_t t = 0; t < len_; ++t) {
           xk[t] -= l[t] * xj[t];
         }
@@ -251,8 +295,8 @@ class FreeSetGram {
   }
 
  private:
-  scalar_t* at(int64_t d, int64_t k) { return k_band_.data() + (d * n_mels_ + k) * len_; }
-  const scalar_t* at(int64_t d, int64_t k) const { return k_band_.data() + (d * n_mels_ + k) * len_; }
+  scalar_t* at(int64_t d, int64_t k) { return k_band_.data() + (d * n_mels_ + k) * stride_; }
+  const scalar_t* at(int64_t d, int64_t k) const { return k_band_.data() + (d * n_mels_ + k) * stride_; }
 
   // Banded LDL^T: for each row k, L[k, j] = (K[k, j] - sum_i L[k, i] L[j, i] D[i]) / D[j],
   // D[k] = K[k, k] - sum_i L[k, i]^2 D[i], with i, j within the band.
@@ -301,7 +345,7 @@ class FreeSetGram {
   const CompactTaps<scalar_t>& taps_;
   const BinRange bins_;
   const int64_t n_mels_, bands_;
-  int64_t len_;
+  int64_t len_, stride_;
   std::vector<scalar_t> k_band_;
   std::vector<scalar_t> row_;
 };
@@ -395,13 +439,13 @@ INVERSE_MEL_MULTIVERSION void projected_candidate(
   }
 }
 
-// x[i] = accepted[t] ? y[i] : x[i] over (rows x len).
+// x[i] = accepted[t] ? y[i] : x[i] over the first len lanes of (rows x ld) arrays.
 template <typename scalar_t>
 INVERSE_MEL_MULTIVERSION void select_accepted(
-    int64_t rows, int64_t len, const scalar_t* accepted, const scalar_t* y, scalar_t* x) {
+    int64_t rows, int64_t len, int64_t ld, const scalar_t* accepted, const scalar_t* y, scalar_t* x) {
   for (int64_t f = 0; f < rows; ++f) {
     for (int64_t t = 0; t < len; ++t) {
-      x[f * len + t] = accepted[t] != scalar_t(0) ? y[f * len + t] : x[f * len + t];
+      x[f * ld + t] = accepted[t] != scalar_t(0) ? y[f * ld + t] : x[f * ld + t];
     }
   }
 }
@@ -421,11 +465,269 @@ INVERSE_MEL_MULTIVERSION void negate(int64_t n, scalar_t* x) {
   }
 }
 
+// ---------------------------------------------------------------------------------------------
+// The entropy phase (the start of every solve; see nnls_kernel).
+
+// exp(x) in place, vectorisable: x = k ln2 + r (Cody-Waite), exp(r) by its Taylor polynomial,
+// 2^k from the exponent bits. Plain IEEE operations only (no libm call, built without FMA
+// contraction), so every ISA clone and lane gives the same bits. Relative error ~1e-7 (float)
+// and ~2e-16 (double); the arguments are clamped so that the result stays finite and positive.
+// The per-bin loops below read and write rows of distinct mel bands (a bin's taps name distinct
+// mels), which GCC cannot prove: without this it versions or gives up on vectorising them.
+#if defined(__GNUC__) && !defined(__clang__)
+#define INVERSE_MEL_IVDEP _Pragma("GCC ivdep")
+#else
+#define INVERSE_MEL_IVDEP
+#endif
+
+template <typename scalar_t>
+struct ExpConstants;
+template <>
+struct ExpConstants<float> {
+  using bits_t = int32_t;
+  static constexpr float lo = -60.0f, hi = 88.0f;  // exp(lo) ~ 1e-26
+  static constexpr float shifter = 12582912.0f;  // 1.5 * 2^23: adding it rounds to an integer
+  static constexpr int mantissa_bits = 23, bias = 127, degree = 6;
+  static constexpr float ln2_hi = 0.693145751953125f, ln2_lo = 1.428606765330187e-06f;
+};
+template <>
+struct ExpConstants<double> {
+  using bits_t = int64_t;
+  static constexpr double lo = -600.0, hi = 709.0;  // exp(lo) ~ 1e-261
+  static constexpr double shifter = 6755399441055744.0;  // 1.5 * 2^52
+  static constexpr int mantissa_bits = 52, bias = 1023, degree = 12;
+  static constexpr double ln2_hi = 0.6931471803691238, ln2_lo = 1.9082149292705877e-10;
+};
+
+template <typename scalar_t>
+constexpr scalar_t inverse_factorial(int i) {
+  double value = 1.0;
+  for (int j = 2; j <= i; ++j) {
+    value /= j;
+  }
+  return static_cast<scalar_t>(value);
+}
+
+// sum_{j >= i}^{degree} r^(j - i) / j!, in Horner form (i = 0: the Taylor polynomial of exp).
+template <typename scalar_t, int i, int degree>
+inline __attribute__((always_inline)) scalar_t exp_taylor(scalar_t r) {
+  constexpr scalar_t coefficient = inverse_factorial<scalar_t>(i);
+  if constexpr (i == degree) {
+    return coefficient;
+  } else {
+    return exp_taylor<scalar_t, i + 1, degree>(r) * r + coefficient;
+  }
+}
+
+template <typename scalar_t>
+inline __attribute__((always_inline)) scalar_t exp_approx(scalar_t x) {
+  using C = ExpConstants<scalar_t>;
+  using bits_t = typename C::bits_t;
+  constexpr scalar_t log2e = scalar_t(1.4426950408889634);
+  scalar_t v = x < C::lo ? C::lo : x;
+  v = v > C::hi ? C::hi : v;
+  const scalar_t shifted = v * log2e + C::shifter;  // k + shifter, k = round(v / ln2)
+  const scalar_t k = shifted - C::shifter;
+  const scalar_t r = (v - k * C::ln2_hi) - k * C::ln2_lo;
+  const scalar_t p = exp_taylor<scalar_t, 0, C::degree>(r);
+  // The low mantissa bits of `shifted` hold k (two's complement): 2^k has exponent bits k + bias.
+  const bits_t k_bits = __builtin_bit_cast(bits_t, shifted) - __builtin_bit_cast(bits_t, C::shifter);
+  const scalar_t result = p * __builtin_bit_cast(scalar_t, static_cast<bits_t>((k_bits + C::bias) << C::mantissa_bits));
+  // Below lo the result is flushed to 0: a bin suppressed that far is zero for every purpose,
+  // and subnormal spectra would slow every later pass (and underflow when scaled back).
+  return x < C::lo ? scalar_t(0) : result;
+}
+
+// A bin's taps, for the per-bin loops of the entropy phase: mel rows and weights.
+template <typename scalar_t>
+struct BinTaps {
+  int64_t count;
+  const int64_t* index;
+  const scalar_t* weight;  // filter weights w_j
+  const scalar_t* envelope_weight;  // w_j / area[k_j] / sum_j w_j
+};
+
+// The entropy solution of one bin over `len` lanes, s = max(0, env) * exp(u) with
+// env = sum_j envelope_weight_j m[k_j] and u = sum_j w_j lam[k_j] (A^T lam at the bin), into s.
+// One- and two-tap bins (all of a triangular bank) get one fused loop; others go through the
+// scratch rows e and u. Every caller goes through here, so all passes agree bit for bit.
+template <typename scalar_t>
+inline __attribute__((always_inline)) void entropy_values(
+    const BinTaps<scalar_t>& bin, int64_t len, int64_t ld, const scalar_t* m, const scalar_t* lam, scalar_t* __restrict__ s,
+    scalar_t* __restrict__ e, scalar_t* __restrict__ u) {
+  if (bin.count == 1) {
+    const scalar_t* __restrict__ m0 = m + bin.index[0] * ld;
+    const scalar_t* __restrict__ l0 = lam + bin.index[0] * ld;
+    const scalar_t c0 = bin.envelope_weight[0], w0 = bin.weight[0];
+    INVERSE_MEL_IVDEP
+    for (int64_t t = 0; t < len; ++t) {
+      s[t] = relu_keep_nan(c0 * m0[t]) * exp_approx(w0 * l0[t]);
+    }
+  } else if (bin.count == 2) {
+    const scalar_t* __restrict__ m0 = m + bin.index[0] * ld;
+    const scalar_t* __restrict__ m1 = m + bin.index[1] * ld;
+    const scalar_t* __restrict__ l0 = lam + bin.index[0] * ld;
+    const scalar_t* __restrict__ l1 = lam + bin.index[1] * ld;
+    const scalar_t c0 = bin.envelope_weight[0], c1 = bin.envelope_weight[1], w0 = bin.weight[0], w1 = bin.weight[1];
+    INVERSE_MEL_IVDEP
+    for (int64_t t = 0; t < len; ++t) {
+      s[t] = relu_keep_nan(c0 * m0[t] + c1 * m1[t]) * exp_approx(w0 * l0[t] + w1 * l1[t]);
+    }
+  } else {
+    INVERSE_MEL_IVDEP
+    for (int64_t t = 0; t < len; ++t) {
+      e[t] = bin.envelope_weight[0] * m[bin.index[0] * ld + t];
+      u[t] = bin.weight[0] * lam[bin.index[0] * ld + t];
+    }
+    for (int64_t j = 1; j < bin.count; ++j) {
+      const scalar_t* __restrict__ mk = m + bin.index[j] * ld;
+      const scalar_t* __restrict__ lk = lam + bin.index[j] * ld;
+      const scalar_t cj = bin.envelope_weight[j], wj = bin.weight[j];
+      INVERSE_MEL_IVDEP
+    for (int64_t t = 0; t < len; ++t) {
+        e[t] += cj * mk[t];
+        u[t] += wj * lk[t];
+      }
+    }
+    INVERSE_MEL_IVDEP
+    for (int64_t t = 0; t < len; ++t) {
+      s[t] = relu_keep_nan(e[t]) * exp_approx(u[t]);
+    }
+  }
+}
+
+// One evaluation of the entropy dual at lam, per lane, in a single pass over the bins:
+//   fit = A s,  k_band = A diag(s) A^T (band storage),  total = sum_f s_f,  s = s(lam).
+// Everything it reads or writes is mel-sized (n_mels x len), so a tile's working set stays in
+// cache however many bins there are.
+template <typename scalar_t>
+INVERSE_MEL_MULTIVERSION void entropy_pass(
+    const CompactTaps<scalar_t>& taps, const scalar_t* envelope_weight, BinRange bins, int64_t n_mels,
+    int64_t len, int64_t ld, const scalar_t* m, const scalar_t* lam, scalar_t* fit, scalar_t* k_band, int64_t bands,
+    scalar_t* total, scalar_t* scratch) {
+  for (int64_t row = 0; row < n_mels; ++row) {
+    std::fill(fit + row * ld, fit + row * ld + len, scalar_t(0));
+  }
+  for (int64_t row = 0; row < bands * n_mels; ++row) {
+    std::fill(k_band + row * ld, k_band + row * ld + len, scalar_t(0));
+  }
+  std::fill(total, total + len, scalar_t(0));
+  auto band_row = [&](int64_t a, int64_t b) {  // K[max, max - d]: a pair a != b lands once below the diagonal
+    return k_band + (std::abs(a - b) * n_mels + std::max(a, b)) * ld;
+  };
+  scalar_t* __restrict__ sum = total;
+  scalar_t* __restrict__ s_row = scratch;
+  for (int64_t f = bins.lo; f < bins.hi; ++f) {
+    const BinTaps<scalar_t> bin{taps.count[f], taps.index.data() + f * taps.taps, taps.weight.data() + f * taps.taps,
+                                envelope_weight + f * taps.taps};
+    if (bin.count == 0) {
+      continue;
+    }
+    entropy_values(bin, len, ld, m, lam, s_row, scratch + len, scratch + 2 * len);
+    const int64_t k0 = bin.index[0];
+    const scalar_t w0 = bin.weight[0];
+    scalar_t* __restrict__ fit0 = fit + k0 * ld;
+    scalar_t* __restrict__ k00 = band_row(k0, k0);
+    if (bin.count == 1) {
+      const scalar_t w00 = w0 * w0;
+      INVERSE_MEL_IVDEP
+    for (int64_t t = 0; t < len; ++t) {
+        sum[t] += s_row[t];
+        fit0[t] += w0 * s_row[t];
+        k00[t] += w00 * s_row[t];
+      }
+    } else if (bin.count == 2) {
+      const int64_t k1 = bin.index[1];
+      const scalar_t w1 = bin.weight[1];
+      const scalar_t w00 = w0 * w0, w01 = w0 * w1, w11 = w1 * w1;
+      scalar_t* __restrict__ fit1 = fit + k1 * ld;
+      scalar_t* __restrict__ k01 = band_row(k0, k1);
+      scalar_t* __restrict__ k11 = band_row(k1, k1);
+      INVERSE_MEL_IVDEP
+    for (int64_t t = 0; t < len; ++t) {
+        const scalar_t v = s_row[t];
+        sum[t] += v;
+        fit0[t] += w0 * v;
+        fit1[t] += w1 * v;
+        k00[t] += w00 * v;
+        k01[t] += w01 * v;
+        k11[t] += w11 * v;
+      }
+    } else {
+      INVERSE_MEL_IVDEP
+    for (int64_t t = 0; t < len; ++t) {
+        sum[t] += s_row[t];
+      }
+      for (int64_t a = 0; a < bin.count; ++a) {
+        scalar_t* __restrict__ fk = fit + bin.index[a] * ld;
+        const scalar_t wa = bin.weight[a];
+        INVERSE_MEL_IVDEP
+    for (int64_t t = 0; t < len; ++t) {
+          fk[t] += wa * s_row[t];
+        }
+        for (int64_t b = a; b < bin.count; ++b) {
+          const scalar_t ww = wa * bin.weight[b];
+          scalar_t* __restrict__ dst = band_row(bin.index[a], bin.index[b]);
+          INVERSE_MEL_IVDEP
+    for (int64_t t = 0; t < len; ++t) {
+            dst[t] += ww * s_row[t];
+          }
+        }
+      }
+    }
+  }
+}
+
+// The entropy solution at lam for every bin of the tile, written (times unscale, a power of
+// two) to out (row f at out + f * out_stride), with the NNLS stationarity measure of the
+// result: pg[t] = ||projected gradient||^2, gradient = A^T residual, residual = A s - m.
+template <typename scalar_t>
+INVERSE_MEL_MULTIVERSION void entropy_write(
+    const CompactTaps<scalar_t>& taps, const scalar_t* envelope_weight, BinRange bins, int64_t len, int64_t ld,
+    const scalar_t* m, const scalar_t* lam, const scalar_t* residual, const scalar_t* unscale, scalar_t* out,
+    int64_t out_stride, scalar_t* pg, scalar_t* scratch) {
+  std::fill(pg, pg + len, scalar_t(0));
+  scalar_t* __restrict__ s_row = scratch;
+  scalar_t* __restrict__ gradient = scratch + 3 * len;
+  scalar_t* __restrict__ pg_sum = pg;
+  for (int64_t f = bins.lo; f < bins.hi; ++f) {
+    const BinTaps<scalar_t> bin{taps.count[f], taps.index.data() + f * taps.taps, taps.weight.data() + f * taps.taps,
+                                envelope_weight + f * taps.taps};
+    scalar_t* __restrict__ dst = out + f * out_stride;
+    if (bin.count == 0) {
+      std::fill(dst, dst + len, scalar_t(0));
+      continue;
+    }
+    INVERSE_MEL_IVDEP
+    for (int64_t t = 0; t < len; ++t) {
+      gradient[t] = bin.weight[0] * residual[bin.index[0] * ld + t];
+    }
+    for (int64_t j = 1; j < bin.count; ++j) {
+      const scalar_t* __restrict__ rk = residual + bin.index[j] * ld;
+      const scalar_t wj = bin.weight[j];
+      INVERSE_MEL_IVDEP
+    for (int64_t t = 0; t < len; ++t) {
+        gradient[t] += wj * rk[t];
+      }
+    }
+    entropy_values(bin, len, ld, m, lam, s_row, scratch + len, scratch + 2 * len);
+    INVERSE_MEL_IVDEP
+    for (int64_t t = 0; t < len; ++t) {
+      const scalar_t s = s_row[t], g = gradient[t];
+      dst[t] = s * unscale[t];
+      const scalar_t is_free = ((s > scalar_t(0)) | (g < scalar_t(0))) ? scalar_t(1) : scalar_t(0);
+      const scalar_t p = is_free * g;
+      pg_sum[t] += p * p;
+    }
+  }
+}
+
 template <typename scalar_t>
 void nnls_kernel(
     const at::Tensor& melspec3,  // (batch, n_mels, time), any strides
     const at::Tensor& tap_index,
     const at::Tensor& tap_weight,
+    const std::vector<int64_t>& fill_from,  // (n_freqs,) or empty: bin f copies bin fill_from[f] >= 0
     int64_t max_iter,
     double tol,
     at::Tensor& out,  // (batch, n_freqs, time), contiguous
@@ -440,22 +742,28 @@ void nnls_kernel(
   const FilterbankConstants<scalar_t> consts(taps, n_freqs, n_mels);
   const BinRange bins = touched_bins(taps, n_freqs);
   const int64_t rows = bins.rows();
+  const int64_t bands = consts.bands;
 
   // The mel envelope spreads each band's energy density over its bins:
-  // env[f] = sum_j w_fj m[k_j] / area[k_j] / sum_j w_fj, area[k] = sum_f w_fk.
-  std::vector<scalar_t> inv_area(n_mels, scalar_t(0)), inv_row_sum(n_freqs, scalar_t(0));
+  // env[f] = sum_j w_fj m[k_j] / area[k_j] / sum_j w_fj, area[k] = sum_f w_fk;
+  // envelope_weight holds w_fj / area[k_j] / sum_j w_fj per tap.
+  std::vector<scalar_t> envelope_weight(taps.weight.size(), scalar_t(0));
   {
     std::vector<double> area(n_mels, 0.0);
     for (int64_t f = 0; f < n_freqs; ++f) {
-      double row = 0.0;
       for (int64_t j = 0; j < taps.count[f]; ++j) {
         area[taps.index[f * taps.taps + j]] += taps.weight[f * taps.taps + j];
+      }
+    }
+    for (int64_t f = 0; f < n_freqs; ++f) {
+      double row = 0.0;
+      for (int64_t j = 0; j < taps.count[f]; ++j) {
         row += taps.weight[f * taps.taps + j];
       }
-      inv_row_sum[f] = row > 0 ? scalar_t(1.0 / row) : scalar_t(0);
-    }
-    for (int64_t k = 0; k < n_mels; ++k) {
-      inv_area[k] = area[k] > 0 ? scalar_t(1.0 / area[k]) : scalar_t(0);
+      for (int64_t j = 0; j < taps.count[f]; ++j) {
+        const int64_t k = taps.index[f * taps.taps + j];
+        envelope_weight[f * taps.taps + j] = static_cast<scalar_t>(taps.weight[f * taps.taps + j] / area[k] / row);
+      }
     }
   }
 
@@ -470,41 +778,72 @@ void nnls_kernel(
   const int64_t mel_stride_k = melspec3.stride(1);
   const int64_t mel_stride_t = melspec3.stride(2);
   const scalar_t tol_s = static_cast<scalar_t>(tol);
-  const scalar_t round_off = scalar_t(1) + scalar_t(16) * std::numeric_limits<scalar_t>::epsilon();
+  const scalar_t entropy_tol = static_cast<scalar_t>(kEntropyTolerance * tol);
+  const int64_t entropy_max_steps = std::min<int64_t>(max_iter, kEntropyMaxSteps);
+  const scalar_t round_off_margin = scalar_t(16) * std::numeric_limits<scalar_t>::epsilon();
 
   at::parallel_for(0, batch * tiles_per_item, 1, [&](int64_t tile_begin, int64_t tile_end) {
     const int64_t cap = std::min(tile_time, time);
-    std::vector<scalar_t> s(rows * cap), g(rows * cap), metric(rows * cap), weight(rows * cap), d(rows * cap),
-        cand(rows * cap), m(n_mels * cap), r(n_mels * cap), rc(n_mels * cap), lam(n_mels * cap);
-    std::vector<scalar_t> obj(cap), obj_c(cap), mel_norm(cap), alpha(cap), decrease(cap), pg(cap), accepted(cap),
-        scale(cap);
+    // Entropy phase, lane-packed (row stride = lanes still iterating).
+    std::vector<scalar_t> m(n_mels * cap), lam(n_mels * cap), lam_c(n_mels * cap), fit(n_mels * cap),
+        fit_c(n_mels * cap), grad(n_mels * cap), step(n_mels * cap), k_cand(bands * n_mels * cap),
+        scratch(4 * cap);
+    std::vector<scalar_t> ridge(cap), dual(cap), dual_c(cap), total(cap), total_c(cap), mel_norm(cap), alpha(cap),
+        slope(cap), scale(cap), unscale(cap), pg(cap), obj(cap), obj_c(cap), decrease(cap), accepted(cap);
     std::vector<char> active(cap), pending(cap);
     std::vector<int32_t> iters(cap);
     std::vector<int64_t> frame(cap);  // lane -> frame index within the tile
-    std::vector<scalar_t> result(rows * cap);  // finished frames, at their own frame index
-    std::vector<scalar_t> unscale(cap);
-    std::vector<int64_t> keep, done;  // lanes still iterating / finished this round
+    std::vector<int64_t> keep;
     keep.reserve(cap);
-    done.reserve(cap);
-    FreeSetGram<scalar_t> gram(taps, bins, n_mels, consts.bands, cap);
+    // Per frame of the tile (frame-indexed): the scaled mel, the final dual point, its fit.
+    std::vector<scalar_t> m_all(n_mels * cap), lam_all(n_mels * cap), res_all(n_mels * cap), scale_all(cap),
+        unscale_all(cap), norm_all(cap);
+    std::vector<int32_t> iters_all(cap);
+    // Projected-Newton phase (frames the entropy solution leaves short of the NNLS tests).
+    std::vector<scalar_t> s(rows * cap), g(rows * cap), metric(rows * cap), weight(rows * cap), d(rows * cap),
+        cand(rows * cap), r(n_mels * cap), rc(n_mels * cap);
+    FreeSetGram<scalar_t> gram(taps, bins, n_mels, bands, cap);
+
+    // Pack lanes `keep` of each (rows x len) array into the leading lanes.
+    auto pack = [&](scalar_t* a, int64_t n_rows, int64_t len) {
+      const int64_t n = static_cast<int64_t>(keep.size());
+      for (int64_t row = 0; row < n_rows; ++row) {
+        for (int64_t i = 0; i < n; ++i) {
+          a[row * n + i] = a[row * len + keep[i]];
+        }
+      }
+    };
+    auto pack_lanes = [&](auto& a) {
+      for (size_t i = 0; i < keep.size(); ++i) {
+        a[i] = a[keep[i]];
+      }
+    };
+    auto select_keep = [&](int64_t len) {
+      keep.clear();
+      for (int64_t t = 0; t < len; ++t) {
+        if (active[t]) {
+          keep.push_back(t);
+        }
+      }
+      return static_cast<int64_t>(keep.size());
+    };
+
     for (int64_t tile = tile_begin; tile < tile_end; ++tile) {
       const int64_t b = tile / tiles_per_item;
       const int64_t t0 = (tile % tiles_per_item) * tile_time;
-      int64_t len = std::min(tile_time, time - t0);
-      const int64_t tile_len = len;
-      gram.set_len(len);
+      const int64_t tile_len = std::min(tile_time, time - t0);
+      int64_t len = tile_len;
       scalar_t* out_tile = out_ptr + b * n_freqs * time + t0;
 
-      // The mel tile, its per-frame norm, and the start: the non-negative mel envelope.
+      // The mel tile, scaled per frame by a power of two to max |m| in [1, 2) and scaled back on
+      // output: exact, so results are bit-identical for any input scale, and squares of very
+      // quiet (or loud) frames neither underflow nor overflow.
       const scalar_t* src = mel_ptr + b * mel_stride_b + t0 * mel_stride_t;
       for (int64_t k = 0; k < n_mels; ++k) {
         for (int64_t t = 0; t < len; ++t) {
           m[k * len + t] = src[k * mel_stride_k + t * mel_stride_t];
         }
       }
-      // Each frame is scaled by a power of two to max |m| in [1, 2) and scaled back on output:
-      // exact, so results are bit-identical for any input scale, and squares of very quiet
-      // (or loud) frames neither underflow nor overflow.
       std::fill(scale.begin(), scale.begin() + len, scalar_t(0));
       for (int64_t k = 0; k < n_mels; ++k) {
         for (int64_t t = 0; t < len; ++t) {
@@ -520,6 +859,7 @@ void nnls_kernel(
         const bool usable = scale[t] > scalar_t(0) && std::isfinite(scale[t]);
         const int exponent = std::clamp(-std::ilogb(scale[t]), -kMaxScaleExponent, kMaxScaleExponent);
         scale[t] = usable ? std::ldexp(scalar_t(1), exponent) : scalar_t(1);
+        unscale[t] = scalar_t(1) / scale[t];  // a power of two: exact
       }
       for (int64_t k = 0; k < n_mels; ++k) {
         for (int64_t t = 0; t < len; ++t) {
@@ -534,199 +874,421 @@ void nnls_kernel(
       }
       for (int64_t t = 0; t < len; ++t) {
         mel_norm[t] = std::sqrt(mel_norm[t]);
-        pg[t] = scalar_t(0);  // per-frame max of the start, for the metric's floor
-      }
-      for (int64_t f = bins.lo; f < bins.hi; ++f) {
-        scalar_t* sf = s.data() + (f - bins.lo) * len;
-        std::fill(sf, sf + len, scalar_t(0));
-        for (int64_t j = 0; j < taps.count[f]; ++j) {
-          const int64_t k = taps.index[f * taps.taps + j];
-          const scalar_t w = taps.weight[f * taps.taps + j] * inv_area[k] * inv_row_sum[f];
-          const scalar_t* mk = m.data() + k * len;
-          for (int64_t t = 0; t < len; ++t) {
-            sf[t] += w * mk[t];
-          }
-        }
-        for (int64_t t = 0; t < len; ++t) {
-          sf[t] = relu_keep_nan(sf[t]);
-          pg[t] = std::max(pg[t], sf[t]);
-        }
-      }
-      // Metric W = start + floor: steps move energy where the envelope has it, so quiet bins
-      // keep their share instead of being clipped to exact zeros.
-      for (int64_t f = 0; f < rows; ++f) {
-        for (int64_t t = 0; t < len; ++t) {
-          metric[f * len + t] = s[f * len + t] + scalar_t(1e-6) * pg[t];
-        }
-      }
-      mel_residual(taps, bins, n_mels, len, s.data(), m.data(), r.data());
-      auto objective = [&](const scalar_t* res, scalar_t* dst) {
-        std::fill(dst, dst + len, scalar_t(0));
-        for (int64_t k = 0; k < n_mels; ++k) {
-          for (int64_t t = 0; t < len; ++t) {
-            dst[t] += res[k * len + t] * res[k * len + t];
-          }
-        }
-      };
-      objective(r.data(), obj.data());  // ||A s - m||^2 per frame
-      for (int64_t t = 0; t < len; ++t) {
         active[t] = 1;
         iters[t] = 0;
         frame[t] = t;
+        scale_all[t] = scale[t];
+        unscale_all[t] = unscale[t];
+        norm_all[t] = mel_norm[t];
       }
+      std::copy(m.begin(), m.begin() + n_mels * len, m_all.begin());
 
-      // Finished frames leave the tile and the rest are packed into the leading lanes, so a
-      // tile costs the sum of its frames' steps, not len times its slowest frame's. finish()
-      // records a frame's report; compact() then copies every frame finished this round into
-      // the tile's result row by row (a column copy per frame would touch one cache line per
-      // bin), which is written to the output once, when the tile is done.
-      auto finish = [&](int64_t lane, bool ok) {
+      // ---- Phase 1: the entropy solution, by Newton's method on its dual ----------------------
+      // Arrays keep rows of ld = tile_len lanes; lanes 0..len-1 are the frames still iterating.
+      // A finished frame's lane is refilled from the last active lane (so compaction costs the
+      // finished frames only, not the whole tile).
+      // Start: lam = 0, s = max(0, envelope). The penalty's weight is relative to the start's
+      // curvature, so it scales with the frame.
+      const int64_t ld = tile_len;
+      std::fill(lam.begin(), lam.begin() + n_mels * ld, scalar_t(0));
+      gram.set_lanes(len, ld);
+      entropy_pass(taps, envelope_weight.data(), bins, n_mels, len, ld, m.data(), lam.data(), fit.data(),
+                   gram.band_storage().data(), bands, total.data(), scratch.data());
+      std::fill(ridge.begin(), ridge.begin() + len, scalar_t(0));
+      for (int64_t k = 0; k < n_mels; ++k) {
+        const scalar_t* diag = gram.band_storage().data() + k * ld;
+        for (int64_t t = 0; t < len; ++t) {
+          ridge[t] = std::max(ridge[t], diag[t]);
+        }
+      }
+      const scalar_t tiny = std::numeric_limits<scalar_t>::min() / std::numeric_limits<scalar_t>::epsilon();
+      for (int64_t t = 0; t < len; ++t) {
+        ridge[t] = scalar_t(kEntropyPenalty) * ridge[t] + tiny;
+        dual[t] = -total[t];  // the dual objective at lam = 0
+      }
+      auto finish_entropy = [&](int64_t lane) {
         const int64_t t = frame[lane];
-        iter_ptr[b * time + t0 + t] = iters[lane];
-        const scalar_t rn = std::sqrt(obj[lane]);
-        res_ptr[b * time + t0 + t] = mel_norm[lane] > scalar_t(0) ? rn / mel_norm[lane] : rn;
-        conv_ptr[b * time + t0 + t] = ok;
+        for (int64_t k = 0; k < n_mels; ++k) {
+          lam_all[k * ld + t] = lam[k * ld + lane];
+          res_all[k * ld + t] = fit[k * ld + lane] - m[k * ld + lane];
+        }
+        iters_all[t] = iters[lane];
         active[lane] = 0;
       };
-      auto compact = [&]() {
-        keep.clear();
-        done.clear();
+      // Move the active lanes beyond the active count into the finished lanes below it.
+      auto refill = [&]() {
+        int64_t n = 0;
         for (int64_t t = 0; t < len; ++t) {
-          (active[t] ? keep : done).push_back(t);
+          n += active[t];
         }
-        const int64_t n = static_cast<int64_t>(keep.size());
-        if (n == len) {
-          return;
-        }
-        for (int64_t lane : done) {
-          unscale[lane] = scalar_t(1) / scale[lane];  // a power of two: exact
-        }
-        for (int64_t f = 0; f < rows; ++f) {
-          const scalar_t* sf = s.data() + f * len;
-          scalar_t* rf = result.data() + f * tile_len;
-          for (int64_t lane : done) {
-            rf[frame[lane]] = sf[lane] * unscale[lane];
+        int64_t from = len;
+        for (int64_t hole = 0; hole < n; ++hole) {
+          if (active[hole]) {
+            continue;
           }
-        }
-        auto pack = [&](std::vector<scalar_t>& a, int64_t rows) {
-          for (int64_t row = 0; row < rows; ++row) {
-            for (int64_t i = 0; i < n; ++i) {
-              a[row * n + i] = a[row * len + keep[i]];
+          do {
+            --from;
+          } while (!active[from]);
+          auto move = [&](scalar_t* a, int64_t n_rows) {
+            for (int64_t row = 0; row < n_rows; ++row) {
+              a[row * ld + hole] = a[row * ld + from];
             }
-          }
-        };
-        pack(s, rows);
-        pack(metric, rows);
-        pack(g, rows);
-        pack(weight, rows);
-        pack(m, n_mels);
-        pack(r, n_mels);
-        for (int64_t i = 0; i < n; ++i) {
-          obj[i] = obj[keep[i]];
-          scale[i] = scale[keep[i]];
-          mel_norm[i] = mel_norm[keep[i]];
-          iters[i] = iters[keep[i]];
-          frame[i] = frame[keep[i]];
-          active[i] = 1;
+          };
+          move(m.data(), n_mels);
+          move(lam.data(), n_mels);
+          move(fit.data(), n_mels);
+          move(gram.band_storage().data(), bands * n_mels);
+          ridge[hole] = ridge[from];
+          dual[hole] = dual[from];
+          total[hole] = total[from];
+          mel_norm[hole] = mel_norm[from];
+          iters[hole] = iters[from];
+          frame[hole] = frame[from];
+          active[hole] = 1;
+          active[from] = 0;
         }
         len = n;
-        gram.set_len(len);
+        gram.set_lanes(len, ld);
       };
-
-      for (int64_t it = 0; len > 0; ++it) {
-        // Gradient, free set, projected gradient; then the per-frame stopping test.
-        mel_transpose(taps, bins, len, r.data(), g.data());
-        free_set_pass(rows, len, s.data(), g.data(), metric.data(), weight.data(), pg.data());
-        for (int64_t t = 0; t < len; ++t) {
-          const scalar_t res_norm = std::sqrt(obj[t]);
-          const bool exact = res_norm <= tol_s * mel_norm[t];
-          const bool stationary = std::sqrt(pg[t]) <= tol_s * consts.spectral_norm * res_norm;
-          if (exact || stationary) {
-            finish(t, true);
-          } else if (it >= max_iter || !std::isfinite(obj[t])) {
-            finish(t, false);  // out of steps, or a NaN/Inf frame: reported as not converged
+      while (len > 0) {
+        // Dual gradient m - A s - eps lam: zero at the penalised entropy solution.
+        std::fill(pg.begin(), pg.begin() + len, scalar_t(0));
+        for (int64_t k = 0; k < n_mels; ++k) {
+          for (int64_t t = 0; t < len; ++t) {
+            const int64_t i = k * ld + t;
+            grad[i] = m[i] - fit[i] - ridge[t] * lam[i];
+            pg[t] += grad[i] * grad[i];
           }
         }
-        compact();
-        if (len == 0) {
-          break;
+        bool any_finished = false;
+        for (int64_t t = 0; t < len; ++t) {
+          if (!(std::sqrt(pg[t]) > entropy_tol * mel_norm[t]) || iters[t] >= entropy_max_steps) {
+            finish_entropy(t);  // converged, out of steps, or NaN (left to the NNLS tests below)
+            any_finished = true;
+          }
         }
-        // Newton step on the free set in the metric W: d = -W A_F^T (A_F W A_F^T + eps I)^-1 r,
-        // with the damping's bias on small-but-nonzero directions cut by iterative refinement
-        // (each step multiplies it by eps / sigma^2; a truly null direction only grows linearly).
-        gram.build(weight.data(), kSolverDamping);
-        std::copy(r.begin(), r.begin() + n_mels * len, lam.begin());
-        gram.solve(lam.data());
-        for (int refinement = 0; refinement <= kSolverRefinements; ++refinement) {
-          mel_transpose(taps, bins, len, lam.data(), d.data());
-          multiply(rows * len, weight.data(), d.data());  // d = W_F A^T lam
-          if (refinement == kSolverRefinements) {
+        if (any_finished) {
+          refill();
+          if (len == 0) {
             break;
           }
-          mel_residual(taps, bins, n_mels, len, d.data(), r.data(), rc.data());  // A W_F A^T lam - r
-          negate(n_mels * len, rc.data());
-          gram.solve(rc.data());
-          for (int64_t i = 0; i < n_mels * len; ++i) {
-            lam[i] += rc[i];
+          // The moved lanes need their gradient in place too.
+          for (int64_t k = 0; k < n_mels; ++k) {
+            for (int64_t t = 0; t < len; ++t) {
+              const int64_t i = k * ld + t;
+              grad[i] = m[i] - fit[i] - ridge[t] * lam[i];
+            }
           }
         }
-        negate(rows * len, d.data());
-
-        // Armijo backtracking on the projected arc, per frame.
+        // Newton step: (A S A^T + eps I) step = grad.
+        for (int64_t k = 0; k < n_mels; ++k) {
+          std::copy(grad.begin() + k * ld, grad.begin() + k * ld + len, step.begin() + k * ld);
+        }
+        gram.factor_with_ridge(ridge.data());
+        gram.solve(step.data());
+        std::fill(slope.begin(), slope.begin() + len, scalar_t(0));
+        for (int64_t k = 0; k < n_mels; ++k) {
+          for (int64_t t = 0; t < len; ++t) {
+            slope[t] += grad[k * ld + t] * step[k * ld + t];
+          }
+        }
+        // Backtracking on the (concave) dual objective lam.m - sum s - eps/2 |lam|^2.
         for (int64_t t = 0; t < len; ++t) {
           alpha[t] = scalar_t(1);
           pending[t] = 1;
         }
+        bool all_full_steps = true;
         for (int trial = 0; trial < kMaxBacktracks; ++trial) {
-          projected_candidate(rows, len, s.data(), d.data(), g.data(), alpha.data(), cand.data(), decrease.data());
-          mel_residual(taps, bins, n_mels, len, cand.data(), m.data(), rc.data());
-          objective(rc.data(), obj_c.data());
+          for (int64_t k = 0; k < n_mels; ++k) {
+            for (int64_t t = 0; t < len; ++t) {
+              lam_c[k * ld + t] = lam[k * ld + t] + alpha[t] * step[k * ld + t];
+            }
+          }
+          entropy_pass(taps, envelope_weight.data(), bins, n_mels, len, ld, m.data(), lam_c.data(), fit_c.data(),
+                       k_cand.data(), bands, total_c.data(), scratch.data());
+          std::fill(dual_c.begin(), dual_c.begin() + len, scalar_t(0));
+          for (int64_t k = 0; k < n_mels; ++k) {
+            for (int64_t t = 0; t < len; ++t) {
+              const scalar_t l = lam_c[k * ld + t];
+              dual_c[t] += l * (m[k * ld + t] - scalar_t(0.5) * ridge[t] * l);
+            }
+          }
           bool any_pending = false;
           for (int64_t t = 0; t < len; ++t) {
+            dual_c[t] -= total_c[t];
             if (!pending[t]) {
               continue;
             }
-            // obj is ||r||^2 = 2 f, and g . (s - cand) the first-order decrease of f.
-            // Near the optimum that decrease drops below the round-off of obj itself, and
-            // Armijo would reject the (quadratically converging) full Newton step at random:
-            // a full step that raises obj by no more than round-off is taken too.
-            const bool armijo = obj_c[t] <= obj[t] - scalar_t(2 * kArmijo) * decrease[t];
-            const bool full_step_at_round_off = trial == 0 && obj_c[t] <= obj[t] * round_off;
+            // Near the optimum the predicted increase drops below the round-off of the dual
+            // itself; a full step that loses no more than round-off is taken too.
+            const bool armijo = dual_c[t] >= dual[t] + scalar_t(kArmijo) * alpha[t] * slope[t];
+            const bool full_step_at_round_off =
+                trial == 0 && dual_c[t] >= dual[t] - round_off_margin * (std::abs(dual[t]) + total[t]);
             if (armijo || full_step_at_round_off) {
               pending[t] = 0;
             } else {
               alpha[t] *= scalar_t(0.5);
               any_pending = true;
+              all_full_steps = false;
             }
           }
           if (!any_pending) {
             break;
           }
         }
-        // Take the accepted steps (selects, so the loops vectorise); a frame whose step never
-        // passed has stalled.
-        for (int64_t t = 0; t < len; ++t) {
-          accepted[t] = pending[t] ? scalar_t(0) : scalar_t(1);
+        // Accepted lanes move to lam_c, with its fit, curvature and dual value (a swap when every
+        // lane took its step); a lane whose step never passed has stalled and leaves the phase.
+        if (all_full_steps) {
+          std::swap(lam, lam_c);
+          std::swap(fit, fit_c);
+          std::swap(gram.band_storage(), k_cand);
+        } else {
+          for (int64_t t = 0; t < len; ++t) {
+            accepted[t] = pending[t] ? scalar_t(0) : scalar_t(1);
+          }
+          select_accepted(n_mels, len, ld, accepted.data(), lam_c.data(), lam.data());
+          select_accepted(n_mels, len, ld, accepted.data(), fit_c.data(), fit.data());
+          select_accepted(bands * n_mels, len, ld, accepted.data(), k_cand.data(), gram.band_storage().data());
         }
-        select_accepted(rows, len, accepted.data(), cand.data(), s.data());
-        select_accepted(n_mels, len, accepted.data(), rc.data(), r.data());
+        any_finished = false;
         for (int64_t t = 0; t < len; ++t) {
           if (pending[t]) {
-            finish(t, false);
+            finish_entropy(t);  // its band now holds the factorisation, but it leaves
+            any_finished = true;
           } else {
             ++iters[t];
-            obj[t] = obj_c[t];
+            dual[t] = dual_c[t];
+            total[t] = total_c[t];
           }
         }
-        compact();
+        if (any_finished) {
+          refill();
+        }
       }
-      // Write the tile once, row by row; bins no filter touches are 0.
-      for (int64_t f = 0; f < n_freqs; ++f) {
-        scalar_t* dst = out_tile + f * time;
-        if (f >= bins.lo && f < bins.hi) {
-          std::copy(result.begin() + (f - bins.lo) * tile_len, result.begin() + (f - bins.lo + 1) * tile_len, dst);
+
+      // ---- The entropy solution of every frame, written out, and the NNLS tests -------------
+      len = tile_len;
+      entropy_write(taps, envelope_weight.data(), bins, len, len, m_all.data(), lam_all.data(), res_all.data(),
+                    unscale_all.data(), out_tile, time, pg.data(), scratch.data());
+      std::fill(obj.begin(), obj.begin() + len, scalar_t(0));
+      for (int64_t k = 0; k < n_mels; ++k) {
+        for (int64_t t = 0; t < len; ++t) {
+          obj[t] += res_all[k * len + t] * res_all[k * len + t];
+        }
+      }
+      // A frame passes when the entropy solution is an exact solution (to tol) or a KKT point of
+      // the NNLS problem (to tol); the rest go on to projected Newton steps from it.
+      auto report = [&](int64_t t, int32_t steps, scalar_t objective, bool ok) {
+        iter_ptr[b * time + t0 + t] = steps;
+        const scalar_t rn = std::sqrt(objective);
+        res_ptr[b * time + t0 + t] = norm_all[t] > scalar_t(0) ? rn / norm_all[t] : rn;
+        conv_ptr[b * time + t0 + t] = ok;
+      };
+      auto nnls_test = [&](scalar_t objective, scalar_t pg2, scalar_t norm) {
+        const scalar_t res_norm = std::sqrt(objective);
+        const bool exact = res_norm <= tol_s * norm;
+        const bool stationary = std::sqrt(pg2) <= tol_s * consts.spectral_norm * res_norm;
+        return exact || stationary;
+      };
+      len = 0;
+      for (int64_t t = 0; t < tile_len; ++t) {
+        if (nnls_test(obj[t], pg[t], norm_all[t])) {
+          report(t, iters_all[t], obj[t], true);
+        } else if (iters_all[t] >= max_iter || !std::isfinite(obj[t])) {
+          report(t, iters_all[t], obj[t], false);  // out of steps, or a NaN/Inf frame
         } else {
-          std::fill(dst, dst + tile_len, scalar_t(0));
+          frame[len++] = t;
+        }
+      }
+
+      // ---- Phase 2: projected Newton steps for the rest, from the entropy solution ------------
+      // d = -W_F A^T (A_F W_F A^T + eps I)^-1 r on the free set F, in the metric W = envelope +
+      // floor. (Measured: the entropy solution itself is a poor metric here, its near-zero bins
+      // damp their directions and the steps crawl.)
+      if (len > 0) {
+        for (int64_t f = 0; f < rows; ++f) {
+          const scalar_t* row = out_tile + (bins.lo + f) * time;
+          for (int64_t i = 0; i < len; ++i) {
+            s[f * len + i] = row[frame[i]] * scale_all[frame[i]];
+          }
+        }
+        for (int64_t k = 0; k < n_mels; ++k) {
+          for (int64_t i = 0; i < len; ++i) {
+            m[k * len + i] = m_all[k * tile_len + frame[i]];
+            r[k * len + i] = res_all[k * tile_len + frame[i]];
+          }
+        }
+        std::fill(scale.begin(), scale.begin() + len, scalar_t(0));
+        for (int64_t f = 0; f < rows; ++f) {
+          scalar_t* envelope = metric.data() + f * len;
+          std::fill(envelope, envelope + len, scalar_t(0));
+          const int64_t c = taps.count[bins.lo + f];
+          for (int64_t j = 0; j < c; ++j) {
+            const int64_t tap = (bins.lo + f) * taps.taps + j;
+            const scalar_t* mk = m.data() + taps.index[tap] * len;
+            for (int64_t i = 0; i < len; ++i) {
+              envelope[i] += envelope_weight[tap] * mk[i];
+            }
+          }
+          for (int64_t i = 0; i < len; ++i) {
+            envelope[i] = relu_keep_nan(envelope[i]);
+            scale[i] = std::max(scale[i], envelope[i]);  // the envelope's max, for the floor
+          }
+        }
+        // Bins the entropy solution pushed far below their envelope start at exact zeros: a
+        // projected Newton step needs a clean free set, and a bin at 1e-30 with a positive gradient
+        // would count as free and block the line search.
+        for (int64_t f = 0; f < rows; ++f) {
+          for (int64_t i = 0; i < len; ++i) {
+            const int64_t at = f * len + i;
+            s[at] = s[at] <= scalar_t(kPhase2Flush) * metric[at] ? scalar_t(0) : s[at];
+            metric[at] += scalar_t(1e-6) * scale[i];
+          }
+        }
+        for (int64_t i = 0; i < len; ++i) {
+          obj[i] = obj[frame[i]];
+          mel_norm[i] = norm_all[frame[i]];
+          iters[i] = iters_all[frame[i]];
+          active[i] = 1;
+        }
+        gram.set_len(len);
+        auto finish = [&](int64_t lane, bool ok) {
+          const int64_t t = frame[lane];
+          report(t, iters[lane], obj[lane], ok);
+          for (int64_t f = 0; f < rows; ++f) {
+            out_tile[(bins.lo + f) * time + t] = s[f * len + lane] * unscale_all[t];
+          }
+          active[lane] = 0;
+        };
+        auto compact = [&]() {
+          const int64_t n = select_keep(len);
+          if (n == len) {
+            return;
+          }
+          pack(s.data(), rows, len);
+          pack(metric.data(), rows, len);
+          pack(g.data(), rows, len);
+          pack(weight.data(), rows, len);
+          pack(m.data(), n_mels, len);
+          pack(r.data(), n_mels, len);
+          pack_lanes(obj);
+          pack_lanes(mel_norm);
+          pack_lanes(iters);
+          pack_lanes(frame);
+          for (int64_t i = 0; i < n; ++i) {
+            active[i] = 1;
+          }
+          len = n;
+          gram.set_len(len);
+        };
+        for (bool first = true; len > 0; first = false) {
+          // Gradient, free set, projected gradient; then the per-frame stopping test (already
+          // done for the entropy solution itself).
+          mel_transpose(taps, bins, len, r.data(), g.data());
+          free_set_pass(rows, len, s.data(), g.data(), metric.data(), weight.data(), pg.data());
+          if (!first) {
+            for (int64_t t = 0; t < len; ++t) {
+              if (nnls_test(obj[t], pg[t], mel_norm[t])) {
+                finish(t, true);
+              } else if (iters[t] >= max_iter || !std::isfinite(obj[t])) {
+                finish(t, false);
+              }
+            }
+            compact();
+            if (len == 0) {
+              break;
+            }
+          }
+          // Newton step on the free set in the metric W, with the damping's bias on
+          // small-but-nonzero directions cut by iterative refinement (each step multiplies it by
+          // eps / sigma^2; a truly null direction only grows linearly).
+          gram.build(weight.data(), kSolverDamping);
+          std::copy(r.begin(), r.begin() + n_mels * len, lam.begin());
+          gram.solve(lam.data());
+          for (int refinement = 0; refinement <= kSolverRefinements; ++refinement) {
+            mel_transpose(taps, bins, len, lam.data(), d.data());
+            multiply(rows * len, weight.data(), d.data());  // d = W_F A^T lam
+            if (refinement == kSolverRefinements) {
+              break;
+            }
+            mel_residual(taps, bins, n_mels, len, d.data(), r.data(), rc.data());  // A W_F A^T lam - r
+            negate(n_mels * len, rc.data());
+            gram.solve(rc.data());
+            for (int64_t i = 0; i < n_mels * len; ++i) {
+              lam[i] += rc[i];
+            }
+          }
+          negate(rows * len, d.data());
+
+          // Armijo backtracking on the projected arc, per frame.
+          for (int64_t t = 0; t < len; ++t) {
+            alpha[t] = scalar_t(1);
+            pending[t] = 1;
+          }
+          for (int trial = 0; trial < kMaxBacktracks; ++trial) {
+            projected_candidate(rows, len, s.data(), d.data(), g.data(), alpha.data(), cand.data(), decrease.data());
+            mel_residual(taps, bins, n_mels, len, cand.data(), m.data(), rc.data());
+            std::fill(obj_c.begin(), obj_c.begin() + len, scalar_t(0));
+            for (int64_t k = 0; k < n_mels; ++k) {
+              for (int64_t t = 0; t < len; ++t) {
+                obj_c[t] += rc[k * len + t] * rc[k * len + t];
+              }
+            }
+            bool any_pending = false;
+            for (int64_t t = 0; t < len; ++t) {
+              if (!pending[t]) {
+                continue;
+              }
+              // obj is ||r||^2 = 2 f, and g . (s - cand) the first-order decrease of f. Near the
+              // optimum that decrease drops below the round-off of obj itself, and Armijo would
+              // reject the (quadratically converging) full Newton step at random: a full step
+              // that raises obj by no more than round-off is taken too. That round-off comes from
+              // r = A s - m, whose entries carry ~eps |m| each when |r| << |m| (an inconsistent
+              // frame near its optimum): ~4 eps ||r|| ||m|| in obj, not eps * obj (found by
+              // gradcheck: a perturbed overdetermined frame stalled 5e-11 from the optimum).
+              const bool armijo = obj_c[t] <= obj[t] - scalar_t(2 * kArmijo) * decrease[t];
+              const bool full_step_at_round_off =
+                  trial == 0 && obj_c[t] <= obj[t] + round_off_margin * std::sqrt(obj[t]) * mel_norm[t];
+              if (armijo || full_step_at_round_off) {
+                pending[t] = 0;
+              } else {
+                alpha[t] *= scalar_t(0.5);
+                any_pending = true;
+              }
+            }
+            if (!any_pending) {
+              break;
+            }
+          }
+          // Take the accepted steps (selects, so the loops vectorise); a frame whose step never
+          // passed has stalled.
+          for (int64_t t = 0; t < len; ++t) {
+            accepted[t] = pending[t] ? scalar_t(0) : scalar_t(1);
+          }
+          select_accepted(rows, len, len, accepted.data(), cand.data(), s.data());
+          select_accepted(n_mels, len, len, accepted.data(), rc.data(), r.data());
+          for (int64_t t = 0; t < len; ++t) {
+            if (pending[t]) {
+              finish(t, false);
+            } else {
+              ++iters[t];
+              obj[t] = obj_c[t];
+            }
+          }
+          compact();
+        }
+      }
+
+      // Bins no filter touches: 0, or a copy of the bin fill_from names.
+      for (int64_t f = 0; f < n_freqs; ++f) {
+        if (f < bins.lo || f >= bins.hi) {
+          std::fill(out_tile + f * time, out_tile + f * time + tile_len, scalar_t(0));
+        }
+      }
+      for (int64_t f = 0; f < static_cast<int64_t>(fill_from.size()); ++f) {
+        if (fill_from[f] >= 0) {
+          const scalar_t* from = out_tile + fill_from[f] * time;
+          std::copy(from, from + tile_len, out_tile + f * time);
         }
       }
     }
@@ -819,12 +1381,44 @@ void check_taps(const at::Tensor& tap_index, const at::Tensor& tap_weight, at::S
       ": the filterbank has negative weights; NNLS needs a non-negative filterbank (use solver=\"lstsq\" for others)");
 }
 
+// fill_from: (n_freqs,) int64 or absent. fill_from[f] = j >= 0 makes bin f, which no filter may
+// weigh, a copy of bin j, which some filter must weigh; -1 leaves bin f at 0.
+std::vector<int64_t> check_fill_from(const std::optional<at::Tensor>& fill_from, const at::Tensor& tap_weight) {
+  if (!fill_from.has_value()) {
+    return {};
+  }
+  const at::Tensor& fill = *fill_from;
+  const int64_t n_freqs = tap_weight.size(0);
+  TORCH_CHECK(
+      fill.dim() == 1 && fill.size(0) == n_freqs && fill.scalar_type() == at::kLong && fill.device().is_cpu(),
+      "nnls: fill_from must be a CPU int64 tensor of shape (", n_freqs, ",) (one entry per frequency bin), found ",
+      fill.scalar_type(), " of shape ", fill.sizes(), " on ", fill.device());
+  const at::Tensor weighed = tap_weight.ne(0).any(1).contiguous();
+  const bool* weighed_ptr = weighed.data_ptr<bool>();
+  const at::Tensor fill_c = fill.contiguous();
+  std::vector<int64_t> result(fill_c.data_ptr<int64_t>(), fill_c.data_ptr<int64_t>() + n_freqs);
+  for (int64_t f = 0; f < n_freqs; ++f) {
+    const int64_t j = result[f];
+    if (j < 0) {
+      TORCH_CHECK(j == -1, "nnls: fill_from entries must be -1 or a bin index, found ", j, " at ", f);
+      continue;
+    }
+    TORCH_CHECK(j < n_freqs, "nnls: fill_from[", f, "] = ", j, " is not a bin index (n_freqs = ", n_freqs, ")");
+    TORCH_CHECK(
+        !weighed_ptr[f], "nnls: fill_from may only fill bins that no filter weighs, but bin ", f, " has weights");
+    TORCH_CHECK(
+        weighed_ptr[j], "nnls: fill_from[", f, "] = ", j, " must name a bin that some filter weighs");
+  }
+  return result;
+}
+
 std::tuple<at::Tensor, at::Tensor, at::Tensor, at::Tensor> nnls_cpu(
     const at::Tensor& melspec,
     const at::Tensor& tap_index,
     const at::Tensor& tap_weight,
     int64_t max_iter,
-    double tol) {
+    double tol,
+    const std::optional<at::Tensor>& fill_from) {
   TORCH_CHECK(
       melspec.dim() >= 2, "nnls: melspec must have shape (..., n_mels, time), found ", melspec.dim(), " dim(s)");
   TORCH_CHECK(
@@ -834,6 +1428,7 @@ std::tuple<at::Tensor, at::Tensor, at::Tensor, at::Tensor> nnls_cpu(
   TORCH_CHECK(max_iter >= 0, "nnls: max_iter must be >= 0, found ", max_iter);
   TORCH_CHECK(std::isfinite(tol) && tol >= 0.0, "nnls: tol must be a finite number >= 0, found ", tol);
   check_taps(tap_index, tap_weight, melspec.scalar_type(), "nnls");
+  const std::vector<int64_t> fill = check_fill_from(fill_from, tap_weight);
   const int64_t n_mels = melspec.size(-2);
   std::vector<int64_t> lead(melspec.sizes().begin(), melspec.sizes().end() - 2);
   const int64_t time = melspec.size(-1);
@@ -856,7 +1451,7 @@ std::tuple<at::Tensor, at::Tensor, at::Tensor, at::Tensor> nnls_cpu(
   at::Tensor res2 = residual.view({-1, time});
   at::Tensor conv2 = converged.view({-1, time});
   AT_DISPATCH_FLOATING_TYPES(melspec.scalar_type(), "nnls_cpu", [&] {
-    nnls_kernel<scalar_t>(melspec3, tap_index, tap_weight, max_iter, tol, out3, iter2, res2, conv2);
+    nnls_kernel<scalar_t>(melspec3, tap_index, tap_weight, fill, max_iter, tol, out3, iter2, res2, conv2);
   });
   return {out, iterations, residual, converged};
 }

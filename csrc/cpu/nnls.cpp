@@ -94,8 +94,6 @@ constexpr double kEntropyPenalty = 1e-6;
 // that needs more is far from any consistent mel (its penalised optimum lies at the exp's
 // clamp) and is better served by the projected Newton phase.
 constexpr int64_t kEntropyMaxSteps = 30;
-// Entering the projected Newton phase, bins below this fraction of their envelope start at 0.
-constexpr double kPhase2Flush = 1e-8;
 constexpr double kArmijo = 1e-4;
 
 // Bins [f_lo, f_hi) are the ones some filter touches; per-bin tile arrays hold only those
@@ -405,21 +403,40 @@ INVERSE_MEL_MULTIVERSION void mel_transpose(
 // Elementwise passes of one solver step over a (rows x len) tile, in multiversioned
 // functions so that they, like the scatter/gather above, run at the machine's vector width.
 
-// weight = W on the free set {s > 0 or g < 0}, 0 elsewhere; pg[t] = ||projected gradient||^2.
+// The NNLS optimality measure and free set of a point s with gradient g, per bin:
+//   bound  when g > 0 and L s <= g (a gradient step of length 1/L, L = ||A||_2^2, would clip the
+//          bin to 0): its measure is L s, and a Newton step sends it to 0;
+//   free   otherwise: its measure is |g|.
+// pg[t] = the squared norm of these measures, the gradient mapping L (s - max(0, s - g / L)): zero
+// exactly at KKT points, and, unlike the gradient on {s > 0}, not held up by a bin a hair above 0
+// with a positive gradient. weight = W on the free set, 0 on the bound set.
+template <typename scalar_t>
+inline __attribute__((always_inline)) scalar_t is_free_bin(scalar_t s, scalar_t g, scalar_t lipschitz) {
+  // Branch-free (| not ||, selects not ifs) so the loops vectorise over frames.
+  return ((g <= scalar_t(0)) | (lipschitz * s > g)) ? scalar_t(1) : scalar_t(0);
+}
+
 template <typename scalar_t>
 INVERSE_MEL_MULTIVERSION void free_set_pass(
-    int64_t rows, int64_t len, const scalar_t* s, const scalar_t* g, const scalar_t* metric,
+    int64_t rows, int64_t len, scalar_t lipschitz, const scalar_t* s, const scalar_t* g, const scalar_t* metric,
     scalar_t* weight, scalar_t* pg) {
   std::fill(pg, pg + len, scalar_t(0));
   for (int64_t f = 0; f < rows; ++f) {
     for (int64_t t = 0; t < len; ++t) {
-      // Branch-free (| not ||, selects not ifs) so the loop vectorises over frames.
       const int64_t i = f * len + t;
-      const scalar_t is_free = ((s[i] > scalar_t(0)) | (g[i] < scalar_t(0))) ? scalar_t(1) : scalar_t(0);
+      const scalar_t is_free = is_free_bin(s[i], g[i], lipschitz);
       weight[i] = is_free * metric[i];
-      const scalar_t p = is_free * g[i];
+      const scalar_t p = is_free * g[i] + (scalar_t(1) - is_free) * lipschitz * s[i];
       pg[t] += p * p;
     }
+  }
+}
+
+// The step: d = -d on the free set (weight > 0), d = -s (to 0) on the bound set.
+template <typename scalar_t>
+INVERSE_MEL_MULTIVERSION void orient_step(int64_t n, const scalar_t* weight, const scalar_t* s, scalar_t* d) {
+  for (int64_t i = 0; i < n; ++i) {
+    d[i] = weight[i] > scalar_t(0) ? -d[i] : -s[i];
   }
 }
 
@@ -680,12 +697,13 @@ INVERSE_MEL_MULTIVERSION void entropy_pass(
 
 // The entropy solution at lam for every bin of the tile, written (times unscale, a power of
 // two) to out (row f at out + f * out_stride), with the NNLS stationarity measure of the
-// result: pg[t] = ||projected gradient||^2, gradient = A^T residual, residual = A s - m.
+// result: pg[t] = the squared gradient mapping (see free_set_pass), gradient = A^T residual,
+// residual = A s - m.
 template <typename scalar_t>
 INVERSE_MEL_MULTIVERSION void entropy_write(
     const CompactTaps<scalar_t>& taps, const scalar_t* envelope_weight, BinRange bins, int64_t len, int64_t ld,
     const scalar_t* m, const scalar_t* lam, const scalar_t* residual, const scalar_t* unscale, scalar_t* out,
-    int64_t out_stride, scalar_t* pg, scalar_t* scratch) {
+    int64_t out_stride, scalar_t lipschitz, scalar_t* pg, scalar_t* scratch) {
   std::fill(pg, pg + len, scalar_t(0));
   scalar_t* __restrict__ s_row = scratch;
   scalar_t* __restrict__ gradient = scratch + 3 * len;
@@ -715,8 +733,8 @@ INVERSE_MEL_MULTIVERSION void entropy_write(
     for (int64_t t = 0; t < len; ++t) {
       const scalar_t s = s_row[t], g = gradient[t];
       dst[t] = s * unscale[t];
-      const scalar_t is_free = ((s > scalar_t(0)) | (g < scalar_t(0))) ? scalar_t(1) : scalar_t(0);
-      const scalar_t p = is_free * g;
+      const scalar_t is_free = is_free_bin(s, g, lipschitz);
+      const scalar_t p = is_free * g + (scalar_t(1) - is_free) * lipschitz * s;
       pg_sum[t] += p * p;
     }
   }
@@ -778,6 +796,7 @@ void nnls_kernel(
   const int64_t mel_stride_k = melspec3.stride(1);
   const int64_t mel_stride_t = melspec3.stride(2);
   const scalar_t tol_s = static_cast<scalar_t>(tol);
+  const scalar_t lipschitz = consts.spectral_norm * consts.spectral_norm;  // of the gradient A^T (A s - m)
   const scalar_t entropy_tol = static_cast<scalar_t>(kEntropyTolerance * tol);
   const int64_t entropy_max_steps = std::min<int64_t>(max_iter, kEntropyMaxSteps);
   const scalar_t round_off_margin = scalar_t(16) * std::numeric_limits<scalar_t>::epsilon();
@@ -1069,7 +1088,7 @@ void nnls_kernel(
       // ---- The entropy solution of every frame, written out, and the NNLS tests -------------
       len = tile_len;
       entropy_write(taps, envelope_weight.data(), bins, len, len, m_all.data(), lam_all.data(), res_all.data(),
-                    unscale_all.data(), out_tile, time, pg.data(), scratch.data());
+                    unscale_all.data(), out_tile, time, lipschitz, pg.data(), scratch.data());
       std::fill(obj.begin(), obj.begin() + len, scalar_t(0));
       for (int64_t k = 0; k < n_mels; ++k) {
         for (int64_t t = 0; t < len; ++t) {
@@ -1135,14 +1154,9 @@ void nnls_kernel(
             scale[i] = std::max(scale[i], envelope[i]);  // the envelope's max, for the floor
           }
         }
-        // Bins the entropy solution pushed far below their envelope start at exact zeros: a
-        // projected Newton step needs a clean free set, and a bin at 1e-30 with a positive gradient
-        // would count as free and block the line search.
         for (int64_t f = 0; f < rows; ++f) {
           for (int64_t i = 0; i < len; ++i) {
-            const int64_t at = f * len + i;
-            s[at] = s[at] <= scalar_t(kPhase2Flush) * metric[at] ? scalar_t(0) : s[at];
-            metric[at] += scalar_t(1e-6) * scale[i];
+            metric[f * len + i] += scalar_t(1e-6) * scale[i];
           }
         }
         for (int64_t i = 0; i < len; ++i) {
@@ -1185,7 +1199,7 @@ void nnls_kernel(
           // Gradient, free set, projected gradient; then the per-frame stopping test (already
           // done for the entropy solution itself).
           mel_transpose(taps, bins, len, r.data(), g.data());
-          free_set_pass(rows, len, s.data(), g.data(), metric.data(), weight.data(), pg.data());
+          free_set_pass(rows, len, lipschitz, s.data(), g.data(), metric.data(), weight.data(), pg.data());
           if (!first) {
             for (int64_t t = 0; t < len; ++t) {
               if (nnls_test(obj[t], pg[t], mel_norm[t])) {
@@ -1218,7 +1232,7 @@ void nnls_kernel(
               lam[i] += rc[i];
             }
           }
-          negate(rows * len, d.data());
+          orient_step(rows * len, weight.data(), s.data(), d.data());
 
           // Armijo backtracking on the projected arc, per frame.
           for (int64_t t = 0; t < len; ++t) {

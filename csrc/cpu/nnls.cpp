@@ -93,7 +93,7 @@ constexpr double kEntropyPenalty = 1e-6;
 // The entropy phase's step budget (part of max_iter). Real spectrograms take 2-10 steps; a frame
 // that needs more is far from any consistent mel (its penalised optimum lies at the exp's
 // clamp) and is better served by the projected Newton phase.
-constexpr int64_t kEntropyMaxSteps = 30;
+constexpr int64_t kEntropyMaxSteps = 12;
 constexpr double kArmijo = 1e-4;
 
 // Bins [f_lo, f_hi) are the ones some filter touches; per-bin tile arrays hold only those
@@ -130,6 +130,7 @@ template <typename scalar_t>
 struct FilterbankConstants {
   int64_t bands;  // 1 + Gram half-bandwidth
   scalar_t spectral_norm;  // ||A||_2, the scale of the stationarity test
+  double spectral_norm_exact;  // the same in float64
 
   FilterbankConstants(const CompactTaps<scalar_t>& taps, int64_t n_freqs, int64_t n_mels) {
     bands = gram_bandwidth(taps, n_freqs) + 1;
@@ -144,7 +145,8 @@ struct FilterbankConstants {
         }
       }
     }
-    spectral_norm = static_cast<scalar_t>(std::sqrt(largest_eigenvalue(gram, bands, n_mels)));
+    spectral_norm_exact = std::sqrt(largest_eigenvalue(gram, bands, n_mels));
+    spectral_norm = static_cast<scalar_t>(spectral_norm_exact);
   }
 
   // Power iteration on a symmetric banded PSD matrix, from a positive start vector
@@ -740,6 +742,236 @@ INVERSE_MEL_MULTIVERSION void entropy_write(
   }
 }
 
+// Phase 2: projected Newton steps on the free set, for the frames the entropy solution leaves
+// short of the NNLS tests, in `real_t` (float64 for float32 input: these frames are the
+// inconsistent or ill-conditioned ones, where float32 round-off in the banded solves stalls the
+// steps just short of tol; measured on noisy Whisper-bank mels, half the frames ran out of steps).
+//   d = -W_F A^T (A W_F A^T + eps I)^-1 r,  s <- max(0, s + alpha d)  (Armijo on alpha),
+// in the envelope metric W = envelope + floor. (Measured: the entropy solution itself is a poor
+// metric here; its near-zero bins damp their directions and the steps crawl.)
+template <typename real_t>
+class ProjectedNewton {
+ public:
+  ProjectedNewton(const CompactTaps<real_t>& taps, const real_t* envelope_weight, BinRange bins, int64_t n_mels,
+                  int64_t bands, real_t spectral_norm, int64_t cap)
+      : taps_(taps), envelope_weight_(envelope_weight), bins_(bins), n_mels_(n_mels), rows_(bins.rows()),
+        spectral_norm_(spectral_norm), gram_(taps, bins, n_mels, bands, cap),
+        s_(rows_ * cap), g_(rows_ * cap), metric_(rows_ * cap), weight_(rows_ * cap), d_(rows_ * cap),
+        cand_(rows_ * cap), m_(n_mels * cap), r_(n_mels * cap), rc_(n_mels * cap), lam_(n_mels * cap), obj_(cap),
+        obj_c_(cap), mel_norm_(cap), alpha_(cap), decrease_(cap), accepted_(cap), pg_(cap), pending_(cap),
+        active_(cap), iters_(cap), id_(cap) {}
+
+  // Inputs for `len` frames, lane i: s (rows x len, the touched bins) and m (n_mels x len),
+  // both in the frame's scaled domain, written by the caller before run().
+  real_t* start() { return s_.data(); }
+  real_t* mel() { return m_.data(); }
+  int32_t* iterations() { return iters_.data(); }
+
+  // Runs until every frame passes the NNLS tests, stalls or has max_iter steps in total;
+  // finish(id, column, stride, relative_residual, iterations, converged) receives each frame's
+  // result: its bins at column[f * stride].
+  template <typename Finish>
+  void run(int64_t len, int64_t max_iter, real_t tol, Finish&& finish) {
+    const real_t lipschitz = spectral_norm_ * spectral_norm_;
+    const real_t round_off_margin = real_t(16) * std::numeric_limits<real_t>::epsilon();
+    // Residual, norms and the metric W = envelope + 1e-6 max(envelope).
+    mel_residual(taps_, bins_, n_mels_, len, s_.data(), m_.data(), r_.data());
+    std::fill(obj_.begin(), obj_.begin() + len, real_t(0));
+    std::fill(mel_norm_.begin(), mel_norm_.begin() + len, real_t(0));
+    for (int64_t k = 0; k < n_mels_; ++k) {
+      for (int64_t t = 0; t < len; ++t) {
+        obj_[t] += r_[k * len + t] * r_[k * len + t];
+        mel_norm_[t] += m_[k * len + t] * m_[k * len + t];
+      }
+    }
+    std::fill(alpha_.begin(), alpha_.begin() + len, real_t(0));  // the envelope's max, for the floor
+    for (int64_t f = 0; f < rows_; ++f) {
+      real_t* envelope = metric_.data() + f * len;
+      std::fill(envelope, envelope + len, real_t(0));
+      const int64_t c = taps_.count[bins_.lo + f];
+      for (int64_t j = 0; j < c; ++j) {
+        const int64_t tap = (bins_.lo + f) * taps_.taps + j;
+        const real_t* mk = m_.data() + taps_.index[tap] * len;
+        for (int64_t t = 0; t < len; ++t) {
+          envelope[t] += envelope_weight_[tap] * mk[t];
+        }
+      }
+      for (int64_t t = 0; t < len; ++t) {
+        envelope[t] = relu_keep_nan(envelope[t]);
+        alpha_[t] = std::max(alpha_[t], envelope[t]);
+      }
+    }
+    for (int64_t f = 0; f < rows_; ++f) {
+      for (int64_t t = 0; t < len; ++t) {
+        metric_[f * len + t] += real_t(1e-6) * alpha_[t];
+      }
+    }
+    for (int64_t t = 0; t < len; ++t) {
+      mel_norm_[t] = std::sqrt(mel_norm_[t]);
+      active_[t] = 1;
+      id_[t] = t;
+    }
+    gram_.set_len(len);
+
+    auto done = [&](int64_t lane, bool ok) {
+      const real_t res_norm = std::sqrt(obj_[lane]);
+      const real_t relative = mel_norm_[lane] > real_t(0) ? res_norm / mel_norm_[lane] : res_norm;
+      finish(id_[lane], s_.data() + lane, len, relative, iters_[lane], ok);
+      active_[lane] = 0;
+    };
+    auto compact = [&]() {
+      int64_t n = 0;
+      for (int64_t t = 0; t < len; ++t) {
+        if (active_[t]) {
+          keep_[n++] = t;
+        }
+      }
+      if (n == len) {
+        return;
+      }
+      auto pack = [&](std::vector<real_t>& a, int64_t n_rows) {
+        for (int64_t row = 0; row < n_rows; ++row) {
+          for (int64_t i = 0; i < n; ++i) {
+            a[row * n + i] = a[row * len + keep_[i]];
+          }
+        }
+      };
+      auto pack_lanes = [&](auto& a) {
+        for (int64_t i = 0; i < n; ++i) {
+          a[i] = a[keep_[i]];
+        }
+      };
+      pack(s_, rows_);
+      pack(metric_, rows_);
+      pack(g_, rows_);
+      pack(weight_, rows_);
+      pack(m_, n_mels_);
+      pack(r_, n_mels_);
+      pack_lanes(obj_);
+      pack_lanes(mel_norm_);
+      pack_lanes(iters_);
+      pack_lanes(id_);
+      for (int64_t i = 0; i < n; ++i) {
+        active_[i] = 1;
+      }
+      len = n;
+      gram_.set_len(len);
+    };
+    keep_.resize(len);
+
+    while (len > 0) {
+      // Gradient, free set and optimality measure; then the per-frame stopping test.
+      mel_transpose(taps_, bins_, len, r_.data(), g_.data());
+      free_set_pass(rows_, len, lipschitz, s_.data(), g_.data(), metric_.data(), weight_.data(), pg_.data());
+      for (int64_t t = 0; t < len; ++t) {
+        const real_t res_norm = std::sqrt(obj_[t]);
+        const bool exact = res_norm <= tol * mel_norm_[t];
+        const bool stationary = std::sqrt(pg_[t]) <= tol * spectral_norm_ * res_norm;
+        if (exact || stationary) {
+          done(t, true);
+        } else if (iters_[t] >= max_iter || !std::isfinite(obj_[t])) {
+          done(t, false);
+        }
+      }
+      compact();
+      if (len == 0) {
+        break;
+      }
+      // Newton step on the free set in the metric W, with the damping's bias on
+      // small-but-nonzero directions cut by iterative refinement (each step multiplies it by
+      // eps / sigma^2; a truly null direction only grows linearly).
+      gram_.build(weight_.data(), kSolverDamping);
+      std::copy(r_.begin(), r_.begin() + n_mels_ * len, lam_.begin());
+      gram_.solve(lam_.data());
+      for (int refinement = 0; refinement <= kSolverRefinements; ++refinement) {
+        mel_transpose(taps_, bins_, len, lam_.data(), d_.data());
+        multiply(rows_ * len, weight_.data(), d_.data());  // d = W_F A^T lam
+        if (refinement == kSolverRefinements) {
+          break;
+        }
+        mel_residual(taps_, bins_, n_mels_, len, d_.data(), r_.data(), rc_.data());  // A W_F A^T lam - r
+        negate(n_mels_ * len, rc_.data());
+        gram_.solve(rc_.data());
+        for (int64_t i = 0; i < n_mels_ * len; ++i) {
+          lam_[i] += rc_[i];
+        }
+      }
+      orient_step(rows_ * len, weight_.data(), s_.data(), d_.data());
+
+      // Armijo backtracking on the projected arc, per frame.
+      for (int64_t t = 0; t < len; ++t) {
+        alpha_[t] = real_t(1);
+        pending_[t] = 1;
+      }
+      for (int trial = 0; trial < kMaxBacktracks; ++trial) {
+        projected_candidate(rows_, len, s_.data(), d_.data(), g_.data(), alpha_.data(), cand_.data(),
+                            decrease_.data());
+        mel_residual(taps_, bins_, n_mels_, len, cand_.data(), m_.data(), rc_.data());
+        std::fill(obj_c_.begin(), obj_c_.begin() + len, real_t(0));
+        for (int64_t k = 0; k < n_mels_; ++k) {
+          for (int64_t t = 0; t < len; ++t) {
+            obj_c_[t] += rc_[k * len + t] * rc_[k * len + t];
+          }
+        }
+        bool any_pending = false;
+        for (int64_t t = 0; t < len; ++t) {
+          if (!pending_[t]) {
+            continue;
+          }
+          // obj is ||r||^2 = 2 f, and g . (s - cand) the first-order decrease of f. Near the
+          // optimum that decrease drops below the round-off of obj itself, and Armijo would reject
+          // the (quadratically converging) full Newton step at random: a full step that raises obj
+          // by no more than round-off is taken too. That round-off comes from r = A s - m, whose
+          // entries carry ~eps |m| each when |r| << |m| (an inconsistent frame near its optimum):
+          // ~4 eps ||r|| ||m|| in obj, not eps * obj (found by gradcheck: a perturbed
+          // overdetermined frame stalled 5e-11 from the optimum).
+          const bool armijo = obj_c_[t] <= obj_[t] - real_t(2 * kArmijo) * decrease_[t];
+          const bool full_step_at_round_off =
+              trial == 0 && obj_c_[t] <= obj_[t] + round_off_margin * std::sqrt(obj_[t]) * mel_norm_[t];
+          if (armijo || full_step_at_round_off) {
+            pending_[t] = 0;
+          } else {
+            alpha_[t] *= real_t(0.5);
+            any_pending = true;
+          }
+        }
+        if (!any_pending) {
+          break;
+        }
+      }
+      // Take the accepted steps (selects, so the loops vectorise); a frame whose step never
+      // passed has stalled.
+      for (int64_t t = 0; t < len; ++t) {
+        accepted_[t] = pending_[t] ? real_t(0) : real_t(1);
+      }
+      select_accepted(rows_, len, len, accepted_.data(), cand_.data(), s_.data());
+      select_accepted(n_mels_, len, len, accepted_.data(), rc_.data(), r_.data());
+      for (int64_t t = 0; t < len; ++t) {
+        if (pending_[t]) {
+          done(t, false);
+        } else {
+          ++iters_[t];
+          obj_[t] = obj_c_[t];
+        }
+      }
+      compact();
+    }
+  }
+
+ private:
+  const CompactTaps<real_t>& taps_;
+  const real_t* envelope_weight_;
+  const BinRange bins_;
+  const int64_t n_mels_, rows_;
+  const real_t spectral_norm_;
+  FreeSetGram<real_t> gram_;
+  std::vector<real_t> s_, g_, metric_, weight_, d_, cand_, m_, r_, rc_, lam_, obj_, obj_c_, mel_norm_, alpha_,
+      decrease_, accepted_, pg_;
+  std::vector<char> pending_, active_;
+  std::vector<int32_t> iters_;
+  std::vector<int64_t> id_, keep_;
+};
+
 template <typename scalar_t>
 void nnls_kernel(
     const at::Tensor& melspec3,  // (batch, n_mels, time), any strides
@@ -766,6 +998,9 @@ void nnls_kernel(
   // env[f] = sum_j w_fj m[k_j] / area[k_j] / sum_j w_fj, area[k] = sum_f w_fk;
   // envelope_weight holds w_fj / area[k_j] / sum_j w_fj per tap.
   std::vector<scalar_t> envelope_weight(taps.weight.size(), scalar_t(0));
+  std::vector<double> envelope_weight64(taps.weight.size(), 0.0);
+  // Phase 2 runs in float64 (see ProjectedNewton): the filterbank in float64, same taps.
+  const CompactTaps<double> taps64(tap_index, tap_weight.to(at::kDouble), n_mels, "nnls");
   {
     std::vector<double> area(n_mels, 0.0);
     for (int64_t f = 0; f < n_freqs; ++f) {
@@ -780,7 +1015,8 @@ void nnls_kernel(
       }
       for (int64_t j = 0; j < taps.count[f]; ++j) {
         const int64_t k = taps.index[f * taps.taps + j];
-        envelope_weight[f * taps.taps + j] = static_cast<scalar_t>(taps.weight[f * taps.taps + j] / area[k] / row);
+        envelope_weight64[f * taps.taps + j] = taps64.weight[f * taps.taps + j] / area[k] / row;
+        envelope_weight[f * taps.taps + j] = static_cast<scalar_t>(envelope_weight64[f * taps.taps + j]);
       }
     }
   }
@@ -803,49 +1039,21 @@ void nnls_kernel(
 
   at::parallel_for(0, batch * tiles_per_item, 1, [&](int64_t tile_begin, int64_t tile_end) {
     const int64_t cap = std::min(tile_time, time);
-    // Entropy phase, lane-packed (row stride = lanes still iterating).
+    // Entropy phase: rows of tile_len lanes, the first `len` of them still iterating.
     std::vector<scalar_t> m(n_mels * cap), lam(n_mels * cap), lam_c(n_mels * cap), fit(n_mels * cap),
         fit_c(n_mels * cap), grad(n_mels * cap), step(n_mels * cap), k_cand(bands * n_mels * cap),
         scratch(4 * cap);
     std::vector<scalar_t> ridge(cap), dual(cap), dual_c(cap), total(cap), total_c(cap), mel_norm(cap), alpha(cap),
-        slope(cap), scale(cap), unscale(cap), pg(cap), obj(cap), obj_c(cap), decrease(cap), accepted(cap);
+        slope(cap), scale(cap), unscale(cap), pg(cap), obj(cap), accepted(cap);
     std::vector<char> active(cap), pending(cap);
     std::vector<int32_t> iters(cap);
     std::vector<int64_t> frame(cap);  // lane -> frame index within the tile
-    std::vector<int64_t> keep;
-    keep.reserve(cap);
-    // Per frame of the tile (frame-indexed): the scaled mel, the final dual point, its fit.
+    // Per frame of the tile (frame-indexed): the scaled mel, the final dual point, its residual.
     std::vector<scalar_t> m_all(n_mels * cap), lam_all(n_mels * cap), res_all(n_mels * cap), scale_all(cap),
         unscale_all(cap), norm_all(cap);
     std::vector<int32_t> iters_all(cap);
-    // Projected-Newton phase (frames the entropy solution leaves short of the NNLS tests).
-    std::vector<scalar_t> s(rows * cap), g(rows * cap), metric(rows * cap), weight(rows * cap), d(rows * cap),
-        cand(rows * cap), r(n_mels * cap), rc(n_mels * cap);
     FreeSetGram<scalar_t> gram(taps, bins, n_mels, bands, cap);
-
-    // Pack lanes `keep` of each (rows x len) array into the leading lanes.
-    auto pack = [&](scalar_t* a, int64_t n_rows, int64_t len) {
-      const int64_t n = static_cast<int64_t>(keep.size());
-      for (int64_t row = 0; row < n_rows; ++row) {
-        for (int64_t i = 0; i < n; ++i) {
-          a[row * n + i] = a[row * len + keep[i]];
-        }
-      }
-    };
-    auto pack_lanes = [&](auto& a) {
-      for (size_t i = 0; i < keep.size(); ++i) {
-        a[i] = a[keep[i]];
-      }
-    };
-    auto select_keep = [&](int64_t len) {
-      keep.clear();
-      for (int64_t t = 0; t < len; ++t) {
-        if (active[t]) {
-          keep.push_back(t);
-        }
-      }
-      return static_cast<int64_t>(keep.size());
-    };
+    ProjectedNewton<double> polish(taps64, envelope_weight64.data(), bins, n_mels, bands, consts.spectral_norm_exact, cap);
 
     for (int64_t tile = tile_begin; tile < tile_end; ++tile) {
       const int64_t b = tile / tiles_per_item;
@@ -1121,176 +1329,33 @@ void nnls_kernel(
       }
 
       // ---- Phase 2: projected Newton steps for the rest, from the entropy solution ------------
-      // d = -W_F A^T (A_F W_F A^T + eps I)^-1 r on the free set F, in the metric W = envelope +
-      // floor. (Measured: the entropy solution itself is a poor metric here, its near-zero bins
-      // damp their directions and the steps crawl.)
       if (len > 0) {
+        double* start = polish.start();
+        double* mel = polish.mel();
         for (int64_t f = 0; f < rows; ++f) {
           const scalar_t* row = out_tile + (bins.lo + f) * time;
           for (int64_t i = 0; i < len; ++i) {
-            s[f * len + i] = row[frame[i]] * scale_all[frame[i]];
+            start[f * len + i] = static_cast<double>(row[frame[i]] * scale_all[frame[i]]);
           }
         }
         for (int64_t k = 0; k < n_mels; ++k) {
           for (int64_t i = 0; i < len; ++i) {
-            m[k * len + i] = m_all[k * tile_len + frame[i]];
-            r[k * len + i] = res_all[k * tile_len + frame[i]];
-          }
-        }
-        std::fill(scale.begin(), scale.begin() + len, scalar_t(0));
-        for (int64_t f = 0; f < rows; ++f) {
-          scalar_t* envelope = metric.data() + f * len;
-          std::fill(envelope, envelope + len, scalar_t(0));
-          const int64_t c = taps.count[bins.lo + f];
-          for (int64_t j = 0; j < c; ++j) {
-            const int64_t tap = (bins.lo + f) * taps.taps + j;
-            const scalar_t* mk = m.data() + taps.index[tap] * len;
-            for (int64_t i = 0; i < len; ++i) {
-              envelope[i] += envelope_weight[tap] * mk[i];
-            }
-          }
-          for (int64_t i = 0; i < len; ++i) {
-            envelope[i] = relu_keep_nan(envelope[i]);
-            scale[i] = std::max(scale[i], envelope[i]);  // the envelope's max, for the floor
-          }
-        }
-        for (int64_t f = 0; f < rows; ++f) {
-          for (int64_t i = 0; i < len; ++i) {
-            metric[f * len + i] += scalar_t(1e-6) * scale[i];
+            mel[k * len + i] = static_cast<double>(m_all[k * tile_len + frame[i]]);
           }
         }
         for (int64_t i = 0; i < len; ++i) {
-          obj[i] = obj[frame[i]];
-          mel_norm[i] = norm_all[frame[i]];
-          iters[i] = iters_all[frame[i]];
-          active[i] = 1;
+          polish.iterations()[i] = iters_all[frame[i]];
         }
-        gram.set_len(len);
-        auto finish = [&](int64_t lane, bool ok) {
-          const int64_t t = frame[lane];
-          report(t, iters[lane], obj[lane], ok);
+        polish.run(len, max_iter, tol, [&](int64_t id, const double* column, int64_t stride, double relative,
+                                            int32_t steps, bool ok) {
+          const int64_t t = frame[id];
+          iter_ptr[b * time + t0 + t] = steps;
+          res_ptr[b * time + t0 + t] = static_cast<scalar_t>(relative);
+          conv_ptr[b * time + t0 + t] = ok;
           for (int64_t f = 0; f < rows; ++f) {
-            out_tile[(bins.lo + f) * time + t] = s[f * len + lane] * unscale_all[t];
+            out_tile[(bins.lo + f) * time + t] = static_cast<scalar_t>(column[f * stride]) * unscale_all[t];
           }
-          active[lane] = 0;
-        };
-        auto compact = [&]() {
-          const int64_t n = select_keep(len);
-          if (n == len) {
-            return;
-          }
-          pack(s.data(), rows, len);
-          pack(metric.data(), rows, len);
-          pack(g.data(), rows, len);
-          pack(weight.data(), rows, len);
-          pack(m.data(), n_mels, len);
-          pack(r.data(), n_mels, len);
-          pack_lanes(obj);
-          pack_lanes(mel_norm);
-          pack_lanes(iters);
-          pack_lanes(frame);
-          for (int64_t i = 0; i < n; ++i) {
-            active[i] = 1;
-          }
-          len = n;
-          gram.set_len(len);
-        };
-        for (bool first = true; len > 0; first = false) {
-          // Gradient, free set, projected gradient; then the per-frame stopping test (already
-          // done for the entropy solution itself).
-          mel_transpose(taps, bins, len, r.data(), g.data());
-          free_set_pass(rows, len, lipschitz, s.data(), g.data(), metric.data(), weight.data(), pg.data());
-          if (!first) {
-            for (int64_t t = 0; t < len; ++t) {
-              if (nnls_test(obj[t], pg[t], mel_norm[t])) {
-                finish(t, true);
-              } else if (iters[t] >= max_iter || !std::isfinite(obj[t])) {
-                finish(t, false);
-              }
-            }
-            compact();
-            if (len == 0) {
-              break;
-            }
-          }
-          // Newton step on the free set in the metric W, with the damping's bias on
-          // small-but-nonzero directions cut by iterative refinement (each step multiplies it by
-          // eps / sigma^2; a truly null direction only grows linearly).
-          gram.build(weight.data(), kSolverDamping);
-          std::copy(r.begin(), r.begin() + n_mels * len, lam.begin());
-          gram.solve(lam.data());
-          for (int refinement = 0; refinement <= kSolverRefinements; ++refinement) {
-            mel_transpose(taps, bins, len, lam.data(), d.data());
-            multiply(rows * len, weight.data(), d.data());  // d = W_F A^T lam
-            if (refinement == kSolverRefinements) {
-              break;
-            }
-            mel_residual(taps, bins, n_mels, len, d.data(), r.data(), rc.data());  // A W_F A^T lam - r
-            negate(n_mels * len, rc.data());
-            gram.solve(rc.data());
-            for (int64_t i = 0; i < n_mels * len; ++i) {
-              lam[i] += rc[i];
-            }
-          }
-          orient_step(rows * len, weight.data(), s.data(), d.data());
-
-          // Armijo backtracking on the projected arc, per frame.
-          for (int64_t t = 0; t < len; ++t) {
-            alpha[t] = scalar_t(1);
-            pending[t] = 1;
-          }
-          for (int trial = 0; trial < kMaxBacktracks; ++trial) {
-            projected_candidate(rows, len, s.data(), d.data(), g.data(), alpha.data(), cand.data(), decrease.data());
-            mel_residual(taps, bins, n_mels, len, cand.data(), m.data(), rc.data());
-            std::fill(obj_c.begin(), obj_c.begin() + len, scalar_t(0));
-            for (int64_t k = 0; k < n_mels; ++k) {
-              for (int64_t t = 0; t < len; ++t) {
-                obj_c[t] += rc[k * len + t] * rc[k * len + t];
-              }
-            }
-            bool any_pending = false;
-            for (int64_t t = 0; t < len; ++t) {
-              if (!pending[t]) {
-                continue;
-              }
-              // obj is ||r||^2 = 2 f, and g . (s - cand) the first-order decrease of f. Near the
-              // optimum that decrease drops below the round-off of obj itself, and Armijo would
-              // reject the (quadratically converging) full Newton step at random: a full step
-              // that raises obj by no more than round-off is taken too. That round-off comes from
-              // r = A s - m, whose entries carry ~eps |m| each when |r| << |m| (an inconsistent
-              // frame near its optimum): ~4 eps ||r|| ||m|| in obj, not eps * obj (found by
-              // gradcheck: a perturbed overdetermined frame stalled 5e-11 from the optimum).
-              const bool armijo = obj_c[t] <= obj[t] - scalar_t(2 * kArmijo) * decrease[t];
-              const bool full_step_at_round_off =
-                  trial == 0 && obj_c[t] <= obj[t] + round_off_margin * std::sqrt(obj[t]) * mel_norm[t];
-              if (armijo || full_step_at_round_off) {
-                pending[t] = 0;
-              } else {
-                alpha[t] *= scalar_t(0.5);
-                any_pending = true;
-              }
-            }
-            if (!any_pending) {
-              break;
-            }
-          }
-          // Take the accepted steps (selects, so the loops vectorise); a frame whose step never
-          // passed has stalled.
-          for (int64_t t = 0; t < len; ++t) {
-            accepted[t] = pending[t] ? scalar_t(0) : scalar_t(1);
-          }
-          select_accepted(rows, len, len, accepted.data(), cand.data(), s.data());
-          select_accepted(n_mels, len, len, accepted.data(), rc.data(), r.data());
-          for (int64_t t = 0; t < len; ++t) {
-            if (pending[t]) {
-              finish(t, false);
-            } else {
-              ++iters[t];
-              obj[t] = obj_c[t];
-            }
-          }
-          compact();
-        }
+        });
       }
 
       // Bins no filter touches: 0, or a copy of the bin fill_from names.

@@ -46,6 +46,7 @@
 #include <cmath>
 #include <cstdint>
 #include <limits>
+#include <memory>
 #include <optional>
 #include <tuple>
 #include <vector>
@@ -103,11 +104,27 @@ struct BinRange {
   int64_t rows() const { return hi - lo; }
 };
 
-// Frames per tile: a multiple of 8 in [8, 64], so one (bins x frames) array is ~kNnlsTileBytes.
+// Frames per tile: a multiple of 8 in [8, 64], so one (bins x frames) array is ~kNnlsTileBytes
+// (the backward's working arrays).
 template <typename scalar_t>
 int64_t nnls_tile_time(int64_t n_freqs) {
   return std::clamp<int64_t>(
       (kNnlsTileBytes / (std::max<int64_t>(n_freqs, 1) * static_cast<int64_t>(sizeof(scalar_t)))) / 8 * 8, 8, 64);
+}
+
+// n rounded up to whole 64-byte vectors of scalar_t.
+template <typename scalar_t>
+int64_t round_up_to_vector(int64_t n) {
+  constexpr int64_t lanes = 64 / static_cast<int64_t>(sizeof(scalar_t));
+  return (n + lanes - 1) / lanes * lanes;
+}
+
+// Frames per tile of the forward: its entropy phase works on mel-sized arrays only, and longer
+// rows amortise each bin's loop set-up (measured on the benchmark configs at batch 32 x 1000:
+// 128 float32 lanes beat 32 and 64 by 15-35%, 256 gained nothing).
+template <typename scalar_t>
+int64_t nnls_forward_tile_time() {
+  return 512 / static_cast<int64_t>(sizeof(scalar_t));
 }
 
 // Band structure of the compacted filterbank: the largest mel-index spread within one bin.
@@ -489,7 +506,7 @@ INVERSE_MEL_MULTIVERSION void negate(int64_t n, scalar_t* x) {
 
 // exp(x) in place, vectorisable: x = k ln2 + r (Cody-Waite), exp(r) by its Taylor polynomial,
 // 2^k from the exponent bits. Plain IEEE operations only (no libm call, built without FMA
-// contraction), so every ISA clone and lane gives the same bits. Relative error ~1e-7 (float)
+// contraction), so every ISA clone and lane gives the same bits. Relative error ~2e-6 (float)
 // and ~2e-16 (double); the arguments are clamped so that the result stays finite and positive.
 // The per-bin loops below read and write rows of distinct mel bands (a bin's taps name distinct
 // mels), which GCC cannot prove: without this it versions or gives up on vectorising them.
@@ -506,7 +523,7 @@ struct ExpConstants<float> {
   using bits_t = int32_t;
   static constexpr float lo = -60.0f, hi = 88.0f;  // exp(lo) ~ 1e-26
   static constexpr float shifter = 12582912.0f;  // 1.5 * 2^23: adding it rounds to an integer
-  static constexpr int mantissa_bits = 23, bias = 127, degree = 6;
+  static constexpr int mantissa_bits = 23, bias = 127, degree = 5;
   static constexpr float ln2_hi = 0.693145751953125f, ln2_lo = 1.428606765330187e-06f;
 };
 template <>
@@ -573,8 +590,23 @@ struct BinTaps {
 template <typename scalar_t>
 inline __attribute__((always_inline)) void entropy_values(
     const BinTaps<scalar_t>& bin, int64_t len, int64_t ld, const scalar_t* m, const scalar_t* lam, scalar_t* __restrict__ s,
-    scalar_t* __restrict__ e, scalar_t* __restrict__ u) {
-  if (bin.count == 1) {
+    scalar_t* __restrict__ e, scalar_t* __restrict__ u, bool lam_is_zero) {
+  if (lam_is_zero) {  // the start, s = max(0, envelope): no exp needed
+    for (int64_t t = 0; t < len; ++t) {
+      e[t] = bin.envelope_weight[0] * m[bin.index[0] * ld + t];
+    }
+    for (int64_t j = 1; j < bin.count; ++j) {
+      const scalar_t* __restrict__ mk = m + bin.index[j] * ld;
+      const scalar_t cj = bin.envelope_weight[j];
+      INVERSE_MEL_IVDEP
+      for (int64_t t = 0; t < len; ++t) {
+        e[t] += cj * mk[t];
+      }
+    }
+    for (int64_t t = 0; t < len; ++t) {
+      s[t] = relu_keep_nan(e[t]);
+    }
+  } else if (bin.count == 1) {
     const scalar_t* __restrict__ m0 = m + bin.index[0] * ld;
     const scalar_t* __restrict__ l0 = lam + bin.index[0] * ld;
     const scalar_t c0 = bin.envelope_weight[0], w0 = bin.weight[0];
@@ -622,8 +654,8 @@ inline __attribute__((always_inline)) void entropy_values(
 template <typename scalar_t>
 INVERSE_MEL_MULTIVERSION void entropy_pass(
     const CompactTaps<scalar_t>& taps, const scalar_t* envelope_weight, BinRange bins, int64_t n_mels,
-    int64_t len, int64_t ld, const scalar_t* m, const scalar_t* lam, scalar_t* fit, scalar_t* k_band, int64_t bands,
-    scalar_t* total, scalar_t* scratch) {
+    int64_t len, int64_t ld, const scalar_t* m, const scalar_t* lam, bool lam_is_zero, scalar_t* fit, scalar_t* k_band,
+    int64_t bands, scalar_t* total, scalar_t* scratch) {
   for (int64_t row = 0; row < n_mels; ++row) {
     std::fill(fit + row * ld, fit + row * ld + len, scalar_t(0));
   }
@@ -642,7 +674,7 @@ INVERSE_MEL_MULTIVERSION void entropy_pass(
     if (bin.count == 0) {
       continue;
     }
-    entropy_values(bin, len, ld, m, lam, s_row, scratch + len, scratch + 2 * len);
+    entropy_values(bin, len, ld, m, lam, s_row, scratch + len, scratch + 2 * len, lam_is_zero);
     const int64_t k0 = bin.index[0];
     const scalar_t w0 = bin.weight[0];
     scalar_t* __restrict__ fit0 = fit + k0 * ld;
@@ -726,11 +758,11 @@ INVERSE_MEL_MULTIVERSION void entropy_write(
       const scalar_t* __restrict__ rk = residual + bin.index[j] * ld;
       const scalar_t wj = bin.weight[j];
       INVERSE_MEL_IVDEP
-    for (int64_t t = 0; t < len; ++t) {
+      for (int64_t t = 0; t < len; ++t) {
         gradient[t] += wj * rk[t];
       }
     }
-    entropy_values(bin, len, ld, m, lam, s_row, scratch + len, scratch + 2 * len);
+    entropy_values(bin, len, ld, m, lam, s_row, scratch + len, scratch + 2 * len, false);
     INVERSE_MEL_IVDEP
     for (int64_t t = 0; t < len; ++t) {
       const scalar_t s = s_row[t], g = gradient[t];
@@ -1021,7 +1053,7 @@ void nnls_kernel(
     }
   }
 
-  const int64_t tile_time = nnls_tile_time<scalar_t>(n_freqs);
+  const int64_t tile_time = nnls_forward_tile_time<scalar_t>();
   const int64_t tiles_per_item = (time + tile_time - 1) / tile_time;
   scalar_t* out_ptr = out.data_ptr<scalar_t>();
   int32_t* iter_ptr = iterations.data_ptr<int32_t>();
@@ -1038,7 +1070,9 @@ void nnls_kernel(
   const scalar_t round_off_margin = scalar_t(16) * std::numeric_limits<scalar_t>::epsilon();
 
   at::parallel_for(0, batch * tiles_per_item, 1, [&](int64_t tile_begin, int64_t tile_end) {
-    const int64_t cap = std::min(tile_time, time);
+    // Rows are padded to whole 64-byte vectors: the passes then run over whole vectors (no scalar
+    // tail loop with its scalar exp), the padding lanes computing harmless values of their own.
+    const int64_t cap = round_up_to_vector<scalar_t>(std::min(tile_time, time));
     // Entropy phase: rows of tile_len lanes, the first `len` of them still iterating.
     std::vector<scalar_t> m(n_mels * cap), lam(n_mels * cap), lam_c(n_mels * cap), fit(n_mels * cap),
         fit_c(n_mels * cap), grad(n_mels * cap), step(n_mels * cap), k_cand(bands * n_mels * cap),
@@ -1053,12 +1087,14 @@ void nnls_kernel(
         unscale_all(cap), norm_all(cap);
     std::vector<int32_t> iters_all(cap);
     FreeSetGram<scalar_t> gram(taps, bins, n_mels, bands, cap);
-    ProjectedNewton<double> polish(taps64, envelope_weight64.data(), bins, n_mels, bands, consts.spectral_norm_exact, cap);
+    // Allocated on first use: on real spectrograms few frames need it.
+    std::unique_ptr<ProjectedNewton<double>> polish_storage;
 
     for (int64_t tile = tile_begin; tile < tile_end; ++tile) {
       const int64_t b = tile / tiles_per_item;
       const int64_t t0 = (tile % tiles_per_item) * tile_time;
       const int64_t tile_len = std::min(tile_time, time - t0);
+      const int64_t ld = round_up_to_vector<scalar_t>(tile_len);  // row stride of the tile's arrays
       int64_t len = tile_len;
       scalar_t* out_tile = out_ptr + b * n_freqs * time + t0;
 
@@ -1068,13 +1104,14 @@ void nnls_kernel(
       const scalar_t* src = mel_ptr + b * mel_stride_b + t0 * mel_stride_t;
       for (int64_t k = 0; k < n_mels; ++k) {
         for (int64_t t = 0; t < len; ++t) {
-          m[k * len + t] = src[k * mel_stride_k + t * mel_stride_t];
+          m[k * ld + t] = src[k * mel_stride_k + t * mel_stride_t];
         }
+        std::fill(m.begin() + k * ld + len, m.begin() + (k + 1) * ld, scalar_t(0));
       }
       std::fill(scale.begin(), scale.begin() + len, scalar_t(0));
       for (int64_t k = 0; k < n_mels; ++k) {
         for (int64_t t = 0; t < len; ++t) {
-          scale[t] = std::max(scale[t], std::abs(m[k * len + t]));
+          scale[t] = std::max(scale[t], std::abs(m[k * ld + t]));
         }
       }
       // The exponent is clamped so that the scale and its inverse stay normal numbers: a
@@ -1090,13 +1127,13 @@ void nnls_kernel(
       }
       for (int64_t k = 0; k < n_mels; ++k) {
         for (int64_t t = 0; t < len; ++t) {
-          m[k * len + t] *= scale[t];
+          m[k * ld + t] *= scale[t];
         }
       }
       std::fill(mel_norm.begin(), mel_norm.begin() + len, scalar_t(0));
       for (int64_t k = 0; k < n_mels; ++k) {
         for (int64_t t = 0; t < len; ++t) {
-          mel_norm[t] += m[k * len + t] * m[k * len + t];
+          mel_norm[t] += m[k * ld + t] * m[k * ld + t];
         }
       }
       for (int64_t t = 0; t < len; ++t) {
@@ -1108,7 +1145,7 @@ void nnls_kernel(
         unscale_all[t] = unscale[t];
         norm_all[t] = mel_norm[t];
       }
-      std::copy(m.begin(), m.begin() + n_mels * len, m_all.begin());
+      std::copy(m.begin(), m.begin() + n_mels * ld, m_all.begin());
 
       // ---- Phase 1: the entropy solution, by Newton's method on its dual ----------------------
       // Arrays keep rows of ld = tile_len lanes; lanes 0..len-1 are the frames still iterating.
@@ -1116,20 +1153,20 @@ void nnls_kernel(
       // finished frames only, not the whole tile).
       // Start: lam = 0, s = max(0, envelope). The penalty's weight is relative to the start's
       // curvature, so it scales with the frame.
-      const int64_t ld = tile_len;
+      auto vector_lanes = [&](int64_t lanes) { return std::min(round_up_to_vector<scalar_t>(lanes), ld); };
       std::fill(lam.begin(), lam.begin() + n_mels * ld, scalar_t(0));
-      gram.set_lanes(len, ld);
-      entropy_pass(taps, envelope_weight.data(), bins, n_mels, len, ld, m.data(), lam.data(), fit.data(),
+      gram.set_lanes(ld, ld);
+      entropy_pass(taps, envelope_weight.data(), bins, n_mels, ld, ld, m.data(), lam.data(), true, fit.data(),
                    gram.band_storage().data(), bands, total.data(), scratch.data());
-      std::fill(ridge.begin(), ridge.begin() + len, scalar_t(0));
+      std::fill(ridge.begin(), ridge.begin() + ld, scalar_t(0));
       for (int64_t k = 0; k < n_mels; ++k) {
         const scalar_t* diag = gram.band_storage().data() + k * ld;
-        for (int64_t t = 0; t < len; ++t) {
+        for (int64_t t = 0; t < ld; ++t) {
           ridge[t] = std::max(ridge[t], diag[t]);
         }
       }
       const scalar_t tiny = std::numeric_limits<scalar_t>::min() / std::numeric_limits<scalar_t>::epsilon();
-      for (int64_t t = 0; t < len; ++t) {
+      for (int64_t t = 0; t < ld; ++t) {
         ridge[t] = scalar_t(kEntropyPenalty) * ridge[t] + tiny;
         dual[t] = -total[t];  // the dual objective at lam = 0
       }
@@ -1175,15 +1212,17 @@ void nnls_kernel(
           active[from] = 0;
         }
         len = n;
-        gram.set_lanes(len, ld);
+        gram.set_lanes(vector_lanes(len), ld);
       };
       while (len > 0) {
         // Dual gradient m - A s - eps lam: zero at the penalised entropy solution.
-        std::fill(pg.begin(), pg.begin() + len, scalar_t(0));
+        int64_t vlen = vector_lanes(len);
+        std::fill(pg.begin(), pg.begin() + vlen, scalar_t(0));
         for (int64_t k = 0; k < n_mels; ++k) {
-          for (int64_t t = 0; t < len; ++t) {
+          for (int64_t t = 0; t < vlen; ++t) {
             const int64_t i = k * ld + t;
             grad[i] = m[i] - fit[i] - ridge[t] * lam[i];
+            step[i] = grad[i];
             pg[t] += grad[i] * grad[i];
           }
         }
@@ -1200,46 +1239,41 @@ void nnls_kernel(
             break;
           }
           // The moved lanes need their gradient in place too.
+          vlen = vector_lanes(len);
           for (int64_t k = 0; k < n_mels; ++k) {
-            for (int64_t t = 0; t < len; ++t) {
+            for (int64_t t = 0; t < vlen; ++t) {
               const int64_t i = k * ld + t;
               grad[i] = m[i] - fit[i] - ridge[t] * lam[i];
+              step[i] = grad[i];
             }
           }
         }
         // Newton step: (A S A^T + eps I) step = grad.
-        for (int64_t k = 0; k < n_mels; ++k) {
-          std::copy(grad.begin() + k * ld, grad.begin() + k * ld + len, step.begin() + k * ld);
-        }
         gram.factor_with_ridge(ridge.data());
         gram.solve(step.data());
-        std::fill(slope.begin(), slope.begin() + len, scalar_t(0));
+        std::fill(slope.begin(), slope.begin() + vlen, scalar_t(0));
         for (int64_t k = 0; k < n_mels; ++k) {
-          for (int64_t t = 0; t < len; ++t) {
+          for (int64_t t = 0; t < vlen; ++t) {
             slope[t] += grad[k * ld + t] * step[k * ld + t];
           }
         }
         // Backtracking on the (concave) dual objective lam.m - sum s - eps/2 |lam|^2.
-        for (int64_t t = 0; t < len; ++t) {
-          alpha[t] = scalar_t(1);
+        for (int64_t t = 0; t < vlen; ++t) {
+          alpha[t] = t < len ? scalar_t(1) : scalar_t(0);  // padding lanes stay put
           pending[t] = 1;
         }
         bool all_full_steps = true;
         for (int trial = 0; trial < kMaxBacktracks; ++trial) {
+          std::fill(dual_c.begin(), dual_c.begin() + vlen, scalar_t(0));
           for (int64_t k = 0; k < n_mels; ++k) {
-            for (int64_t t = 0; t < len; ++t) {
-              lam_c[k * ld + t] = lam[k * ld + t] + alpha[t] * step[k * ld + t];
-            }
-          }
-          entropy_pass(taps, envelope_weight.data(), bins, n_mels, len, ld, m.data(), lam_c.data(), fit_c.data(),
-                       k_cand.data(), bands, total_c.data(), scratch.data());
-          std::fill(dual_c.begin(), dual_c.begin() + len, scalar_t(0));
-          for (int64_t k = 0; k < n_mels; ++k) {
-            for (int64_t t = 0; t < len; ++t) {
-              const scalar_t l = lam_c[k * ld + t];
+            for (int64_t t = 0; t < vlen; ++t) {
+              const scalar_t l = lam[k * ld + t] + alpha[t] * step[k * ld + t];
+              lam_c[k * ld + t] = l;
               dual_c[t] += l * (m[k * ld + t] - scalar_t(0.5) * ridge[t] * l);
             }
           }
+          entropy_pass(taps, envelope_weight.data(), bins, n_mels, vlen, ld, m.data(), lam_c.data(), false,
+                       fit_c.data(), k_cand.data(), bands, total_c.data(), scratch.data());
           bool any_pending = false;
           for (int64_t t = 0; t < len; ++t) {
             dual_c[t] -= total_c[t];
@@ -1295,12 +1329,12 @@ void nnls_kernel(
 
       // ---- The entropy solution of every frame, written out, and the NNLS tests -------------
       len = tile_len;
-      entropy_write(taps, envelope_weight.data(), bins, len, len, m_all.data(), lam_all.data(), res_all.data(),
+      entropy_write(taps, envelope_weight.data(), bins, len, ld, m_all.data(), lam_all.data(), res_all.data(),
                     unscale_all.data(), out_tile, time, lipschitz, pg.data(), scratch.data());
       std::fill(obj.begin(), obj.begin() + len, scalar_t(0));
       for (int64_t k = 0; k < n_mels; ++k) {
         for (int64_t t = 0; t < len; ++t) {
-          obj[t] += res_all[k * len + t] * res_all[k * len + t];
+          obj[t] += res_all[k * ld + t] * res_all[k * ld + t];
         }
       }
       // A frame passes when the entropy solution is an exact solution (to tol) or a KKT point of
@@ -1330,6 +1364,11 @@ void nnls_kernel(
 
       // ---- Phase 2: projected Newton steps for the rest, from the entropy solution ------------
       if (len > 0) {
+        if (!polish_storage) {
+          polish_storage = std::make_unique<ProjectedNewton<double>>(
+              taps64, envelope_weight64.data(), bins, n_mels, bands, consts.spectral_norm_exact, cap);
+        }
+        ProjectedNewton<double>& polish = *polish_storage;
         double* start = polish.start();
         double* mel = polish.mel();
         for (int64_t f = 0; f < rows; ++f) {
@@ -1340,7 +1379,7 @@ void nnls_kernel(
         }
         for (int64_t k = 0; k < n_mels; ++k) {
           for (int64_t i = 0; i < len; ++i) {
-            mel[k * len + i] = static_cast<double>(m_all[k * tile_len + frame[i]]);
+            mel[k * len + i] = static_cast<double>(m_all[k * ld + frame[i]]);
           }
         }
         for (int64_t i = 0; i < len; ++i) {

@@ -27,6 +27,7 @@ __all__ = [
     "melscale_fbanks",
     "lstsq_operator",
     "inverse_mel_scale",
+    "band_edge_fill",
     "mel_scale",
     "griffin_lim",
     "mel_to_audio",
@@ -522,6 +523,8 @@ def _solve(
     ):
         return _solve_half_in_chunks(melspec, op, solver, max_iter, tol, fill_from)
     mel = melspec.to(compute)
+    if fill_from is not None:
+        fill_from = fill_from.cpu()  # an index list, read on the host
     if solver == "nnls":
         if mel.device.type != "cpu" and not _has_kernel("nnls", mel.device):
             # No NNLS kernel for this device yet (CUDA: see csrc/README.md): solve on the CPU and
@@ -553,6 +556,42 @@ def _solve(
     return specgram
 
 
+def band_edge_fill(fb: Tensor, sample_rate: int, f_min: float = 0.0, f_max: Optional[float] = None) -> Tensor:
+    """The band-edge bins for ``fill_from=`` of :func:`inverse_mel_scale` (``solver="nnls"``).
+
+    A triangular filterbank gives zero weight to the outer feet of its outermost filters: with
+    ``f_min = 0`` the DC bin, with ``f_max`` at Nyquist the last bin. These bins lie in the band
+    the mel spectrogram describes, but the mel spectrogram says nothing about them, so every value
+    there fits it equally (the NNLS objective does not change). Left at 0 they are the largest
+    error of the estimate in log-spectral terms. Filling them with their nearest weighed bin
+    continues the spectrum over the edge, which is what the STFT's window guarantees: a Hann
+    window's main lobe spans four bins, so adjacent bins always share energy.
+
+    Args:
+        fb: ``(n_freqs, n_mels)`` filterbank of ``n_freqs = n_fft // 2 + 1`` bins from 0 Hz to
+            ``sample_rate / 2``.
+        sample_rate, f_min, f_max: the band of ``fb`` (``f_max=None``: ``sample_rate // 2``, as
+            in :func:`melscale_fbanks`).
+    Returns:
+        ``(n_freqs,)`` int64 on the CPU: for every bin in ``[f_min, f_max]`` that no filter
+        weighs, the index of the nearest bin that some filter weighs; ``-1`` elsewhere.
+    """
+    _check_fb(fb, "band_edge_fill")
+    n_freqs = fb.shape[0]
+    top = float(sample_rate // 2) if f_max is None else float(f_max)
+    freqs = torch.linspace(0, sample_rate // 2, n_freqs, dtype=torch.float64)  # melscale_fbanks' bins
+    weighed = (fb != 0).any(dim=1).cpu()
+    fill = torch.full((n_freqs,), -1, dtype=torch.int64)
+    sources = weighed.nonzero().flatten()
+    if sources.numel() == 0:
+        return fill
+    slack = 1e-6 * max(1.0, float(sample_rate))  # float32 bin frequencies
+    in_band = (freqs >= float(f_min) - slack) & (freqs <= top + slack) & ~weighed
+    for f in in_band.nonzero().flatten().tolist():
+        fill[f] = sources[(sources - f).abs().argmin()]
+    return fill
+
+
 def inverse_mel_scale(
     melspec: Tensor,
     fb: Tensor,
@@ -563,6 +602,7 @@ def inverse_mel_scale(
     max_iter: int = DEFAULT_MAX_ITER,
     tol: float = DEFAULT_TOL,
     return_info: bool = False,
+    fill_from: Optional[Tensor] = None,
 ) -> Union[Tensor, InverseMelResult]:
     """Invert a mel spectrogram with any filterbank.
 
@@ -607,6 +647,10 @@ def inverse_mel_scale(
             ``max_iter`` with ``converged=False`` (found by the property tests at ``tol=1e-6``).
         return_info: if ``True``, return an :class:`InverseMelResult` with the per-frame
             iterations, relative mel residual and convergence flags, like ``torch.linalg.*_ex``.
+        fill_from: NNLS only: ``(n_freqs,)`` int64; bin ``f`` with ``fill_from[f] >= 0`` (a bin no
+            filter weighs) becomes a copy of bin ``fill_from[f]`` (one some filter weighs). See
+            :func:`band_edge_fill`, which :class:`inverse_mel.InverseMelScale` applies by default.
+            ``None`` leaves such bins at 0.
     Returns:
         ``(..., n_freqs, time)`` linear spectrogram, non-negative, on ``melspec``'s device; or an
         :class:`InverseMelResult` with ``return_info=True``.
@@ -637,8 +681,21 @@ def inverse_mel_scale(
         )
     if solver == "nnls":
         _check_nonnegative(fb, "inverse_mel_scale")
+    if fill_from is not None:
+        _check_fill_from(fill_from, fb, solver, "inverse_mel_scale")
     op = lstsq_operator(fb, rcond).to(_compute_dtype(melspec.dtype))
-    return _solve(melspec, op, solver, max_iter, tol, return_info)
+    return _solve(melspec, op, solver, max_iter, tol, return_info, fill_from)
+
+
+def _check_fill_from(fill_from, fb: Tensor, solver: str, fn: str) -> None:
+    if solver != "nnls":
+        raise ValueError(f'{fn}: fill_from applies to solver="nnls" only; drop it or pass solver="nnls"')
+    if not isinstance(fill_from, Tensor) or fill_from.dtype != torch.int64 or fill_from.shape != (fb.shape[0],):
+        raise ValueError(
+            f"{fn}: fill_from must be an int64 tensor of shape ({fb.shape[0]},) (one entry per frequency bin), "
+            f"e.g. band_edge_fill(fb, sample_rate, f_min, f_max); found "
+            + (f"{fill_from.dtype} of shape {tuple(fill_from.shape)}" if isinstance(fill_from, Tensor) else type(fill_from).__name__)
+        )
 
 
 def mel_scale(specgram: Tensor, fb: Tensor) -> Tensor:

@@ -52,6 +52,10 @@ class InverseMelScale(nn.Module):
             (non-negative least squares: exact mel fit where possible, better spectra).
         max_iter, tol: keyword-only; NNLS stopping, per frame (Default: 200, 1e-4). See
             :func:`inverse_mel.functional.inverse_mel_scale`.
+        fill_band_edges: keyword-only; NNLS only: the bins in ``[f_min, f_max]`` that no filter
+            weighs (the DC bin when ``f_min=0``, the last bin when ``f_max`` is Nyquist) copy their
+            nearest weighed bin instead of staying 0. Any value fits the mel spectrogram there;
+            see :func:`inverse_mel.functional.band_edge_fill`. (Default: ``True``)
 
     Shapes:
         input ``(..., n_mels, time)``, output ``(..., n_stft, time)``.
@@ -74,6 +78,7 @@ class InverseMelScale(nn.Module):
         solver: str = "lstsq",
         max_iter: int = F.DEFAULT_MAX_ITER,
         tol: float = F.DEFAULT_TOL,
+        fill_band_edges: bool = True,
     ) -> None:
         super().__init__()
         # torchaudio checks only f_min <= f_max; the rest would end in an empty or NaN filterbank.
@@ -82,6 +87,7 @@ class InverseMelScale(nn.Module):
         self.solver = solver
         self.max_iter = max_iter
         self.tol = tol
+        self.fill_band_edges = bool(fill_band_edges)
         self.n_stft = n_stft
         self.n_mels = n_mels
         self.sample_rate = sample_rate
@@ -119,6 +125,10 @@ class InverseMelScale(nn.Module):
         self._operators = {}
         self._source = (weakref.ref(fb), fb._version)
         self._fb_nonnegative = not bool((fb < 0).any())
+        # NNLS: the band-edge bins no filter weighs continue the spectrum (F.band_edge_fill).
+        self._fill_from = (
+            F.band_edge_fill(fb, self.sample_rate, self.f_min, self.f_max) if self.fill_band_edges else None
+        )
         n_freqs, n_mels = fb.shape
         if op.rank < n_mels and op.rank != self._warned_rank:
             self._warned_rank = op.rank
@@ -169,7 +179,8 @@ class InverseMelScale(nn.Module):
         op = self._operator(F._compute_dtype(melspec.dtype))
         if self.solver == "nnls" and not self._fb_nonnegative:
             F._check_nonnegative(self.fb, "InverseMelScale")
-        return F._solve(melspec, op, self.solver, self.max_iter, self.tol, return_info)
+        fill_from = self._fill_from if self.solver == "nnls" else None
+        return F._solve(melspec, op, self.solver, self.max_iter, self.tol, return_info, fill_from)
 
     def extra_repr(self) -> str:
         return (
@@ -177,6 +188,7 @@ class InverseMelScale(nn.Module):
             f"f_min={self.f_min}, f_max={self.f_max}, norm={self.norm!r}, mel_scale={self.mel_scale!r}, "
             f"driver={self.driver!r}, rcond={self.rcond:g}, solver={self.solver!r}"
             + (f", max_iter={self.max_iter}, tol={self.tol:g}" if self.solver == "nnls" else "")
+            + ("" if self.fill_band_edges else ", fill_band_edges=False")
         )
 
     def __getstate__(self):

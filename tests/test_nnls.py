@@ -169,7 +169,9 @@ def test_nan_and_inf_frames_are_reported_and_contained():
         module(bad, return_info=True)
     # The op (what compiled graphs run, without the eager check) reports and contains them.
     op = module._operator(torch.float32)
-    result = F.InverseMelResult(*torch.ops.inverse_mel.nnls(bad, op.tap_index, op.tap_weight, 50, 1e-4))
+    result = F.InverseMelResult(
+        *torch.ops.inverse_mel.nnls(bad, op.tap_index, op.tap_weight, 50, 1e-4, module._fill_from)
+    )
     assert not result.converged[0, 3] and not result.converged[1, 5]
     keep = torch.ones(2, 8, dtype=torch.bool)
     keep[0, 3] = keep[1, 5] = False
@@ -212,6 +214,9 @@ def test_max_iter_zero_is_the_mel_envelope():
     density = melspec / fb.sum(0).clamp_min(1e-300)[:, None]
     envelope = (fb @ density) / fb.sum(1).clamp_min(1e-300)[:, None]
     result = nnls.double()(melspec, return_info=True)
+    # The band-edge bins no filter weighs copy their neighbour (band_edge_fill).
+    fill = nnls._fill_from
+    envelope[..., fill >= 0, :] = envelope[..., fill[fill >= 0], :]
     torch.testing.assert_close(result.specgram, envelope.clamp_min(0), rtol=1e-12, atol=1e-15)
     assert result.iterations.eq(0).all()
 
@@ -365,3 +370,112 @@ def test_rank_deficient_bank_converges_at_default_settings():
     spec = torch.rand(114, 5, generator=torch.Generator().manual_seed(2), dtype=torch.float64) ** 3
     result = module(module.fb.double().T @ spec, return_info=True)
     assert bool(result.converged.all()) and int(result.iterations.max()) > 50
+
+
+# --- the choice among exact solutions, band edges, inconsistent input ------------------------------
+def _speechlike(n_freqs, frames, seed):
+    """Spectra with a decaying envelope, harmonic ripple and random detail (power, positive)."""
+    gen = torch.Generator().manual_seed(seed)
+    f = torch.arange(n_freqs, dtype=torch.float64)[:, None]
+    envelope = torch.exp(-f / (0.2 * n_freqs))
+    ripple = 1.0 + 0.8 * torch.cos(2 * torch.pi * f / (7 + torch.rand(1, frames, generator=gen, dtype=torch.float64) * 5))
+    return envelope * ripple * torch.rand(n_freqs, frames, generator=gen, dtype=torch.float64) ** 2 + 1e-9
+
+
+def test_exact_solution_is_the_maximum_entropy_one():
+    # Among the exact non-negative solutions, the solver returns s = envelope * exp(fb @ lam):
+    # log(s / envelope) lies in the row space of fb^T. Check it with an independent least-squares fit.
+    module = inverse_mel.InverseMelScale(513, 80, 22050, f_max=8000.0, norm="slaney", mel_scale="slaney",
+                                         solver="nnls", fill_band_edges=False).double()
+    fb = module.fb
+    spec = _speechlike(513, 6, 11)
+    melspec = fb.T @ spec
+    info = module(melspec, return_info=True)
+    assert info.converged.all() and float(info.residual.max()) <= 1e-4
+    area = fb.sum(0)
+    rows = fb.sum(1)
+    touched = rows > 0
+    envelope = ((fb / area) @ melspec)[touched] / rows[touched, None]
+    log_ratio = torch.log(info.specgram[touched] / envelope)
+    lam = torch.linalg.lstsq(fb[touched], log_ratio).solution
+    misfit = (fb[touched] @ lam - log_ratio).norm(dim=0) / log_ratio.norm(dim=0)
+    assert float(misfit.max()) < 1e-3
+    # And it is not the minimum-norm exact solution (which would put log_ratio far off that space).
+    pinv = torch.linalg.pinv(fb.T) @ melspec
+    assert float((pinv - info.specgram).norm() / info.specgram.norm()) > 1e-2
+
+
+def test_band_edge_fill_names_the_unweighed_in_band_bins():
+    whisper = F.melscale_fbanks(201, 0.0, 8000.0, 80, 16000, "slaney", "slaney")
+    fill = F.band_edge_fill(whisper, 16000, 0.0, 8000.0)
+    assert fill.dtype == torch.int64 and fill.shape == (201,)
+    assert {f: int(fill[f]) for f in (fill >= 0).nonzero().flatten().tolist()} == {0: 1, 200: 199}
+    tts = F.melscale_fbanks(513, 0.0, 8000.0, 80, 22050, "slaney", "slaney")
+    # f_max below Nyquist: bins above 8 kHz lie outside the band and stay unfilled.
+    assert (F.band_edge_fill(tts, 22050, 0.0, 8000.0) >= 0).nonzero().flatten().tolist() == [0]
+    shifted = F.melscale_fbanks(513, 100.0, 8000.0, 80, 22050, "slaney", "slaney")
+    assert (F.band_edge_fill(shifted, 22050, 100.0, 8000.0) >= 0).sum() == 0  # 100 Hz lies inside bin 2's support
+    dense = torch.rand(12, 5)
+    assert (F.band_edge_fill(dense, 16000) == -1).all()
+
+
+def test_module_fills_band_edges_and_keeps_the_fit():
+    kwargs = dict(norm="slaney", mel_scale="slaney", solver="nnls")
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # Whisper's bank is rank-deficient
+        filled = inverse_mel.InverseMelScale(201, 80, 16000, **kwargs)
+        plain = inverse_mel.InverseMelScale(201, 80, 16000, fill_band_edges=False, **kwargs)
+    melspec = filled.fb.T @ _speechlike(201, 20, 3).float()
+    a, b = filled(melspec), plain(melspec)
+    assert torch.equal(a[..., 0, :], a[..., 1, :]) and torch.equal(a[..., 200, :], a[..., 199, :])
+    assert (b[..., 0, :] == 0).all() and (b[..., 200, :] == 0).all()
+    assert torch.equal(a[..., 1:200, :], b[..., 1:200, :])  # the solve itself is the same
+    torch.testing.assert_close(filled.fb.T @ a, plain.fb.T @ b)  # and so is the fit: no filter sees those bins
+    assert "fill_band_edges=False" in repr(plain)
+    # The functional form fills only when asked, with the same result.
+    fill = F.band_edge_fill(filled.fb, 16000, 0.0, 8000.0)
+    assert torch.equal(F.inverse_mel_scale(melspec, filled.fb, solver="nnls", fill_from=fill), a)
+
+
+def test_gradient_of_a_filled_bin_reaches_its_source():
+    gen = torch.Generator().manual_seed(5)
+    fb = torch.rand(9, 14, generator=gen, dtype=torch.float64)
+    fb[0] = 0  # bin 0: no filter weighs it, filled from bin 1
+    truth = torch.rand(9, 3, generator=gen, dtype=torch.float64) + 0.5
+    melspec = (fb.T @ truth).requires_grad_()
+    fill = torch.full((9,), -1, dtype=torch.int64)
+    fill[0] = 1
+    fn = lambda m: F.inverse_mel_scale(m, fb, solver="nnls", tol=1e-12, max_iter=100, fill_from=fill)  # noqa: E731
+    out = fn(melspec)
+    assert torch.equal(out[0], out[1])
+    assert torch.autograd.gradcheck(fn, (melspec,))
+
+
+@pytest.mark.parametrize("name,args", [
+    ("whisper", (201, 80, 16000, 0.0, None, "slaney", "slaney")),
+    ("docs", (513, 128, 16000, 0.0, None, None, "htk")),
+])
+def test_inconsistent_model_like_input_converges(name, args):
+    # A TTS model's mel is not the mel of any spectrum: multiplicative log-domain noise on an exact
+    # mel. At default settings nearly every frame must still reach the NNLS tests (the float32
+    # projected-Newton phase used to stall on half of the Whisper frames).
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        module = inverse_mel.InverseMelScale(*args, solver="nnls")
+    gen = torch.Generator().manual_seed(1)
+    melspec = (module.fb.double().T @ _speechlike(args[0], 300, 4)).float()
+    melspec = melspec * torch.exp(0.3 * torch.randn(melspec.shape, generator=gen))
+    info = module(melspec, return_info=True)
+    assert float(info.converged.float().mean()) >= 0.99
+    assert int(info.iterations.float().median()) <= 20
+    fb = module.fb
+    # Optimal to tol: no projected-gradient step lowers the objective by more than round-off.
+    s = info.specgram.double()
+    r = fb.double().T @ s - melspec.double()
+    g = fb.double() @ r
+    lip = torch.linalg.matrix_norm(fb.double(), 2) ** 2
+    mapping = lip * (s - (s - g / lip).clamp_min(0))
+    ok = info.converged
+    ratio = mapping.norm(dim=0) / (lip.sqrt() * r.norm(dim=0))
+    exact = r.norm(dim=0) <= 1.01e-4 * melspec.double().norm(dim=0)
+    assert bool(((ratio <= 2e-4) | exact)[ok].all())

@@ -47,9 +47,10 @@ DRIVERS = ("gels", "gelsy", "gelsd", "gelss")
 #: ``solver="lstsq"``: torchaudio's minimum-norm least squares + ReLU. ``solver="nnls"``:
 #: non-negative least squares, min ||fb.T @ S - melspec|| subject to S >= 0.
 SOLVERS = ("lstsq", "nnls")
-#: NNLS defaults: at most 200 Newton steps per frame (1-5 on real audio; up to ~70 measured on
-#: rank-deficient banks, where damped near-null directions converge slowly), and the per-frame,
-#: scale-invariant tolerance (see :func:`inverse_mel_scale`).
+#: NNLS defaults: at most 200 Newton steps per frame (3-5 on average on real spectrograms, a median
+#: of 4-13 on model-like inconsistent mels; a few frames of rank-deficient banks need far more,
+#: where damped near-null directions converge slowly), and the per-frame, scale-invariant tolerance
+#: (see :func:`inverse_mel_scale`).
 DEFAULT_MAX_ITER = 200
 DEFAULT_TOL = 1e-4
 
@@ -609,14 +610,16 @@ def inverse_mel_scale(
     ``solver="lstsq"`` (default) is ``torchaudio.transforms.InverseMelScale``'s computation:
     ``relu(argmin_S ||fb.T @ S - melspec||)``, the minimum-norm least-squares solution within
     the rank cut-off, then ReLU. ``solver="nnls"`` solves the non-negative least-squares problem
-    ``min ||fb.T @ S - melspec||  subject to  S >= 0`` per frame with a projected Newton method
-    on the free set, 1-3 steps per frame on typical input. It fits the mel spectrogram exactly
+    ``min ||fb.T @ S - melspec||  subject to  S >= 0`` per frame. It fits the mel spectrogram exactly
     where a non-negative solution exists (the ReLU of the least-squares solution leaves 1-8% mel
-    residual). Since many non-negative spectra then fit exactly, it starts from the mel envelope
-    (each band's energy per unit filter area, spread over its bins) and steps in that envelope's
-    metric, which picks the exact solution closest to the envelope and keeps quiet bins quiet
-    rather than clipping them to zero: closer to the true spectrum than both the least-squares
-    solution and librosa (``benchmarks/results/nnls.md``). ``max_iter=0`` returns that start.
+    residual). Many non-negative spectra then fit exactly; it returns the one with the most entropy
+    relative to the mel envelope ``e`` (each band's energy per unit filter area, spread over its
+    bins), ``S = e * exp(fb @ lam)``, found by Newton's method on the dual (3-5 steps per frame on
+    real spectrograms). That keeps quiet bins quiet rather than clipping them to zero: closer to the
+    true spectrum than both the least-squares solution and librosa (``benchmarks/results/nnls.md``).
+    Frames where no spectrum fits exactly (e.g. a model's output) finish with projected Newton steps
+    on the free set, so converged frames satisfy the NNLS optimality conditions to ``tol``.
+    ``max_iter=0`` returns the envelope.
     Unlike ``librosa.feature.inverse.mel_to_stft`` (L-BFGS-B with a tolerance that depends on the
     input's scale, often stopping at its starting point), the stopping rule is scale-invariant:
     scaling ``melspec`` scales the solution.
@@ -641,10 +644,10 @@ def inverse_mel_scale(
         tol: NNLS only: a frame stops when ``||fb.T @ s - m|| <= tol * ||m||`` (an exact fit) or
             its projected gradient is ``<= tol * ||fb||_2 * ||fb.T @ s - m||`` (the residual is
             orthogonal to what the free bins can still change: optimal for inconsistent input).
-            The Newton steps damp directions whose squared singular value is below 1e-4 of the
-            largest (as ``rcond`` does for least squares), so on filterbanks with near-null
+            The projected Newton steps damp directions whose squared singular value is below 1e-4
+            of the largest (as ``rcond`` does for least squares), so on filterbanks with near-null
             directions a ``tol`` well below 1e-4 may not be reached: such frames stop at
-            ``max_iter`` with ``converged=False`` (found by the property tests at ``tol=1e-6``).
+            ``max_iter`` with ``converged=False``.
         return_info: if ``True``, return an :class:`InverseMelResult` with the per-frame
             iterations, relative mel residual and convergence flags, like ``torch.linalg.*_ex``.
         fill_from: NNLS only: ``(n_freqs,)`` int64; bin ``f`` with ``fill_from[f] >= 0`` (a bin no

@@ -583,6 +583,25 @@ struct BinTaps {
   const scalar_t* envelope_weight;  // w_j / area[k_j] / sum_j w_j
 };
 
+// out[t] = sum_j weight[j] * x[index[j] * ld + t] over a bin's taps, summed in tap order.
+template <typename scalar_t>
+inline __attribute__((always_inline)) void gather_taps(
+    int64_t count, const int64_t* index, const scalar_t* weight, int64_t len, int64_t ld, const scalar_t* x,
+    scalar_t* __restrict__ out) {
+  INVERSE_MEL_IVDEP
+  for (int64_t t = 0; t < len; ++t) {
+    out[t] = weight[0] * x[index[0] * ld + t];
+  }
+  for (int64_t j = 1; j < count; ++j) {
+    const scalar_t* __restrict__ xj = x + index[j] * ld;
+    const scalar_t wj = weight[j];
+    INVERSE_MEL_IVDEP
+    for (int64_t t = 0; t < len; ++t) {
+      out[t] += wj * xj[t];
+    }
+  }
+}
+
 // The entropy solution of one bin over `len` lanes, s = max(0, env) * exp(u) with
 // env = sum_j envelope_weight_j m[k_j] and u = sum_j w_j lam[k_j] (A^T lam at the bin), into s.
 // One- and two-tap bins (all of a triangular bank) get one fused loop; others go through the
@@ -592,17 +611,7 @@ inline __attribute__((always_inline)) void entropy_values(
     const BinTaps<scalar_t>& bin, int64_t len, int64_t ld, const scalar_t* m, const scalar_t* lam, scalar_t* __restrict__ s,
     scalar_t* __restrict__ e, scalar_t* __restrict__ u, bool lam_is_zero) {
   if (lam_is_zero) {  // the start, s = max(0, envelope): no exp needed
-    for (int64_t t = 0; t < len; ++t) {
-      e[t] = bin.envelope_weight[0] * m[bin.index[0] * ld + t];
-    }
-    for (int64_t j = 1; j < bin.count; ++j) {
-      const scalar_t* __restrict__ mk = m + bin.index[j] * ld;
-      const scalar_t cj = bin.envelope_weight[j];
-      INVERSE_MEL_IVDEP
-      for (int64_t t = 0; t < len; ++t) {
-        e[t] += cj * mk[t];
-      }
-    }
+    gather_taps(bin.count, bin.index, bin.envelope_weight, len, ld, m, e);
     for (int64_t t = 0; t < len; ++t) {
       s[t] = relu_keep_nan(e[t]);
     }
@@ -625,21 +634,8 @@ inline __attribute__((always_inline)) void entropy_values(
       s[t] = relu_keep_nan(c0 * m0[t] + c1 * m1[t]) * exp_approx(w0 * l0[t] + w1 * l1[t]);
     }
   } else {
-    INVERSE_MEL_IVDEP
-    for (int64_t t = 0; t < len; ++t) {
-      e[t] = bin.envelope_weight[0] * m[bin.index[0] * ld + t];
-      u[t] = bin.weight[0] * lam[bin.index[0] * ld + t];
-    }
-    for (int64_t j = 1; j < bin.count; ++j) {
-      const scalar_t* __restrict__ mk = m + bin.index[j] * ld;
-      const scalar_t* __restrict__ lk = lam + bin.index[j] * ld;
-      const scalar_t cj = bin.envelope_weight[j], wj = bin.weight[j];
-      INVERSE_MEL_IVDEP
-    for (int64_t t = 0; t < len; ++t) {
-        e[t] += cj * mk[t];
-        u[t] += wj * lk[t];
-      }
-    }
+    gather_taps(bin.count, bin.index, bin.envelope_weight, len, ld, m, e);
+    gather_taps(bin.count, bin.index, bin.weight, len, ld, lam, u);
     INVERSE_MEL_IVDEP
     for (int64_t t = 0; t < len; ++t) {
       s[t] = relu_keep_nan(e[t]) * exp_approx(u[t]);
@@ -750,18 +746,7 @@ INVERSE_MEL_MULTIVERSION void entropy_write(
       std::fill(dst, dst + len, scalar_t(0));
       continue;
     }
-    INVERSE_MEL_IVDEP
-    for (int64_t t = 0; t < len; ++t) {
-      gradient[t] = bin.weight[0] * residual[bin.index[0] * ld + t];
-    }
-    for (int64_t j = 1; j < bin.count; ++j) {
-      const scalar_t* __restrict__ rk = residual + bin.index[j] * ld;
-      const scalar_t wj = bin.weight[j];
-      INVERSE_MEL_IVDEP
-      for (int64_t t = 0; t < len; ++t) {
-        gradient[t] += wj * rk[t];
-      }
-    }
+    gather_taps(bin.count, bin.index, bin.weight, len, ld, residual, gradient);
     entropy_values(bin, len, ld, m, lam, s_row, scratch + len, scratch + 2 * len, false);
     INVERSE_MEL_IVDEP
     for (int64_t t = 0; t < len; ++t) {

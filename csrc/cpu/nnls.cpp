@@ -65,7 +65,7 @@ constexpr int64_t kNnlsTileBytes = 256 * 1024;
 // and Whisper-like banks); larger ones slow the last digits.
 constexpr double kSolverDamping = 1e-4;
 constexpr int kSolverRefinements = 1;  // measured: 0 costs more steps, 2 more time
-// The step metric is W = envelope + floor (see nnls_kernel). Measured on the real recordings
+// The step metric is W = envelope + floor (see ProjectedNewton). Measured on the real recordings
 // of benchmarks/bench_nnls.py: W = (envelope + floor)^1.25 lowers the log-spectral distance a
 // little further on power spectra but doubles the steps; ^1.5 stalls often; W = 1 (Euclidean)
 // leaves many spurious zeros.
@@ -382,6 +382,38 @@ BinRange touched_bins(const CompactTaps<scalar_t>& taps, int64_t n_freqs) {
   return range;
 }
 
+// The per-bin loops below read and write rows of distinct mel bands (a bin's taps name distinct
+// mels), which GCC cannot prove: without this it versions or gives up on vectorising them.
+#if defined(__GNUC__) && !defined(__clang__)
+#define INVERSE_MEL_IVDEP _Pragma("GCC ivdep")
+#else
+#define INVERSE_MEL_IVDEP
+#endif
+
+// out[t] = sum_j weight[j] * x[index[j] * ld + t] over a bin's taps, summed in tap order (0 for
+// a bin without taps): A^T x at one bin.
+template <typename scalar_t>
+inline __attribute__((always_inline)) void gather_taps(
+    int64_t count, const int64_t* index, const scalar_t* weight, int64_t len, int64_t ld, const scalar_t* x,
+    scalar_t* __restrict__ out) {
+  if (count == 0) {
+    std::fill(out, out + len, scalar_t(0));
+    return;
+  }
+  INVERSE_MEL_IVDEP
+  for (int64_t t = 0; t < len; ++t) {
+    out[t] = weight[0] * x[index[0] * ld + t];
+  }
+  for (int64_t j = 1; j < count; ++j) {
+    const scalar_t* __restrict__ xj = x + index[j] * ld;
+    const scalar_t wj = weight[j];
+    INVERSE_MEL_IVDEP
+    for (int64_t t = 0; t < len; ++t) {
+      out[t] += wj * xj[t];
+    }
+  }
+}
+
 // r = A s - m  (scatter over each bin's taps), for one tile.
 template <typename scalar_t>
 INVERSE_MEL_MULTIVERSION void mel_residual(
@@ -407,15 +439,8 @@ template <typename scalar_t>
 INVERSE_MEL_MULTIVERSION void mel_transpose(
     const CompactTaps<scalar_t>& taps, BinRange bins, int64_t len, const scalar_t* x, scalar_t* out) {
   for (int64_t f = bins.lo; f < bins.hi; ++f) {
-    scalar_t* of = out + (f - bins.lo) * len;
-    std::fill(of, of + len, scalar_t(0));
-    for (int64_t j = 0; j < taps.count[f]; ++j) {
-      const scalar_t w = taps.weight[f * taps.taps + j];
-      const scalar_t* xk = x + taps.index[f * taps.taps + j] * len;
-      for (int64_t t = 0; t < len; ++t) {
-        of[t] += w * xk[t];
-      }
-    }
+    gather_taps(taps.count[f], taps.index.data() + f * taps.taps, taps.weight.data() + f * taps.taps, len, len, x,
+                out + (f - bins.lo) * len);
   }
 }
 
@@ -504,18 +529,10 @@ INVERSE_MEL_MULTIVERSION void negate(int64_t n, scalar_t* x) {
 // ---------------------------------------------------------------------------------------------
 // The entropy phase (the start of every solve; see nnls_kernel).
 
-// exp(x) in place, vectorisable: x = k ln2 + r (Cody-Waite), exp(r) by its Taylor polynomial,
-// 2^k from the exponent bits. Plain IEEE operations only (no libm call, built without FMA
-// contraction), so every ISA clone and lane gives the same bits. Relative error ~2e-6 (float)
-// and ~2e-16 (double); the arguments are clamped so that the result stays finite and positive.
-// The per-bin loops below read and write rows of distinct mel bands (a bin's taps name distinct
-// mels), which GCC cannot prove: without this it versions or gives up on vectorising them.
-#if defined(__GNUC__) && !defined(__clang__)
-#define INVERSE_MEL_IVDEP _Pragma("GCC ivdep")
-#else
-#define INVERSE_MEL_IVDEP
-#endif
-
+// exp(x), vectorisable: x = k ln2 + r (Cody-Waite), exp(r) by its Taylor polynomial, 2^k from
+// the exponent bits. Plain IEEE operations only (no libm call, built without FMA contraction), so
+// every ISA clone and lane gives the same bits. Relative error ~2e-6 (float) and ~2e-16 (double);
+// large arguments are clamped so that the result stays finite, and below lo it is 0.
 template <typename scalar_t>
 struct ExpConstants;
 template <>
@@ -582,25 +599,6 @@ struct BinTaps {
   const scalar_t* weight;  // filter weights w_j
   const scalar_t* envelope_weight;  // w_j / area[k_j] / sum_j w_j
 };
-
-// out[t] = sum_j weight[j] * x[index[j] * ld + t] over a bin's taps, summed in tap order.
-template <typename scalar_t>
-inline __attribute__((always_inline)) void gather_taps(
-    int64_t count, const int64_t* index, const scalar_t* weight, int64_t len, int64_t ld, const scalar_t* x,
-    scalar_t* __restrict__ out) {
-  INVERSE_MEL_IVDEP
-  for (int64_t t = 0; t < len; ++t) {
-    out[t] = weight[0] * x[index[0] * ld + t];
-  }
-  for (int64_t j = 1; j < count; ++j) {
-    const scalar_t* __restrict__ xj = x + index[j] * ld;
-    const scalar_t wj = weight[j];
-    INVERSE_MEL_IVDEP
-    for (int64_t t = 0; t < len; ++t) {
-      out[t] += wj * xj[t];
-    }
-  }
-}
 
 // The entropy solution of one bin over `len` lanes, s = max(0, env) * exp(u) with
 // env = sum_j envelope_weight_j m[k_j] and u = sum_j w_j lam[k_j] (A^T lam at the bin), into s.
@@ -759,6 +757,21 @@ INVERSE_MEL_MULTIVERSION void entropy_write(
   }
 }
 
+// The NNLS stopping tests of one frame (scale-invariant): an exact fit, ||r|| <= tol ||m||, or a
+// KKT point of an inconsistent problem, ||gradient mapping|| <= tol ||A||_2 ||r||.
+template <typename real_t>
+bool passes_nnls_tests(real_t objective, real_t mapping_squared, real_t mel_norm, real_t tol, real_t spectral_norm) {
+  const real_t res_norm = std::sqrt(objective);
+  return res_norm <= tol * mel_norm || std::sqrt(mapping_squared) <= tol * spectral_norm * res_norm;
+}
+
+// ||r|| / ||m|| (||r|| for an all-zero frame): the reported residual.
+template <typename real_t>
+real_t relative_residual(real_t objective, real_t mel_norm) {
+  const real_t res_norm = std::sqrt(objective);
+  return mel_norm > real_t(0) ? res_norm / mel_norm : res_norm;
+}
+
 // Phase 2: projected Newton steps on the free set, for the frames the entropy solution leaves
 // short of the NNLS tests, in `real_t` (float64 for float32 input: these frames are the
 // inconsistent or ill-conditioned ones, where float32 round-off in the banded solves stalls the
@@ -804,15 +817,9 @@ class ProjectedNewton {
     std::fill(alpha_.begin(), alpha_.begin() + len, real_t(0));  // the envelope's max, for the floor
     for (int64_t f = 0; f < rows_; ++f) {
       real_t* envelope = metric_.data() + f * len;
-      std::fill(envelope, envelope + len, real_t(0));
-      const int64_t c = taps_.count[bins_.lo + f];
-      for (int64_t j = 0; j < c; ++j) {
-        const int64_t tap = (bins_.lo + f) * taps_.taps + j;
-        const real_t* mk = m_.data() + taps_.index[tap] * len;
-        for (int64_t t = 0; t < len; ++t) {
-          envelope[t] += envelope_weight_[tap] * mk[t];
-        }
-      }
+      const int64_t first = (bins_.lo + f) * taps_.taps;
+      gather_taps(taps_.count[bins_.lo + f], taps_.index.data() + first, envelope_weight_ + first, len, len, m_.data(),
+                  envelope);
       for (int64_t t = 0; t < len; ++t) {
         envelope[t] = relu_keep_nan(envelope[t]);
         alpha_[t] = std::max(alpha_[t], envelope[t]);
@@ -831,9 +838,7 @@ class ProjectedNewton {
     gram_.set_len(len);
 
     auto done = [&](int64_t lane, bool ok) {
-      const real_t res_norm = std::sqrt(obj_[lane]);
-      const real_t relative = mel_norm_[lane] > real_t(0) ? res_norm / mel_norm_[lane] : res_norm;
-      finish(id_[lane], s_.data() + lane, len, relative, iters_[lane], ok);
+      finish(id_[lane], s_.data() + lane, len, relative_residual(obj_[lane], mel_norm_[lane]), iters_[lane], ok);
       active_[lane] = 0;
     };
     auto compact = [&]() {
@@ -881,10 +886,7 @@ class ProjectedNewton {
       mel_transpose(taps_, bins_, len, r_.data(), g_.data());
       free_set_pass(rows_, len, lipschitz, s_.data(), g_.data(), metric_.data(), weight_.data(), pg_.data());
       for (int64_t t = 0; t < len; ++t) {
-        const real_t res_norm = std::sqrt(obj_[t]);
-        const bool exact = res_norm <= tol * mel_norm_[t];
-        const bool stationary = std::sqrt(pg_[t]) <= tol * spectral_norm_ * res_norm;
-        if (exact || stationary) {
+        if (passes_nnls_tests(obj_[t], pg_[t], mel_norm_[t], tol, spectral_norm_)) {
           done(t, true);
         } else if (iters_[t] >= max_iter || !std::isfinite(obj_[t])) {
           done(t, false);
@@ -1058,12 +1060,12 @@ void nnls_kernel(
     // Rows are padded to whole 64-byte vectors: the passes then run over whole vectors (no scalar
     // tail loop with its scalar exp), the padding lanes computing harmless values of their own.
     const int64_t cap = round_up_to_vector<scalar_t>(std::min(tile_time, time));
-    // Entropy phase: rows of tile_len lanes, the first `len` of them still iterating.
+    // Entropy phase: rows of ld lanes (see the tile loop), the first `len` of them still iterating.
     std::vector<scalar_t> m(n_mels * cap), lam(n_mels * cap), lam_c(n_mels * cap), fit(n_mels * cap),
         fit_c(n_mels * cap), grad(n_mels * cap), step(n_mels * cap), k_cand(bands * n_mels * cap),
         scratch(4 * cap);
     std::vector<scalar_t> ridge(cap), dual(cap), dual_c(cap), total(cap), total_c(cap), mel_norm(cap), alpha(cap),
-        slope(cap), scale(cap), unscale(cap), pg(cap), obj(cap), accepted(cap);
+        slope(cap), pg(cap), obj(cap), accepted(cap);
     std::vector<char> active(cap), pending(cap);
     std::vector<int32_t> iters(cap);
     std::vector<int64_t> frame(cap);  // lane -> frame index within the tile
@@ -1093,10 +1095,10 @@ void nnls_kernel(
         }
         std::fill(m.begin() + k * ld + len, m.begin() + (k + 1) * ld, scalar_t(0));
       }
-      std::fill(scale.begin(), scale.begin() + len, scalar_t(0));
+      std::fill(scale_all.begin(), scale_all.begin() + len, scalar_t(0));
       for (int64_t k = 0; k < n_mels; ++k) {
         for (int64_t t = 0; t < len; ++t) {
-          scale[t] = std::max(scale[t], std::abs(m[k * ld + t]));
+          scale_all[t] = std::max(scale_all[t], std::abs(m[k * ld + t]));
         }
       }
       // The exponent is clamped so that the scale and its inverse stay normal numbers: a
@@ -1105,14 +1107,14 @@ void nnls_kernel(
       // 2^126 instead, which is still exact.
       constexpr int kMaxScaleExponent = std::numeric_limits<scalar_t>::max_exponent - 2;
       for (int64_t t = 0; t < len; ++t) {
-        const bool usable = scale[t] > scalar_t(0) && std::isfinite(scale[t]);
-        const int exponent = std::clamp(-std::ilogb(scale[t]), -kMaxScaleExponent, kMaxScaleExponent);
-        scale[t] = usable ? std::ldexp(scalar_t(1), exponent) : scalar_t(1);
-        unscale[t] = scalar_t(1) / scale[t];  // a power of two: exact
+        const bool usable = scale_all[t] > scalar_t(0) && std::isfinite(scale_all[t]);
+        const int exponent = std::clamp(-std::ilogb(scale_all[t]), -kMaxScaleExponent, kMaxScaleExponent);
+        scale_all[t] = usable ? std::ldexp(scalar_t(1), exponent) : scalar_t(1);
+        unscale_all[t] = scalar_t(1) / scale_all[t];  // a power of two: exact
       }
       for (int64_t k = 0; k < n_mels; ++k) {
         for (int64_t t = 0; t < len; ++t) {
-          m[k * ld + t] *= scale[t];
+          m[k * ld + t] *= scale_all[t];
         }
       }
       std::fill(mel_norm.begin(), mel_norm.begin() + len, scalar_t(0));
@@ -1126,14 +1128,12 @@ void nnls_kernel(
         active[t] = 1;
         iters[t] = 0;
         frame[t] = t;
-        scale_all[t] = scale[t];
-        unscale_all[t] = unscale[t];
         norm_all[t] = mel_norm[t];
       }
       std::copy(m.begin(), m.begin() + n_mels * ld, m_all.begin());
 
       // ---- Phase 1: the entropy solution, by Newton's method on its dual ----------------------
-      // Arrays keep rows of ld = tile_len lanes; lanes 0..len-1 are the frames still iterating.
+      // Arrays keep rows of ld lanes (tile_len padded); lanes 0..len-1 are the frames still iterating.
       // A finished frame's lane is refilled from the last active lane (so compaction costs the
       // finished frames only, not the whole tile).
       // Start: lam = 0, s = max(0, envelope). The penalty's weight is relative to the start's
@@ -1186,6 +1186,8 @@ void nnls_kernel(
           move(m.data(), n_mels);
           move(lam.data(), n_mels);
           move(fit.data(), n_mels);
+          move(grad.data(), n_mels);  // valid at the top of a step (refills after a step overwrite it)
+          move(step.data(), n_mels);
           move(gram.band_storage().data(), bands * n_mels);
           ridge[hole] = ridge[from];
           dual[hole] = dual[from];
@@ -1223,15 +1225,7 @@ void nnls_kernel(
           if (len == 0) {
             break;
           }
-          // The moved lanes need their gradient in place too.
           vlen = vector_lanes(len);
-          for (int64_t k = 0; k < n_mels; ++k) {
-            for (int64_t t = 0; t < vlen; ++t) {
-              const int64_t i = k * ld + t;
-              grad[i] = m[i] - fit[i] - ridge[t] * lam[i];
-              step[i] = grad[i];
-            }
-          }
         }
         // Newton step: (A S A^T + eps I) step = grad.
         gram.factor_with_ridge(ridge.data());
@@ -1324,24 +1318,18 @@ void nnls_kernel(
       }
       // A frame passes when the entropy solution is an exact solution (to tol) or a KKT point of
       // the NNLS problem (to tol); the rest go on to projected Newton steps from it.
-      auto report = [&](int64_t t, int32_t steps, scalar_t objective, bool ok) {
+      auto report = [&](int64_t t, int32_t steps, scalar_t relative, bool ok) {
         iter_ptr[b * time + t0 + t] = steps;
-        const scalar_t rn = std::sqrt(objective);
-        res_ptr[b * time + t0 + t] = norm_all[t] > scalar_t(0) ? rn / norm_all[t] : rn;
+        res_ptr[b * time + t0 + t] = relative;
         conv_ptr[b * time + t0 + t] = ok;
-      };
-      auto nnls_test = [&](scalar_t objective, scalar_t pg2, scalar_t norm) {
-        const scalar_t res_norm = std::sqrt(objective);
-        const bool exact = res_norm <= tol_s * norm;
-        const bool stationary = std::sqrt(pg2) <= tol_s * consts.spectral_norm * res_norm;
-        return exact || stationary;
       };
       len = 0;
       for (int64_t t = 0; t < tile_len; ++t) {
-        if (nnls_test(obj[t], pg[t], norm_all[t])) {
-          report(t, iters_all[t], obj[t], true);
+        if (passes_nnls_tests(obj[t], pg[t], norm_all[t], tol_s, consts.spectral_norm)) {
+          report(t, iters_all[t], relative_residual(obj[t], norm_all[t]), true);
         } else if (iters_all[t] >= max_iter || !std::isfinite(obj[t])) {
-          report(t, iters_all[t], obj[t], false);  // out of steps, or a NaN/Inf frame
+          // Out of steps, or a NaN/Inf frame.
+          report(t, iters_all[t], relative_residual(obj[t], norm_all[t]), false);
         } else {
           frame[len++] = t;
         }
@@ -1373,9 +1361,7 @@ void nnls_kernel(
         polish.run(len, max_iter, tol, [&](int64_t id, const double* column, int64_t stride, double relative,
                                             int32_t steps, bool ok) {
           const int64_t t = frame[id];
-          iter_ptr[b * time + t0 + t] = steps;
-          res_ptr[b * time + t0 + t] = static_cast<scalar_t>(relative);
-          conv_ptr[b * time + t0 + t] = ok;
+          report(t, steps, static_cast<scalar_t>(relative), ok);
           for (int64_t f = 0; f < rows; ++f) {
             out_tile[(bins.lo + f) * time + t] = static_cast<scalar_t>(column[f * stride]) * unscale_all[t];
           }

@@ -47,7 +47,7 @@ DRIVERS = ("gels", "gelsy", "gelsd", "gelss")
 #: ``solver="lstsq"``: torchaudio's minimum-norm least squares + ReLU. ``solver="nnls"``:
 #: non-negative least squares, min ||fb.T @ S - melspec|| subject to S >= 0.
 SOLVERS = ("lstsq", "nnls")
-#: NNLS defaults: at most 200 Newton steps per frame (3-5 on average on real spectrograms, a median
+#: NNLS defaults: at most 200 Newton steps per frame (2.9-5.5 on average on real spectrograms, a median
 #: of 4-13 on model-like inconsistent mels; a few frames of rank-deficient banks need far more,
 #: where damped near-null directions converge slowly), and the per-frame, scale-invariant tolerance
 #: (see :func:`inverse_mel_scale`).
@@ -614,7 +614,7 @@ def inverse_mel_scale(
     where a non-negative solution exists (the ReLU of the least-squares solution leaves 1-8% mel
     residual). Many non-negative spectra then fit exactly; it returns the one with the most entropy
     relative to the mel envelope ``e`` (each band's energy per unit filter area, spread over its
-    bins), ``S = e * exp(fb @ lam)``, found by Newton's method on the dual (3-5 steps per frame on
+    bins), ``S = e * exp(fb @ lam)``, found by Newton's method on the dual (2.9-5.5 steps per frame on
     real spectrograms). That keeps quiet bins quiet rather than clipping them to zero: closer to the
     true spectrum than both the least-squares solution and librosa (``benchmarks/results/nnls.md``).
     Frames where no spectrum fits exactly (e.g. a model's output) finish with projected Newton steps

@@ -207,6 +207,14 @@ struct FilterbankConstants {
   }
 };
 
+// Loops over lanes that read and write distinct rows (e.g. a bin's taps name distinct mels),
+// which GCC cannot prove: without this it versions or gives up on vectorising them.
+#if defined(__GNUC__) && !defined(__clang__)
+#define INVERSE_MEL_IVDEP _Pragma("GCC ivdep")
+#else
+#define INVERSE_MEL_IVDEP
+#endif
+
 // K = A diag(weight) A^T + ridge I in band storage k_band[d][k][t] = K[k, k - d], then its
 // LDL^T factorisation in place (D on band 0, L below), and solves K x = rhs in place.
 // All per frame, vectorised over the tile's `len` frames.
@@ -268,6 +276,56 @@ class FreeSetGram {
   // The band storage, (bands * n_mels) rows of `stride` lanes: row d * n_mels + k holds
   // K[k, k - d]. The entropy phase accumulates K there itself, then calls factor_with_ridge.
   std::vector<scalar_t>& band_storage() { return k_band_; }
+
+  // Add ridge[t] to K's diagonal per lane, factor, and solve K x = rhs in place: the same
+  // operations as factor_with_ridge then solve, so the same bits. A tridiagonal K (a triangular
+  // bank) takes one fused sweep down the rows and one back up, instead of six.
+  INVERSE_MEL_MULTIVERSION void factor_with_ridge_and_solve(const scalar_t* ridge, scalar_t* rhs) {
+    if (bands_ != 2) {
+      factor_with_ridge(ridge);
+      solve(rhs);
+      return;
+    }
+    const scalar_t tiny = std::numeric_limits<scalar_t>::min();
+    scalar_t* __restrict__ z_previous = row_.data();  // L z = rhs, row k - 1
+    for (int64_t k = 0; k < n_mels_; ++k) {
+      scalar_t* __restrict__ dk = at(0, k);
+      scalar_t* __restrict__ xk = rhs + k * stride_;
+      if (k == 0) {
+        INVERSE_MEL_IVDEP
+      for (int64_t t = 0; t < len_; ++t) {
+          const scalar_t d = dk[t] + ridge[t];
+          dk[t] = d > tiny ? d : tiny;
+          z_previous[t] = xk[t];
+          xk[t] = xk[t] / dk[t];
+        }
+        continue;
+      }
+      scalar_t* __restrict__ lk = at(1, k);
+      const scalar_t* __restrict__ d_previous = at(0, k - 1);
+      INVERSE_MEL_IVDEP
+      for (int64_t t = 0; t < len_; ++t) {
+        const scalar_t l = lk[t] / d_previous[t];
+        lk[t] = l;
+        scalar_t d = dk[t] + ridge[t];
+        d -= l * l * d_previous[t];
+        d = d > tiny ? d : tiny;
+        dk[t] = d;
+        const scalar_t z = xk[t] - l * z_previous[t];
+        z_previous[t] = z;
+        xk[t] = z / d;
+      }
+    }
+    for (int64_t k = n_mels_ - 2; k >= 0; --k) {  // L^T x = y
+      scalar_t* __restrict__ xk = rhs + k * stride_;
+      const scalar_t* __restrict__ l = at(1, k + 1);
+      const scalar_t* __restrict__ x_next = rhs + (k + 1) * stride_;
+      INVERSE_MEL_IVDEP
+      for (int64_t t = 0; t < len_; ++t) {
+        xk[t] -= l[t] * x_next[t];
+      }
+    }
+  }
 
   // Add ridge[t] to K's diagonal per lane, then factor.
   INVERSE_MEL_MULTIVERSION void factor_with_ridge(const scalar_t* ridge) {
@@ -381,14 +439,6 @@ BinRange touched_bins(const CompactTaps<scalar_t>& taps, int64_t n_freqs) {
   }
   return range;
 }
-
-// The per-bin loops below read and write rows of distinct mel bands (a bin's taps name distinct
-// mels), which GCC cannot prove: without this it versions or gives up on vectorising them.
-#if defined(__GNUC__) && !defined(__clang__)
-#define INVERSE_MEL_IVDEP _Pragma("GCC ivdep")
-#else
-#define INVERSE_MEL_IVDEP
-#endif
 
 // out[t] = sum_j weight[j] * x[index[j] * ld + t] over a bin's taps, summed in tap order (0 for
 // a bin without taps): A^T x at one bin.
@@ -511,6 +561,55 @@ INVERSE_MEL_MULTIVERSION void select_accepted(
   }
 }
 
+// out[t] = sum_k x[k, t] * y[k, t] per lane (k in order), over the first len lanes of (rows x ld) arrays.
+template <typename scalar_t>
+INVERSE_MEL_MULTIVERSION void lane_dot(
+    int64_t rows, int64_t len, int64_t ld, const scalar_t* x, const scalar_t* y, scalar_t* __restrict__ out) {
+  std::fill(out, out + len, scalar_t(0));
+  for (int64_t k = 0; k < rows; ++k) {
+    const scalar_t* xk = x + k * ld;
+    const scalar_t* yk = y + k * ld;
+    for (int64_t t = 0; t < len; ++t) {
+      out[t] += xk[t] * yk[t];
+    }
+  }
+}
+
+// The penalised dual's gradient grad = m - fit - ridge * lam, a copy in step (the Newton solve's
+// right-hand side, solved in place), and norm_sq[t] = |grad|^2 per lane.
+template <typename scalar_t>
+INVERSE_MEL_MULTIVERSION void dual_gradient(
+    int64_t rows, int64_t len, int64_t ld, const scalar_t* m, const scalar_t* fit, const scalar_t* ridge,
+    const scalar_t* lam, scalar_t* __restrict__ grad, scalar_t* __restrict__ step, scalar_t* __restrict__ norm_sq) {
+  std::fill(norm_sq, norm_sq + len, scalar_t(0));
+  for (int64_t k = 0; k < rows; ++k) {
+    for (int64_t t = 0; t < len; ++t) {
+      const int64_t i = k * ld + t;
+      const scalar_t g = m[i] - fit[i] - ridge[t] * lam[i];
+      grad[i] = g;
+      step[i] = g;
+      norm_sq[t] += g * g;
+    }
+  }
+}
+
+// A trial dual point lam_c = lam + alpha * step, and the quadratic part of the dual objective
+// there, dual_c[t] = sum_k lam_c (m - ridge / 2 lam_c) (the entropy pass subtracts sum s).
+template <typename scalar_t>
+INVERSE_MEL_MULTIVERSION void dual_candidate(
+    int64_t rows, int64_t len, int64_t ld, const scalar_t* lam, const scalar_t* alpha, const scalar_t* step,
+    const scalar_t* m, const scalar_t* ridge, scalar_t* __restrict__ lam_c, scalar_t* __restrict__ dual_c) {
+  std::fill(dual_c, dual_c + len, scalar_t(0));
+  for (int64_t k = 0; k < rows; ++k) {
+    for (int64_t t = 0; t < len; ++t) {
+      const int64_t i = k * ld + t;
+      const scalar_t l = lam[i] + alpha[t] * step[i];
+      lam_c[i] = l;
+      dual_c[t] += l * (m[i] - scalar_t(0.5) * ridge[t] * l);
+    }
+  }
+}
+
 // x *= y elementwise, and x = -x.
 template <typename scalar_t>
 INVERSE_MEL_MULTIVERSION void multiply(int64_t n, const scalar_t* y, scalar_t* x) {
@@ -529,66 +628,109 @@ INVERSE_MEL_MULTIVERSION void negate(int64_t n, scalar_t* x) {
 // ---------------------------------------------------------------------------------------------
 // The entropy phase (the start of every solve; see nnls_kernel).
 
-// exp(x), vectorisable: x = k ln2 + r (Cody-Waite), exp(r) by its Taylor polynomial, 2^k from
-// the exponent bits. Plain IEEE operations only (no libm call, built without FMA contraction), so
-// every ISA clone and lane gives the same bits. Relative error ~2e-6 (float) and ~2e-16 (double);
-// large arguments are clamped so that the result stays finite, and below lo it is 0.
+// exp_approx and the vector helpers below take and return 64-byte vectors (Vector64); they are
+// always inlined, so no call passes one across the ABI that -Wpsabi warns about.
+#pragma GCC diagnostic ignored "-Wpsabi"
+
+// exp(x), vectorisable: x = k ln2 + r (Cody-Waite, |r| <= ln2 / 2), exp(r) by a polynomial, 2^k
+// from the exponent bits. Plain IEEE operations only (no libm call, built without FMA
+// contraction), so every ISA clone and lane gives the same bits. Relative error 3e-6 (float:
+// degree-4 minimax) and 2e-16 (double: degree-12 Taylor); large arguments are clamped so that the
+// result stays finite, and below lo it is 0.
 template <typename scalar_t>
 struct ExpConstants;
 template <>
 struct ExpConstants<float> {
-  using bits_t = int32_t;
+  using bits_t = uint32_t;  // unsigned: the shift into the exponent field drops the bits above
   static constexpr float lo = -60.0f, hi = 88.0f;  // exp(lo) ~ 1e-26
-  static constexpr float shifter = 12582912.0f;  // 1.5 * 2^23: adding it rounds to an integer
-  static constexpr int mantissa_bits = 23, bias = 127, degree = 5;
+  // 1.5 * 2^23 + bias: adding it rounds to an integer, and the low bits then hold k + bias.
+  static constexpr float shifter = 12582912.0f + 127.0f;
+  static constexpr int mantissa_bits = 23, degree = 4;
   static constexpr float ln2_hi = 0.693145751953125f, ln2_lo = 1.428606765330187e-06f;
+  // exp(r) ~ 1 + c1 r + ... + c4 r^4 on [-ln2/2, ln2/2], minimax in relative error with p(0) = 1
+  // (fitted by linear programming on 4001 points; 2.95e-6 after rounding to float). Degree 4
+  // matches degree-5 Taylor's accuracy with one multiply-add less per bin and pass.
+  static constexpr float coefficient(int i) {
+    constexpr float c[] = {1.0f, 0x1.fffbb2p-1f, 0x1.000434p-1f, 0x1.57cd7ap-3f, 0x1.53f450p-5f};
+    return c[i];
+  }
 };
 template <>
 struct ExpConstants<double> {
-  using bits_t = int64_t;
+  using bits_t = uint64_t;
   static constexpr double lo = -600.0, hi = 709.0;  // exp(lo) ~ 1e-261
-  static constexpr double shifter = 6755399441055744.0;  // 1.5 * 2^52
-  static constexpr int mantissa_bits = 52, bias = 1023, degree = 12;
+  static constexpr double shifter = 6755399441055744.0 + 1023.0;  // 1.5 * 2^52 + bias
+  static constexpr int mantissa_bits = 52, degree = 12;
   static constexpr double ln2_hi = 0.6931471803691238, ln2_lo = 1.9082149292705877e-10;
+  static constexpr double coefficient(int i) {  // Taylor: 1 / i!
+    double value = 1.0;
+    for (int j = 2; j <= i; ++j) {
+      value /= j;
+    }
+    return value;
+  }
+};
+
+// sum_{j >= i}^{degree} coefficient(j) r^(j - i), in Horner form (i = 0: the polynomial for
+// exp(r)). value_t is scalar_t or a vector of it (see Vector64).
+template <typename scalar_t, int i, typename value_t>
+inline __attribute__((always_inline)) value_t exp_polynomial(value_t r) {
+  using C = ExpConstants<scalar_t>;
+  constexpr scalar_t coefficient = C::coefficient(i);
+  if constexpr (i == C::degree) {
+    return value_t{} + coefficient;
+  } else {
+    return exp_polynomial<scalar_t, i + 1>(r) * r + coefficient;
+  }
+}
+
+// The same operations on a scalar or on a vector of lanes, so both give the same bits per lane.
+template <typename scalar_t, typename value_t = scalar_t, typename bits_t = typename ExpConstants<scalar_t>::bits_t>
+inline __attribute__((always_inline)) value_t exp_approx(value_t x) {
+  using C = ExpConstants<scalar_t>;
+  constexpr scalar_t log2e = scalar_t(1.4426950408889634);
+  const value_t lo = value_t{} + C::lo, hi = value_t{} + C::hi, shifter = value_t{} + C::shifter;
+  value_t v = x < lo ? lo : x;
+  v = v > hi ? hi : v;
+  const value_t shifted = v * log2e + shifter;  // k + shifter, k = round(v / ln2)
+  const value_t k = shifted - shifter;
+  const value_t r = (v - k * C::ln2_hi) - k * C::ln2_lo;
+  const value_t p = exp_polynomial<scalar_t, 0>(r);
+  // The low mantissa bits of `shifted` hold k + bias (in [1, 2 bias] after the clamps); shifted
+  // into the exponent field (the bits above drop out) they make 2^k.
+  const bits_t two_to_k = __builtin_bit_cast(bits_t, shifted) << C::mantissa_bits;
+  const value_t result = p * __builtin_bit_cast(value_t, two_to_k);
+  // Below lo the result is flushed to 0: a bin suppressed that far is zero for every purpose,
+  // and subnormal spectra would slow every later pass (and underflow when scaled back).
+  return x < lo ? value_t{} : result;
+}
+
+// 64-byte vectors of scalar_t and of the same-width unsigned integer (GCC/Clang vector extensions). The
+// entropy pass keeps a run of bins' sums in them, i.e. in registers; each ISA clone lowers them
+// to its own vector width. Rows of the entropy phase are padded to whole 64-byte vectors.
+template <typename scalar_t>
+struct Vector64;
+template <>
+struct Vector64<float> {
+  typedef float type __attribute__((vector_size(64)));
+  typedef uint32_t bits __attribute__((vector_size(64)));
+};
+template <>
+struct Vector64<double> {
+  typedef double type __attribute__((vector_size(64)));
+  typedef uint64_t bits __attribute__((vector_size(64)));
 };
 
 template <typename scalar_t>
-constexpr scalar_t inverse_factorial(int i) {
-  double value = 1.0;
-  for (int j = 2; j <= i; ++j) {
-    value /= j;
-  }
-  return static_cast<scalar_t>(value);
-}
-
-// sum_{j >= i}^{degree} r^(j - i) / j!, in Horner form (i = 0: the Taylor polynomial of exp).
-template <typename scalar_t, int i, int degree>
-inline __attribute__((always_inline)) scalar_t exp_taylor(scalar_t r) {
-  constexpr scalar_t coefficient = inverse_factorial<scalar_t>(i);
-  if constexpr (i == degree) {
-    return coefficient;
-  } else {
-    return exp_taylor<scalar_t, i + 1, degree>(r) * r + coefficient;
-  }
+inline __attribute__((always_inline)) typename Vector64<scalar_t>::type load_vector(const scalar_t* p) {
+  typename Vector64<scalar_t>::type v;
+  __builtin_memcpy(&v, p, sizeof(v));  // rows are not 64-byte aligned
+  return v;
 }
 
 template <typename scalar_t>
-inline __attribute__((always_inline)) scalar_t exp_approx(scalar_t x) {
-  using C = ExpConstants<scalar_t>;
-  using bits_t = typename C::bits_t;
-  constexpr scalar_t log2e = scalar_t(1.4426950408889634);
-  scalar_t v = x < C::lo ? C::lo : x;
-  v = v > C::hi ? C::hi : v;
-  const scalar_t shifted = v * log2e + C::shifter;  // k + shifter, k = round(v / ln2)
-  const scalar_t k = shifted - C::shifter;
-  const scalar_t r = (v - k * C::ln2_hi) - k * C::ln2_lo;
-  const scalar_t p = exp_taylor<scalar_t, 0, C::degree>(r);
-  // The low mantissa bits of `shifted` hold k (two's complement): 2^k has exponent bits k + bias.
-  const bits_t k_bits = __builtin_bit_cast(bits_t, shifted) - __builtin_bit_cast(bits_t, C::shifter);
-  const scalar_t result = p * __builtin_bit_cast(scalar_t, static_cast<bits_t>((k_bits + C::bias) << C::mantissa_bits));
-  // Below lo the result is flushed to 0: a bin suppressed that far is zero for every purpose,
-  // and subnormal spectra would slow every later pass (and underflow when scaled back).
-  return x < C::lo ? scalar_t(0) : result;
+inline __attribute__((always_inline)) void store_vector(scalar_t* p, typename Vector64<scalar_t>::type v) {
+  __builtin_memcpy(p, &v, sizeof(v));
 }
 
 // A bin's taps, for the per-bin loops of the entropy phase: mel rows and weights.
@@ -619,7 +761,7 @@ inline __attribute__((always_inline)) void entropy_values(
     const scalar_t c0 = bin.envelope_weight[0], w0 = bin.weight[0];
     INVERSE_MEL_IVDEP
     for (int64_t t = 0; t < len; ++t) {
-      s[t] = relu_keep_nan(c0 * m0[t]) * exp_approx(w0 * l0[t]);
+      s[t] = relu_keep_nan(c0 * m0[t]) * exp_approx<scalar_t>(w0 * l0[t]);
     }
   } else if (bin.count == 2) {
     const scalar_t* __restrict__ m0 = m + bin.index[0] * ld;
@@ -629,14 +771,105 @@ inline __attribute__((always_inline)) void entropy_values(
     const scalar_t c0 = bin.envelope_weight[0], c1 = bin.envelope_weight[1], w0 = bin.weight[0], w1 = bin.weight[1];
     INVERSE_MEL_IVDEP
     for (int64_t t = 0; t < len; ++t) {
-      s[t] = relu_keep_nan(c0 * m0[t] + c1 * m1[t]) * exp_approx(w0 * l0[t] + w1 * l1[t]);
+      s[t] = relu_keep_nan(c0 * m0[t] + c1 * m1[t]) * exp_approx<scalar_t>(w0 * l0[t] + w1 * l1[t]);
     }
   } else {
     gather_taps(bin.count, bin.index, bin.envelope_weight, len, ld, m, e);
     gather_taps(bin.count, bin.index, bin.weight, len, ld, lam, u);
     INVERSE_MEL_IVDEP
     for (int64_t t = 0; t < len; ++t) {
-      s[t] = relu_keep_nan(e[t]) * exp_approx(u[t]);
+      s[t] = relu_keep_nan(e[t]) * exp_approx<scalar_t>(u[t]);
+    }
+  }
+}
+
+// Bins [f, end) that share their taps' mel bands: end for a run starting at f (f itself when
+// the bin has no taps or more than two).
+template <typename scalar_t>
+int64_t tap_run_end(const CompactTaps<scalar_t>& taps, int64_t f, int64_t hi) {
+  const int64_t count = taps.count[f];
+  if (count == 0 || count > 2) {
+    return f;
+  }
+  const int64_t* index = taps.index.data() + f * taps.taps;
+  int64_t end = f + 1;
+  while (end < hi && taps.count[end] == count && std::equal(index, index + count, taps.index.data() + end * taps.taps)) {
+    ++end;
+  }
+  return end;
+}
+
+// The entropy pass over one run of bins [f_begin, f_end) whose kTaps (1 or 2) taps name the same
+// mel bands k0, k1: per vector of lanes, the run's sums stay in registers and reach memory once.
+// The bins still add in order, so every sum rounds exactly as a bin-by-bin loop's would, and s
+// is the same expression as entropy_values'.
+template <typename scalar_t, int kTaps, bool kLamIsZero>
+inline __attribute__((always_inline)) void entropy_run(
+    const CompactTaps<scalar_t>& taps, const scalar_t* envelope_weight, int64_t f_begin, int64_t f_end,
+    int64_t n_mels, int64_t len, int64_t ld, const scalar_t* m, const scalar_t* lam, scalar_t* fit, scalar_t* k_band,
+    scalar_t* total) {
+  using V = typename Vector64<scalar_t>::type;
+  using B = typename Vector64<scalar_t>::bits;
+  constexpr int64_t lanes = sizeof(V) / sizeof(scalar_t);
+  const int64_t k0 = taps.index[f_begin * taps.taps];
+  const int64_t k1 = kTaps == 2 ? taps.index[f_begin * taps.taps + 1] : k0;
+  scalar_t* fit0 = fit + k0 * ld;
+  scalar_t* fit1 = fit + k1 * ld;
+  scalar_t* k00 = k_band + k0 * ld;  // band storage: K[max, max - d] in row d * n_mels + max
+  scalar_t* k11 = k_band + k1 * ld;
+  scalar_t* k01 = k_band + (std::abs(k0 - k1) * n_mels + std::max(k0, k1)) * ld;
+  const V zero{};
+  for (int64_t t = 0; t < len; t += lanes) {  // len is a whole number of vectors
+    const V m0 = load_vector(m + k0 * ld + t);
+    const V m1 = kTaps == 2 ? load_vector(m + k1 * ld + t) : zero;
+    const V l0 = kLamIsZero ? zero : load_vector(lam + k0 * ld + t);
+    const V l1 = kTaps == 2 && !kLamIsZero ? load_vector(lam + k1 * ld + t) : zero;
+    V sum = load_vector(total + t), sum0 = load_vector(fit0 + t), sum00 = load_vector(k00 + t);
+    V sum1 = zero, sum01 = zero, sum11 = zero;
+    if constexpr (kTaps == 2) {
+      sum1 = load_vector(fit1 + t);
+      sum01 = load_vector(k01 + t);
+      sum11 = load_vector(k11 + t);
+    }
+    for (int64_t f = f_begin; f < f_end; ++f) {
+      const scalar_t* w = taps.weight.data() + f * taps.taps;
+      const scalar_t* c = envelope_weight + f * taps.taps;
+      V v;
+      if constexpr (kTaps == 1) {
+        v = c[0] * m0;
+        v = v < zero ? zero : v;  // relu_keep_nan
+        if constexpr (!kLamIsZero) {
+          v = v * exp_approx<scalar_t, V, B>(w[0] * l0);
+        }
+      } else {
+        v = c[0] * m0 + c[1] * m1;
+        v = v < zero ? zero : v;
+        if constexpr (!kLamIsZero) {
+          v = v * exp_approx<scalar_t, V, B>(w[0] * l0 + w[1] * l1);
+        }
+      }
+      const scalar_t w0 = w[0];
+      const scalar_t w00 = w0 * w0;
+      sum += v;
+      sum0 += w0 * v;
+      if constexpr (kTaps == 1) {
+        sum00 += w00 * v;
+      } else {
+        const scalar_t w1 = w[1];
+        const scalar_t w01 = w0 * w1, w11 = w1 * w1;
+        sum1 += w1 * v;
+        sum00 += w00 * v;
+        sum01 += w01 * v;
+        sum11 += w11 * v;
+      }
+    }
+    store_vector(total + t, sum);
+    store_vector(fit0 + t, sum0);
+    store_vector(k00 + t, sum00);
+    if constexpr (kTaps == 2) {
+      store_vector(fit1 + t, sum1);
+      store_vector(k01 + t, sum01);
+      store_vector(k11 + t, sum11);
     }
   }
 }
@@ -644,7 +877,7 @@ inline __attribute__((always_inline)) void entropy_values(
 // One evaluation of the entropy dual at lam, per lane, in a single pass over the bins:
 //   fit = A s,  k_band = A diag(s) A^T (band storage),  total = sum_f s_f,  s = s(lam).
 // Everything it reads or writes is mel-sized (n_mels x len), so a tile's working set stays in
-// cache however many bins there are.
+// cache however many bins there are. len is a whole number of 64-byte vectors.
 template <typename scalar_t>
 INVERSE_MEL_MULTIVERSION void entropy_pass(
     const CompactTaps<scalar_t>& taps, const scalar_t* envelope_weight, BinRange bins, int64_t n_mels,
@@ -662,61 +895,45 @@ INVERSE_MEL_MULTIVERSION void entropy_pass(
   };
   scalar_t* __restrict__ sum = total;
   scalar_t* __restrict__ s_row = scratch;
-  for (int64_t f = bins.lo; f < bins.hi; ++f) {
+  for (int64_t f = bins.lo; f < bins.hi;) {
+    const int64_t end = tap_run_end(taps, f, bins.hi);
+    if (end > f) {  // 1- and 2-tap bins: all of a triangular bank's
+      const bool two = taps.count[f] == 2;
+      if (lam_is_zero) {
+        two ? entropy_run<scalar_t, 2, true>(taps, envelope_weight, f, end, n_mels, len, ld, m, lam, fit, k_band, total)
+            : entropy_run<scalar_t, 1, true>(taps, envelope_weight, f, end, n_mels, len, ld, m, lam, fit, k_band, total);
+      } else {
+        two ? entropy_run<scalar_t, 2, false>(taps, envelope_weight, f, end, n_mels, len, ld, m, lam, fit, k_band, total)
+            : entropy_run<scalar_t, 1, false>(taps, envelope_weight, f, end, n_mels, len, ld, m, lam, fit, k_band, total);
+      }
+      f = end;
+      continue;
+    }
     const BinTaps<scalar_t> bin{taps.count[f], taps.index.data() + f * taps.taps, taps.weight.data() + f * taps.taps,
                                 envelope_weight + f * taps.taps};
+    ++f;
     if (bin.count == 0) {
       continue;
     }
+    // Any other bin (a dense or custom bank): s into a row, then each tap's sums.
     entropy_values(bin, len, ld, m, lam, s_row, scratch + len, scratch + 2 * len, lam_is_zero);
-    const int64_t k0 = bin.index[0];
-    const scalar_t w0 = bin.weight[0];
-    scalar_t* __restrict__ fit0 = fit + k0 * ld;
-    scalar_t* __restrict__ k00 = band_row(k0, k0);
-    if (bin.count == 1) {
-      const scalar_t w00 = w0 * w0;
-      INVERSE_MEL_IVDEP
+    INVERSE_MEL_IVDEP
     for (int64_t t = 0; t < len; ++t) {
-        sum[t] += s_row[t];
-        fit0[t] += w0 * s_row[t];
-        k00[t] += w00 * s_row[t];
-      }
-    } else if (bin.count == 2) {
-      const int64_t k1 = bin.index[1];
-      const scalar_t w1 = bin.weight[1];
-      const scalar_t w00 = w0 * w0, w01 = w0 * w1, w11 = w1 * w1;
-      scalar_t* __restrict__ fit1 = fit + k1 * ld;
-      scalar_t* __restrict__ k01 = band_row(k0, k1);
-      scalar_t* __restrict__ k11 = band_row(k1, k1);
+      sum[t] += s_row[t];
+    }
+    for (int64_t a = 0; a < bin.count; ++a) {
+      scalar_t* __restrict__ fk = fit + bin.index[a] * ld;
+      const scalar_t wa = bin.weight[a];
       INVERSE_MEL_IVDEP
-    for (int64_t t = 0; t < len; ++t) {
-        const scalar_t v = s_row[t];
-        sum[t] += v;
-        fit0[t] += w0 * v;
-        fit1[t] += w1 * v;
-        k00[t] += w00 * v;
-        k01[t] += w01 * v;
-        k11[t] += w11 * v;
+      for (int64_t t = 0; t < len; ++t) {
+        fk[t] += wa * s_row[t];
       }
-    } else {
-      INVERSE_MEL_IVDEP
-    for (int64_t t = 0; t < len; ++t) {
-        sum[t] += s_row[t];
-      }
-      for (int64_t a = 0; a < bin.count; ++a) {
-        scalar_t* __restrict__ fk = fit + bin.index[a] * ld;
-        const scalar_t wa = bin.weight[a];
+      for (int64_t b = a; b < bin.count; ++b) {
+        const scalar_t ww = wa * bin.weight[b];
+        scalar_t* __restrict__ dst = band_row(bin.index[a], bin.index[b]);
         INVERSE_MEL_IVDEP
-    for (int64_t t = 0; t < len; ++t) {
-          fk[t] += wa * s_row[t];
-        }
-        for (int64_t b = a; b < bin.count; ++b) {
-          const scalar_t ww = wa * bin.weight[b];
-          scalar_t* __restrict__ dst = band_row(bin.index[a], bin.index[b]);
-          INVERSE_MEL_IVDEP
-    for (int64_t t = 0; t < len; ++t) {
-            dst[t] += ww * s_row[t];
-          }
+        for (int64_t t = 0; t < len; ++t) {
+          dst[t] += ww * s_row[t];
         }
       }
     }
@@ -1117,15 +1334,12 @@ void nnls_kernel(
           m[k * ld + t] *= scale_all[t];
         }
       }
-      std::fill(mel_norm.begin(), mel_norm.begin() + len, scalar_t(0));
-      for (int64_t k = 0; k < n_mels; ++k) {
-        for (int64_t t = 0; t < len; ++t) {
-          mel_norm[t] += m[k * ld + t] * m[k * ld + t];
-        }
+      lane_dot(n_mels, len, ld, m.data(), m.data(), mel_norm.data());
+      for (int64_t t = 0; t < ld; ++t) {
+        active[t] = t < len;  // the padding lanes never iterate
       }
       for (int64_t t = 0; t < len; ++t) {
         mel_norm[t] = std::sqrt(mel_norm[t]);
-        active[t] = 1;
         iters[t] = 0;
         frame[t] = t;
         norm_all[t] = mel_norm[t];
@@ -1155,21 +1369,39 @@ void nnls_kernel(
         ridge[t] = scalar_t(kEntropyPenalty) * ridge[t] + tiny;
         dual[t] = -total[t];  // the dual objective at lam = 0
       }
+      // A finished lane's frame gets its iterations now and its dual point and residual at the
+      // next retire() (row by row, for all lanes finished since, so the copies stay in cache).
+      std::vector<int64_t> finished, holes, sources;
       auto finish_entropy = [&](int64_t lane) {
-        const int64_t t = frame[lane];
-        for (int64_t k = 0; k < n_mels; ++k) {
-          lam_all[k * ld + t] = lam[k * ld + lane];
-          res_all[k * ld + t] = fit[k * ld + lane] - m[k * ld + lane];
-        }
-        iters_all[t] = iters[lane];
+        iters_all[frame[lane]] = iters[lane];
         active[lane] = 0;
+        finished.push_back(lane);
       };
-      // Move the active lanes beyond the active count into the finished lanes below it.
-      auto refill = [&]() {
+      // Save the finished lanes' results; then, when that frees at least one whole vector of lanes,
+      // move the active lanes beyond the active count into the finished lanes below it (so
+      // compaction moves a few lanes, not the whole tile). Lanes finished but not yet moved stay
+      // in place and keep computing harmless values of their own (alpha = 0, never read back).
+      auto retire = [&]() {
+        for (int64_t k = 0; k < n_mels; ++k) {
+          for (const int64_t lane : finished) {
+            const int64_t i = k * ld + lane;
+            lam_all[k * ld + frame[lane]] = lam[i];
+            res_all[k * ld + frame[lane]] = fit[i] - m[i];
+          }
+        }
+        finished.clear();
         int64_t n = 0;
         for (int64_t t = 0; t < len; ++t) {
           n += active[t];
         }
+        if (n > 0 && vector_lanes(n) == vector_lanes(len)) {
+          while (!active[len - 1]) {
+            --len;  // trailing finished lanes need no move
+          }
+          return;
+        }
+        holes.clear();
+        sources.clear();
         int64_t from = len;
         for (int64_t hole = 0; hole < n; ++hole) {
           if (active[hole]) {
@@ -1178,25 +1410,35 @@ void nnls_kernel(
           do {
             --from;
           } while (!active[from]);
-          auto move = [&](scalar_t* a, int64_t n_rows) {
-            for (int64_t row = 0; row < n_rows; ++row) {
-              a[row * ld + hole] = a[row * ld + from];
+          holes.push_back(hole);
+          sources.push_back(from);
+        }
+        const int64_t moves = static_cast<int64_t>(holes.size());
+        auto move = [&](scalar_t* a, int64_t n_rows) {
+          for (int64_t row = 0; row < n_rows; ++row) {
+            scalar_t* a_row = a + row * ld;
+            for (int64_t p = 0; p < moves; ++p) {
+              a_row[holes[p]] = a_row[sources[p]];
             }
-          };
-          move(m.data(), n_mels);
-          move(lam.data(), n_mels);
-          move(fit.data(), n_mels);
-          move(grad.data(), n_mels);  // valid at the top of a step (refills after a step overwrite it)
-          move(step.data(), n_mels);
-          move(gram.band_storage().data(), bands * n_mels);
-          ridge[hole] = ridge[from];
-          dual[hole] = dual[from];
-          total[hole] = total[from];
-          mel_norm[hole] = mel_norm[from];
-          iters[hole] = iters[from];
-          frame[hole] = frame[from];
+          }
+        };
+        move(m.data(), n_mels);
+        move(lam.data(), n_mels);
+        move(fit.data(), n_mels);
+        move(grad.data(), n_mels);  // valid at the top of a step (refills after a step overwrite it)
+        move(step.data(), n_mels);
+        move(gram.band_storage().data(), bands * n_mels);
+        for (int64_t p = 0; p < moves; ++p) {
+          const int64_t hole = holes[p];
+          const int64_t source = sources[p];
+          ridge[hole] = ridge[source];
+          dual[hole] = dual[source];
+          total[hole] = total[source];
+          mel_norm[hole] = mel_norm[source];
+          iters[hole] = iters[source];
+          frame[hole] = frame[source];
           active[hole] = 1;
-          active[from] = 0;
+          active[source] = 0;
         }
         len = n;
         gram.set_lanes(vector_lanes(len), ld);
@@ -1204,53 +1446,34 @@ void nnls_kernel(
       while (len > 0) {
         // Dual gradient m - A s - eps lam: zero at the penalised entropy solution.
         int64_t vlen = vector_lanes(len);
-        std::fill(pg.begin(), pg.begin() + vlen, scalar_t(0));
-        for (int64_t k = 0; k < n_mels; ++k) {
-          for (int64_t t = 0; t < vlen; ++t) {
-            const int64_t i = k * ld + t;
-            grad[i] = m[i] - fit[i] - ridge[t] * lam[i];
-            step[i] = grad[i];
-            pg[t] += grad[i] * grad[i];
-          }
-        }
+        dual_gradient(n_mels, vlen, ld, m.data(), fit.data(), ridge.data(), lam.data(), grad.data(), step.data(),
+                      pg.data());
         bool any_finished = false;
         for (int64_t t = 0; t < len; ++t) {
-          if (!(std::sqrt(pg[t]) > entropy_tol * mel_norm[t]) || iters[t] >= entropy_max_steps) {
+          if (active[t] && (!(std::sqrt(pg[t]) > entropy_tol * mel_norm[t]) || iters[t] >= entropy_max_steps)) {
             finish_entropy(t);  // converged, out of steps, or NaN (left to the NNLS tests below)
             any_finished = true;
           }
         }
         if (any_finished) {
-          refill();
+          retire();
           if (len == 0) {
             break;
           }
           vlen = vector_lanes(len);
         }
         // Newton step: (A S A^T + eps I) step = grad.
-        gram.factor_with_ridge(ridge.data());
-        gram.solve(step.data());
-        std::fill(slope.begin(), slope.begin() + vlen, scalar_t(0));
-        for (int64_t k = 0; k < n_mels; ++k) {
-          for (int64_t t = 0; t < vlen; ++t) {
-            slope[t] += grad[k * ld + t] * step[k * ld + t];
-          }
-        }
+        gram.factor_with_ridge_and_solve(ridge.data(), step.data());
+        lane_dot(n_mels, vlen, ld, grad.data(), step.data(), slope.data());
         // Backtracking on the (concave) dual objective lam.m - sum s - eps/2 |lam|^2.
         for (int64_t t = 0; t < vlen; ++t) {
-          alpha[t] = t < len ? scalar_t(1) : scalar_t(0);  // padding lanes stay put
-          pending[t] = 1;
+          pending[t] = t < len && active[t];
+          alpha[t] = pending[t] ? scalar_t(1) : scalar_t(0);  // finished and padding lanes stay put
         }
         bool all_full_steps = true;
         for (int trial = 0; trial < kMaxBacktracks; ++trial) {
-          std::fill(dual_c.begin(), dual_c.begin() + vlen, scalar_t(0));
-          for (int64_t k = 0; k < n_mels; ++k) {
-            for (int64_t t = 0; t < vlen; ++t) {
-              const scalar_t l = lam[k * ld + t] + alpha[t] * step[k * ld + t];
-              lam_c[k * ld + t] = l;
-              dual_c[t] += l * (m[k * ld + t] - scalar_t(0.5) * ridge[t] * l);
-            }
-          }
+          dual_candidate(n_mels, vlen, ld, lam.data(), alpha.data(), step.data(), m.data(), ridge.data(),
+                         lam_c.data(), dual_c.data());
           entropy_pass(taps, envelope_weight.data(), bins, n_mels, vlen, ld, m.data(), lam_c.data(), false,
                        fit_c.data(), k_cand.data(), bands, total_c.data(), scratch.data());
           bool any_pending = false;
@@ -1292,6 +1515,9 @@ void nnls_kernel(
         }
         any_finished = false;
         for (int64_t t = 0; t < len; ++t) {
+          if (!active[t]) {
+            continue;
+          }
           if (pending[t]) {
             finish_entropy(t);  // its band now holds the factorisation, but it leaves
             any_finished = true;
@@ -1302,7 +1528,7 @@ void nnls_kernel(
           }
         }
         if (any_finished) {
-          refill();
+          retire();
         }
       }
 
@@ -1310,12 +1536,7 @@ void nnls_kernel(
       len = tile_len;
       entropy_write(taps, envelope_weight.data(), bins, len, ld, m_all.data(), lam_all.data(), res_all.data(),
                     unscale_all.data(), out_tile, time, lipschitz, pg.data(), scratch.data());
-      std::fill(obj.begin(), obj.begin() + len, scalar_t(0));
-      for (int64_t k = 0; k < n_mels; ++k) {
-        for (int64_t t = 0; t < len; ++t) {
-          obj[t] += res_all[k * ld + t] * res_all[k * ld + t];
-        }
-      }
+      lane_dot(n_mels, len, ld, res_all.data(), res_all.data(), obj.data());
       // A frame passes when the entropy solution is an exact solution (to tol) or a KKT point of
       // the NNLS problem (to tol); the rest go on to projected Newton steps from it.
       auto report = [&](int64_t t, int32_t steps, scalar_t relative, bool ok) {

@@ -940,37 +940,111 @@ INVERSE_MEL_MULTIVERSION void entropy_pass(
   }
 }
 
+// entropy_write over one run of bins [f_begin, f_end) sharing their kTaps mel bands (as in
+// entropy_run), for the lanes [0, len), len a whole number of vectors: per vector of lanes the
+// bands' rows of m, lam and residual are loaded once and pg stays in a register. Same operations
+// as entropy_write's per-bin loop, so the same bits.
+template <typename scalar_t, int kTaps>
+inline __attribute__((always_inline)) void entropy_write_run(
+    const CompactTaps<scalar_t>& taps, const scalar_t* envelope_weight, int64_t f_begin, int64_t f_end, int64_t len,
+    int64_t ld, const scalar_t* m, const scalar_t* lam, const scalar_t* residual, const scalar_t* unscale,
+    scalar_t* out, int64_t out_stride, scalar_t lipschitz, scalar_t* pg) {
+  using V = typename Vector64<scalar_t>::type;
+  using B = typename Vector64<scalar_t>::bits;
+  constexpr int64_t lanes = sizeof(V) / sizeof(scalar_t);
+  const int64_t k0 = taps.index[f_begin * taps.taps];
+  const int64_t k1 = kTaps == 2 ? taps.index[f_begin * taps.taps + 1] : k0;
+  const V zero{};
+  for (int64_t t = 0; t < len; t += lanes) {
+    const V m0 = load_vector(m + k0 * ld + t), l0 = load_vector(lam + k0 * ld + t);
+    const V r0 = load_vector(residual + k0 * ld + t);
+    const V m1 = kTaps == 2 ? load_vector(m + k1 * ld + t) : zero;
+    const V l1 = kTaps == 2 ? load_vector(lam + k1 * ld + t) : zero;
+    const V r1 = kTaps == 2 ? load_vector(residual + k1 * ld + t) : zero;
+    const V unscale_t = load_vector(unscale + t);
+    V pg_sum = load_vector(pg + t);
+    for (int64_t f = f_begin; f < f_end; ++f) {
+      const scalar_t* w = taps.weight.data() + f * taps.taps;
+      const scalar_t* c = envelope_weight + f * taps.taps;
+      V v, g;
+      if constexpr (kTaps == 1) {
+        v = c[0] * m0;
+        v = v < zero ? zero : v;  // relu_keep_nan
+        v = v * exp_approx<scalar_t, V, B>(w[0] * l0);
+        g = w[0] * r0;
+      } else {
+        v = c[0] * m0 + c[1] * m1;
+        v = v < zero ? zero : v;
+        v = v * exp_approx<scalar_t, V, B>(w[0] * l0 + w[1] * l1);
+        g = w[0] * r0 + w[1] * r1;
+      }
+      store_vector(out + f * out_stride + t, v * unscale_t);
+      const V bound_measure = lipschitz * v;
+      const V p = g < bound_measure ? g : bound_measure;  // see entropy_write
+      pg_sum += p * p;
+    }
+    store_vector(pg + t, pg_sum);
+  }
+}
+
 // The entropy solution at lam for every bin of the tile, written (times unscale, a power of
 // two) to out (row f at out + f * out_stride), with the NNLS stationarity measure of the
 // result: pg[t] = the squared gradient mapping (see free_set_pass), gradient = A^T residual,
-// residual = A s - m.
+// residual = A s - m. Runs of 1- and 2-tap bins go through entropy_write_run for whole vectors
+// of lanes; the rest of the lanes, and any other bin, through the per-bin loop here.
 template <typename scalar_t>
 INVERSE_MEL_MULTIVERSION void entropy_write(
     const CompactTaps<scalar_t>& taps, const scalar_t* envelope_weight, BinRange bins, int64_t len, int64_t ld,
     const scalar_t* m, const scalar_t* lam, const scalar_t* residual, const scalar_t* unscale, scalar_t* out,
     int64_t out_stride, scalar_t lipschitz, scalar_t* pg, scalar_t* scratch) {
+  constexpr int64_t lanes = 64 / static_cast<int64_t>(sizeof(scalar_t));
+  const int64_t vector_len = len / lanes * lanes;
   std::fill(pg, pg + len, scalar_t(0));
-  scalar_t* __restrict__ s_row = scratch;
-  scalar_t* __restrict__ gradient = scratch + 3 * len;
-  scalar_t* __restrict__ pg_sum = pg;
-  for (int64_t f = bins.lo; f < bins.hi; ++f) {
+  // Lanes [t0, len) of bin f.
+  auto write_bin = [&](int64_t f, int64_t t0) {
+    const int64_t n = len - t0;
     const BinTaps<scalar_t> bin{taps.count[f], taps.index.data() + f * taps.taps, taps.weight.data() + f * taps.taps,
                                 envelope_weight + f * taps.taps};
-    scalar_t* __restrict__ dst = out + f * out_stride;
+    scalar_t* __restrict__ dst = out + f * out_stride + t0;
     if (bin.count == 0) {
-      std::fill(dst, dst + len, scalar_t(0));
-      continue;
+      std::fill(dst, dst + n, scalar_t(0));
+      return;
     }
-    gather_taps(bin.count, bin.index, bin.weight, len, ld, residual, gradient);
-    entropy_values(bin, len, ld, m, lam, s_row, scratch + len, scratch + 2 * len, false);
+    scalar_t* __restrict__ s_row = scratch;
+    scalar_t* __restrict__ gradient = scratch + 3 * n;
+    scalar_t* __restrict__ pg_sum = pg + t0;
+    const scalar_t* unscale_t = unscale + t0;
+    gather_taps(bin.count, bin.index, bin.weight, n, ld, residual + t0, gradient);
+    entropy_values(bin, n, ld, m + t0, lam + t0, s_row, scratch + n, scratch + 2 * n, false);
     INVERSE_MEL_IVDEP
-    for (int64_t t = 0; t < len; ++t) {
+    for (int64_t t = 0; t < n; ++t) {
       const scalar_t s = s_row[t], g = gradient[t];
-      dst[t] = s * unscale[t];
-      const scalar_t is_free = is_free_bin(s, g, lipschitz);
-      const scalar_t p = is_free * g + (scalar_t(1) - is_free) * lipschitz * s;
+      dst[t] = s * unscale_t[t];
+      // The bin's measure (see free_set_pass): g when free, L s when bound; as s >= 0 that is
+      // min(g, L s) in every case.
+      const scalar_t bound_measure = lipschitz * s;
+      const scalar_t p = g < bound_measure ? g : bound_measure;
       pg_sum[t] += p * p;
     }
+  };
+  for (int64_t f = bins.lo; f < bins.hi;) {
+    const int64_t end = tap_run_end(taps, f, bins.hi);
+    if (end == f) {
+      write_bin(f++, 0);
+      continue;
+    }
+    if (vector_len > 0) {
+      taps.count[f] == 2 ? entropy_write_run<scalar_t, 2>(taps, envelope_weight, f, end, vector_len, ld, m, lam, residual,
+                                                         unscale, out, out_stride, lipschitz, pg)
+                         : entropy_write_run<scalar_t, 1>(taps, envelope_weight, f, end, vector_len, ld, m, lam, residual,
+                                                         unscale, out, out_stride, lipschitz, pg);
+    }
+    if (vector_len < len) {
+      for (int64_t g = f; g < end; ++g) {
+        write_bin(g, vector_len);
+      }
+    }
+    f = end;
   }
 }
 

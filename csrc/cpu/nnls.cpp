@@ -628,40 +628,43 @@ INVERSE_MEL_MULTIVERSION void negate(int64_t n, scalar_t* x) {
 // ---------------------------------------------------------------------------------------------
 // The entropy phase (the start of every solve; see nnls_kernel).
 
-// exp_approx and the vector helpers below take and return 64-byte vectors (Vector64); they are
+// exp2_approx and the vector helpers below take and return 64-byte vectors (Vector64); they are
 // always inlined, so no call passes one across the ABI that -Wpsabi warns about.
 #pragma GCC diagnostic ignored "-Wpsabi"
 
-// exp(x), vectorisable: x = k ln2 + r (Cody-Waite, |r| <= ln2 / 2), exp(r) by a polynomial, 2^k
-// from the exponent bits. Plain IEEE operations only (no libm call, built without FMA
-// contraction), so every ISA clone and lane gives the same bits. Relative error 3e-6 (float:
-// degree-4 minimax) and 2e-16 (double: degree-12 Taylor); large arguments are clamped so that the
-// result stays finite, and below lo it is 0.
+// 2^x, vectorisable: x = k + r (k = round(x), so |r| <= 1/2 and r is exact), 2^r by a
+// polynomial, 2^k from the exponent bits. Base 2 needs no Cody-Waite reduction: the passes use
+// exponent weights w log2(e) (EntropyWeights), so 2^u is e^(A^T lam). Plain IEEE operations only
+// (no libm call, built without FMA contraction), so every ISA clone and lane gives the same bits.
+// Relative error 2.9e-6 (float: degree-4 minimax) and 2e-16 (double: degree-12 Taylor of
+// e^(r ln 2)); large arguments are clamped so that the result stays finite, and below lo it is 0.
 template <typename scalar_t>
-struct ExpConstants;
+struct Exp2Constants;
 template <>
-struct ExpConstants<float> {
+struct Exp2Constants<float> {
   using bits_t = uint32_t;  // unsigned: the shift into the exponent field drops the bits above
-  static constexpr float lo = -60.0f, hi = 88.0f;  // exp(lo) ~ 1e-26
+  static constexpr float lo = -86.0f, hi = 127.0f;  // 2^lo ~ 1e-26
   // 1.5 * 2^23 + bias: adding it rounds to an integer, and the low bits then hold k + bias.
   static constexpr float shifter = 12582912.0f + 127.0f;
   static constexpr int mantissa_bits = 23, degree = 4;
-  static constexpr float ln2_hi = 0.693145751953125f, ln2_lo = 1.428606765330187e-06f;
-  // exp(r) ~ 1 + c1 r + ... + c4 r^4 on [-ln2/2, ln2/2], minimax in relative error with p(0) = 1
-  // (fitted by linear programming on 4001 points; 2.95e-6 after rounding to float). Degree 4
-  // matches degree-5 Taylor's accuracy with one multiply-add less per bin and pass.
+  // 2^r ~ 1 + c1 r + ... + c4 r^4 on [-1/2, 1/2], minimax in relative error with p(0) = 1
+  // (fitted by linear programming on 4001 points; 2.88e-6 after rounding to float, as accurate
+  // as a degree-5 Taylor polynomial).
   static constexpr float coefficient(int i) {
-    constexpr float c[] = {1.0f, 0x1.fffbb2p-1f, 0x1.000434p-1f, 0x1.57cd7ap-3f, 0x1.53f450p-5f};
+    constexpr float c[] = {1.0f, 0x1.62e12ap-1f, 0x1.ec0382p-3f, 0x1.c9fd1ep-5f, 0x1.3a007ap-7f};
     return c[i];
+  }
+  template <typename value_t>
+  static value_t reduced(value_t r) {
+    return r;
   }
 };
 template <>
-struct ExpConstants<double> {
+struct Exp2Constants<double> {
   using bits_t = uint64_t;
-  static constexpr double lo = -600.0, hi = 709.0;  // exp(lo) ~ 1e-261
+  static constexpr double lo = -865.0, hi = 1023.0;  // 2^lo ~ 1e-260
   static constexpr double shifter = 6755399441055744.0 + 1023.0;  // 1.5 * 2^52 + bias
   static constexpr int mantissa_bits = 52, degree = 12;
-  static constexpr double ln2_hi = 0.6931471803691238, ln2_lo = 1.9082149292705877e-10;
   static constexpr double coefficient(int i) {  // Taylor: 1 / i!
     double value = 1.0;
     for (int j = 2; j <= i; ++j) {
@@ -669,33 +672,35 @@ struct ExpConstants<double> {
     }
     return value;
   }
+  template <typename value_t>
+  static value_t reduced(value_t r) {  // the Taylor polynomial is in r ln 2
+    return r * 0.6931471805599453;
+  }
 };
 
 // sum_{j >= i}^{degree} coefficient(j) r^(j - i), in Horner form (i = 0: the polynomial for
-// exp(r)). value_t is scalar_t or a vector of it (see Vector64).
+// 2^r). value_t is scalar_t or a vector of it (see Vector64).
 template <typename scalar_t, int i, typename value_t>
-inline __attribute__((always_inline)) value_t exp_polynomial(value_t r) {
-  using C = ExpConstants<scalar_t>;
+inline __attribute__((always_inline)) value_t exp2_polynomial(value_t r) {
+  using C = Exp2Constants<scalar_t>;
   constexpr scalar_t coefficient = C::coefficient(i);
   if constexpr (i == C::degree) {
     return value_t{} + coefficient;
   } else {
-    return exp_polynomial<scalar_t, i + 1>(r) * r + coefficient;
+    return exp2_polynomial<scalar_t, i + 1>(r) * r + coefficient;
   }
 }
 
 // The same operations on a scalar or on a vector of lanes, so both give the same bits per lane.
-template <typename scalar_t, typename value_t = scalar_t, typename bits_t = typename ExpConstants<scalar_t>::bits_t>
-inline __attribute__((always_inline)) value_t exp_approx(value_t x) {
-  using C = ExpConstants<scalar_t>;
-  constexpr scalar_t log2e = scalar_t(1.4426950408889634);
+template <typename scalar_t, typename value_t = scalar_t, typename bits_t = typename Exp2Constants<scalar_t>::bits_t>
+inline __attribute__((always_inline)) value_t exp2_approx(value_t x) {
+  using C = Exp2Constants<scalar_t>;
   const value_t lo = value_t{} + C::lo, hi = value_t{} + C::hi, shifter = value_t{} + C::shifter;
   value_t v = x < lo ? lo : x;
   v = v > hi ? hi : v;
-  const value_t shifted = v * log2e + shifter;  // k + shifter, k = round(v / ln2)
-  const value_t k = shifted - shifter;
-  const value_t r = (v - k * C::ln2_hi) - k * C::ln2_lo;
-  const value_t p = exp_polynomial<scalar_t, 0>(r);
+  const value_t shifted = v + shifter;  // k + shifter, k = round(v)
+  const value_t r = v - (shifted - shifter);
+  const value_t p = exp2_polynomial<scalar_t, 0>(C::reduced(r));
   // The low mantissa bits of `shifted` hold k + bias (in [1, 2 bias] after the clamps); shifted
   // into the exponent field (the bits above drop out) they make 2^k.
   const bits_t two_to_k = __builtin_bit_cast(bits_t, shifted) << C::mantissa_bits;
@@ -733,70 +738,103 @@ inline __attribute__((always_inline)) void store_vector(scalar_t* p, typename Ve
   __builtin_memcpy(p, &v, sizeof(v));
 }
 
+// What the entropy passes read of the filterbank, beside its taps (arrays shaped like
+// CompactTaps' weights, tap j of bin f at f * taps + j):
+//   envelope  w_fj / area[k_j] / sum_j w_fj: the mel envelope env = sum_j envelope_j m[k_j];
+//   exponent  w_fj log2(e): u = sum_j exponent_j lam[k_j] is A^T lam in base 2, s = env 2^u;
+//   products  w_f0^2, w_f0 w_f1, w_f1^2 per bin (of a 1- or 2-tap bin), K's increments;
+//   runs      the bins in order, as runs of 1- or 2-tap bins that name the same mel bands (a
+//             triangular bank is all such runs) and single bins of any other count.
+template <typename scalar_t>
+struct EntropyWeights {
+  struct Run {
+    int64_t begin, end, count;
+  };
+  EntropyWeights(const CompactTaps<scalar_t>& taps, const std::vector<double>& envelope64, BinRange bins)
+      : envelope(envelope64.size()), exponent(taps.weight.size()), products(3 * taps.count.size(), scalar_t(0)) {
+    for (size_t i = 0; i < envelope64.size(); ++i) {
+      envelope[i] = static_cast<scalar_t>(envelope64[i]);
+      exponent[i] = static_cast<scalar_t>(static_cast<double>(taps.weight[i]) * 1.4426950408889634);
+    }
+    for (int64_t f = bins.lo; f < bins.hi;) {
+      const int64_t count = taps.count[f];
+      int64_t end = f + 1;
+      if (count == 1 || count == 2) {
+        const int64_t* index = taps.index.data() + f * taps.taps;
+        while (end < bins.hi && taps.count[end] == count &&
+               std::equal(index, index + count, taps.index.data() + end * taps.taps)) {
+          ++end;
+        }
+        for (int64_t g = f; g < end; ++g) {
+          const scalar_t* wg = taps.weight.data() + g * taps.taps;
+          products[3 * g] = wg[0] * wg[0];
+          if (count == 2) {
+            products[3 * g + 1] = wg[0] * wg[1];
+            products[3 * g + 2] = wg[1] * wg[1];
+          }
+        }
+      }
+      runs.push_back({f, end, count});
+      f = end;
+    }
+  }
+  std::vector<scalar_t> envelope, exponent, products;
+  std::vector<Run> runs;
+};
+
 // A bin's taps, for the per-bin loops of the entropy phase: mel rows and weights.
 template <typename scalar_t>
 struct BinTaps {
+  BinTaps(const CompactTaps<scalar_t>& taps, const EntropyWeights<scalar_t>& weights, int64_t f)
+      : count(taps.count[f]), index(taps.index.data() + f * taps.taps), weight(taps.weight.data() + f * taps.taps),
+        envelope(weights.envelope.data() + f * taps.taps), exponent(weights.exponent.data() + f * taps.taps) {}
   int64_t count;
   const int64_t* index;
   const scalar_t* weight;  // filter weights w_j
-  const scalar_t* envelope_weight;  // w_j / area[k_j] / sum_j w_j
+  const scalar_t* envelope;  // see EntropyWeights
+  const scalar_t* exponent;
 };
 
-// The entropy solution of one bin over `len` lanes, s = max(0, env) * exp(u) with
-// env = sum_j envelope_weight_j m[k_j] and u = sum_j w_j lam[k_j] (A^T lam at the bin), into s.
-// One- and two-tap bins (all of a triangular bank) get one fused loop; others go through the
-// scratch rows e and u. Every caller goes through here, so all passes agree bit for bit.
+// The entropy solution of one bin over `len` lanes, s = max(0, env) * 2^u with
+// env = sum_j envelope_j m[k_j] and u = sum_j exponent_j lam[k_j] (A^T lam at the bin, base 2),
+// into s. One- and two-tap bins get one fused loop; others go through the scratch rows e and u.
+// entropy_run and entropy_write_run compute the same expression per lane, so all passes agree
+// bit for bit.
 template <typename scalar_t>
 inline __attribute__((always_inline)) void entropy_values(
     const BinTaps<scalar_t>& bin, int64_t len, int64_t ld, const scalar_t* m, const scalar_t* lam, scalar_t* __restrict__ s,
     scalar_t* __restrict__ e, scalar_t* __restrict__ u, bool lam_is_zero) {
   if (lam_is_zero) {  // the start, s = max(0, envelope): no exp needed
-    gather_taps(bin.count, bin.index, bin.envelope_weight, len, ld, m, e);
+    gather_taps(bin.count, bin.index, bin.envelope, len, ld, m, e);
     for (int64_t t = 0; t < len; ++t) {
       s[t] = relu_keep_nan(e[t]);
     }
   } else if (bin.count == 1) {
     const scalar_t* __restrict__ m0 = m + bin.index[0] * ld;
     const scalar_t* __restrict__ l0 = lam + bin.index[0] * ld;
-    const scalar_t c0 = bin.envelope_weight[0], w0 = bin.weight[0];
+    const scalar_t c0 = bin.envelope[0], x0 = bin.exponent[0];
     INVERSE_MEL_IVDEP
     for (int64_t t = 0; t < len; ++t) {
-      s[t] = relu_keep_nan(c0 * m0[t]) * exp_approx<scalar_t>(w0 * l0[t]);
+      s[t] = relu_keep_nan(c0 * m0[t]) * exp2_approx<scalar_t>(x0 * l0[t]);
     }
   } else if (bin.count == 2) {
     const scalar_t* __restrict__ m0 = m + bin.index[0] * ld;
     const scalar_t* __restrict__ m1 = m + bin.index[1] * ld;
     const scalar_t* __restrict__ l0 = lam + bin.index[0] * ld;
     const scalar_t* __restrict__ l1 = lam + bin.index[1] * ld;
-    const scalar_t c0 = bin.envelope_weight[0], c1 = bin.envelope_weight[1], w0 = bin.weight[0], w1 = bin.weight[1];
+    const scalar_t c0 = bin.envelope[0], c1 = bin.envelope[1], x0 = bin.exponent[0], x1 = bin.exponent[1];
     INVERSE_MEL_IVDEP
     for (int64_t t = 0; t < len; ++t) {
-      s[t] = relu_keep_nan(c0 * m0[t] + c1 * m1[t]) * exp_approx<scalar_t>(w0 * l0[t] + w1 * l1[t]);
+      s[t] = relu_keep_nan(c0 * m0[t] + c1 * m1[t]) * exp2_approx<scalar_t>(x0 * l0[t] + x1 * l1[t]);
     }
   } else {
-    gather_taps(bin.count, bin.index, bin.envelope_weight, len, ld, m, e);
-    gather_taps(bin.count, bin.index, bin.weight, len, ld, lam, u);
+    gather_taps(bin.count, bin.index, bin.envelope, len, ld, m, e);
+    gather_taps(bin.count, bin.index, bin.exponent, len, ld, lam, u);
     INVERSE_MEL_IVDEP
     for (int64_t t = 0; t < len; ++t) {
-      s[t] = relu_keep_nan(e[t]) * exp_approx<scalar_t>(u[t]);
+      s[t] = relu_keep_nan(e[t]) * exp2_approx<scalar_t>(u[t]);
     }
   }
-}
-
-// Bins [f, end) that share their taps' mel bands: end for a run starting at f (f itself when
-// the bin has no taps or more than two).
-template <typename scalar_t>
-int64_t tap_run_end(const CompactTaps<scalar_t>& taps, int64_t f, int64_t hi) {
-  const int64_t count = taps.count[f];
-  if (count == 0 || count > 2) {
-    return f;
-  }
-  const int64_t* index = taps.index.data() + f * taps.taps;
-  int64_t end = f + 1;
-  while (end < hi && taps.count[end] == count && std::equal(index, index + count, taps.index.data() + end * taps.taps)) {
-    ++end;
-  }
-  return end;
 }
 
 // The entropy pass over one run of bins [f_begin, f_end) whose kTaps (1 or 2) taps name the same
@@ -805,7 +843,7 @@ int64_t tap_run_end(const CompactTaps<scalar_t>& taps, int64_t f, int64_t hi) {
 // is the same expression as entropy_values'.
 template <typename scalar_t, int kTaps, bool kLamIsZero>
 inline __attribute__((always_inline)) void entropy_run(
-    const CompactTaps<scalar_t>& taps, const scalar_t* envelope_weight, int64_t f_begin, int64_t f_end,
+    const CompactTaps<scalar_t>& taps, const EntropyWeights<scalar_t>& weights, int64_t f_begin, int64_t f_end,
     int64_t n_mels, int64_t len, int64_t ld, const scalar_t* m, const scalar_t* lam, scalar_t* fit, scalar_t* k_band,
     scalar_t* total) {
   using V = typename Vector64<scalar_t>::type;
@@ -833,34 +871,32 @@ inline __attribute__((always_inline)) void entropy_run(
     }
     for (int64_t f = f_begin; f < f_end; ++f) {
       const scalar_t* w = taps.weight.data() + f * taps.taps;
-      const scalar_t* c = envelope_weight + f * taps.taps;
+      const scalar_t* c = weights.envelope.data() + f * taps.taps;
+      const scalar_t* x = weights.exponent.data() + f * taps.taps;
+      const scalar_t* ww = weights.products.data() + 3 * f;
       V v;
       if constexpr (kTaps == 1) {
         v = c[0] * m0;
         v = v < zero ? zero : v;  // relu_keep_nan
         if constexpr (!kLamIsZero) {
-          v = v * exp_approx<scalar_t, V, B>(w[0] * l0);
+          v = v * exp2_approx<scalar_t, V, B>(x[0] * l0);
         }
       } else {
         v = c[0] * m0 + c[1] * m1;
         v = v < zero ? zero : v;
         if constexpr (!kLamIsZero) {
-          v = v * exp_approx<scalar_t, V, B>(w[0] * l0 + w[1] * l1);
+          v = v * exp2_approx<scalar_t, V, B>(x[0] * l0 + x[1] * l1);
         }
       }
-      const scalar_t w0 = w[0];
-      const scalar_t w00 = w0 * w0;
       sum += v;
-      sum0 += w0 * v;
+      sum0 += w[0] * v;
       if constexpr (kTaps == 1) {
-        sum00 += w00 * v;
+        sum00 += ww[0] * v;
       } else {
-        const scalar_t w1 = w[1];
-        const scalar_t w01 = w0 * w1, w11 = w1 * w1;
-        sum1 += w1 * v;
-        sum00 += w00 * v;
-        sum01 += w01 * v;
-        sum11 += w11 * v;
+        sum1 += w[1] * v;
+        sum00 += ww[0] * v;
+        sum01 += ww[1] * v;
+        sum11 += ww[2] * v;
       }
     }
     store_vector(total + t, sum);
@@ -880,9 +916,9 @@ inline __attribute__((always_inline)) void entropy_run(
 // cache however many bins there are. len is a whole number of 64-byte vectors.
 template <typename scalar_t>
 INVERSE_MEL_MULTIVERSION void entropy_pass(
-    const CompactTaps<scalar_t>& taps, const scalar_t* envelope_weight, BinRange bins, int64_t n_mels,
-    int64_t len, int64_t ld, const scalar_t* m, const scalar_t* lam, bool lam_is_zero, scalar_t* fit, scalar_t* k_band,
-    int64_t bands, scalar_t* total, scalar_t* scratch) {
+    const CompactTaps<scalar_t>& taps, const EntropyWeights<scalar_t>& weights, int64_t n_mels, int64_t len,
+    int64_t ld, const scalar_t* m, const scalar_t* lam, bool lam_is_zero, scalar_t* fit, scalar_t* k_band, int64_t bands,
+    scalar_t* total, scalar_t* scratch) {
   for (int64_t row = 0; row < n_mels; ++row) {
     std::fill(fit + row * ld, fit + row * ld + len, scalar_t(0));
   }
@@ -895,27 +931,25 @@ INVERSE_MEL_MULTIVERSION void entropy_pass(
   };
   scalar_t* __restrict__ sum = total;
   scalar_t* __restrict__ s_row = scratch;
-  for (int64_t f = bins.lo; f < bins.hi;) {
-    const int64_t end = tap_run_end(taps, f, bins.hi);
-    if (end > f) {  // 1- and 2-tap bins: all of a triangular bank's
-      const bool two = taps.count[f] == 2;
+  for (const auto& run : weights.runs) {
+    if (run.count == 1 || run.count == 2) {  // all of a triangular bank
+      const bool two = run.count == 2;
       if (lam_is_zero) {
-        two ? entropy_run<scalar_t, 2, true>(taps, envelope_weight, f, end, n_mels, len, ld, m, lam, fit, k_band, total)
-            : entropy_run<scalar_t, 1, true>(taps, envelope_weight, f, end, n_mels, len, ld, m, lam, fit, k_band, total);
+        two ? entropy_run<scalar_t, 2, true>(taps, weights, run.begin, run.end, n_mels, len, ld, m, lam, fit, k_band, total)
+            : entropy_run<scalar_t, 1, true>(taps, weights, run.begin, run.end, n_mels, len, ld, m, lam, fit, k_band, total);
       } else {
-        two ? entropy_run<scalar_t, 2, false>(taps, envelope_weight, f, end, n_mels, len, ld, m, lam, fit, k_band, total)
-            : entropy_run<scalar_t, 1, false>(taps, envelope_weight, f, end, n_mels, len, ld, m, lam, fit, k_band, total);
+        two ? entropy_run<scalar_t, 2, false>(taps, weights, run.begin, run.end, n_mels, len, ld, m, lam, fit, k_band,
+                                              total)
+            : entropy_run<scalar_t, 1, false>(taps, weights, run.begin, run.end, n_mels, len, ld, m, lam, fit, k_band,
+                                              total);
       }
-      f = end;
       continue;
     }
-    const BinTaps<scalar_t> bin{taps.count[f], taps.index.data() + f * taps.taps, taps.weight.data() + f * taps.taps,
-                                envelope_weight + f * taps.taps};
-    ++f;
-    if (bin.count == 0) {
+    if (run.count == 0) {
       continue;
     }
     // Any other bin (a dense or custom bank): s into a row, then each tap's sums.
+    const BinTaps<scalar_t> bin(taps, weights, run.begin);
     entropy_values(bin, len, ld, m, lam, s_row, scratch + len, scratch + 2 * len, lam_is_zero);
     INVERSE_MEL_IVDEP
     for (int64_t t = 0; t < len; ++t) {
@@ -946,8 +980,8 @@ INVERSE_MEL_MULTIVERSION void entropy_pass(
 // as entropy_write's per-bin loop, so the same bits.
 template <typename scalar_t, int kTaps>
 inline __attribute__((always_inline)) void entropy_write_run(
-    const CompactTaps<scalar_t>& taps, const scalar_t* envelope_weight, int64_t f_begin, int64_t f_end, int64_t len,
-    int64_t ld, const scalar_t* m, const scalar_t* lam, const scalar_t* residual, const scalar_t* unscale,
+    const CompactTaps<scalar_t>& taps, const EntropyWeights<scalar_t>& weights, int64_t f_begin, int64_t f_end,
+    int64_t len, int64_t ld, const scalar_t* m, const scalar_t* lam, const scalar_t* residual, const scalar_t* unscale,
     scalar_t* out, int64_t out_stride, scalar_t lipschitz, scalar_t* pg) {
   using V = typename Vector64<scalar_t>::type;
   using B = typename Vector64<scalar_t>::bits;
@@ -965,17 +999,18 @@ inline __attribute__((always_inline)) void entropy_write_run(
     V pg_sum = load_vector(pg + t);
     for (int64_t f = f_begin; f < f_end; ++f) {
       const scalar_t* w = taps.weight.data() + f * taps.taps;
-      const scalar_t* c = envelope_weight + f * taps.taps;
+      const scalar_t* c = weights.envelope.data() + f * taps.taps;
+      const scalar_t* x = weights.exponent.data() + f * taps.taps;
       V v, g;
       if constexpr (kTaps == 1) {
         v = c[0] * m0;
         v = v < zero ? zero : v;  // relu_keep_nan
-        v = v * exp_approx<scalar_t, V, B>(w[0] * l0);
+        v = v * exp2_approx<scalar_t, V, B>(x[0] * l0);
         g = w[0] * r0;
       } else {
         v = c[0] * m0 + c[1] * m1;
         v = v < zero ? zero : v;
-        v = v * exp_approx<scalar_t, V, B>(w[0] * l0 + w[1] * l1);
+        v = v * exp2_approx<scalar_t, V, B>(x[0] * l0 + x[1] * l1);
         g = w[0] * r0 + w[1] * r1;
       }
       store_vector(out + f * out_stride + t, v * unscale_t);
@@ -994,7 +1029,7 @@ inline __attribute__((always_inline)) void entropy_write_run(
 // of lanes; the rest of the lanes, and any other bin, through the per-bin loop here.
 template <typename scalar_t>
 INVERSE_MEL_MULTIVERSION void entropy_write(
-    const CompactTaps<scalar_t>& taps, const scalar_t* envelope_weight, BinRange bins, int64_t len, int64_t ld,
+    const CompactTaps<scalar_t>& taps, const EntropyWeights<scalar_t>& weights, int64_t len, int64_t ld,
     const scalar_t* m, const scalar_t* lam, const scalar_t* residual, const scalar_t* unscale, scalar_t* out,
     int64_t out_stride, scalar_t lipschitz, scalar_t* pg, scalar_t* scratch) {
   constexpr int64_t lanes = 64 / static_cast<int64_t>(sizeof(scalar_t));
@@ -1003,8 +1038,7 @@ INVERSE_MEL_MULTIVERSION void entropy_write(
   // Lanes [t0, len) of bin f.
   auto write_bin = [&](int64_t f, int64_t t0) {
     const int64_t n = len - t0;
-    const BinTaps<scalar_t> bin{taps.count[f], taps.index.data() + f * taps.taps, taps.weight.data() + f * taps.taps,
-                                envelope_weight + f * taps.taps};
+    const BinTaps<scalar_t> bin(taps, weights, f);
     scalar_t* __restrict__ dst = out + f * out_stride + t0;
     if (bin.count == 0) {
       std::fill(dst, dst + n, scalar_t(0));
@@ -1027,24 +1061,22 @@ INVERSE_MEL_MULTIVERSION void entropy_write(
       pg_sum[t] += p * p;
     }
   };
-  for (int64_t f = bins.lo; f < bins.hi;) {
-    const int64_t end = tap_run_end(taps, f, bins.hi);
-    if (end == f) {
-      write_bin(f++, 0);
+  for (const auto& run : weights.runs) {
+    if (run.count != 1 && run.count != 2) {
+      write_bin(run.begin, 0);
       continue;
     }
     if (vector_len > 0) {
-      taps.count[f] == 2 ? entropy_write_run<scalar_t, 2>(taps, envelope_weight, f, end, vector_len, ld, m, lam, residual,
-                                                         unscale, out, out_stride, lipschitz, pg)
-                         : entropy_write_run<scalar_t, 1>(taps, envelope_weight, f, end, vector_len, ld, m, lam, residual,
-                                                         unscale, out, out_stride, lipschitz, pg);
+      run.count == 2 ? entropy_write_run<scalar_t, 2>(taps, weights, run.begin, run.end, vector_len, ld, m, lam,
+                                                     residual, unscale, out, out_stride, lipschitz, pg)
+                     : entropy_write_run<scalar_t, 1>(taps, weights, run.begin, run.end, vector_len, ld, m, lam,
+                                                     residual, unscale, out, out_stride, lipschitz, pg);
     }
     if (vector_len < len) {
-      for (int64_t g = f; g < end; ++g) {
-        write_bin(g, vector_len);
+      for (int64_t f = run.begin; f < run.end; ++f) {
+        write_bin(f, vector_len);
       }
     }
-    f = end;
   }
 }
 
@@ -1306,8 +1338,7 @@ void nnls_kernel(
 
   // The mel envelope spreads each band's energy density over its bins:
   // env[f] = sum_j w_fj m[k_j] / area[k_j] / sum_j w_fj, area[k] = sum_f w_fk;
-  // envelope_weight holds w_fj / area[k_j] / sum_j w_fj per tap.
-  std::vector<scalar_t> envelope_weight(taps.weight.size(), scalar_t(0));
+  // envelope_weight64 holds w_fj / area[k_j] / sum_j w_fj per tap (EntropyWeights' envelope in float64).
   std::vector<double> envelope_weight64(taps.weight.size(), 0.0);
   // Phase 2 runs in float64 (see ProjectedNewton): the filterbank in float64, same taps.
   const CompactTaps<double> taps64(tap_index, tap_weight.to(at::kDouble), n_mels, "nnls");
@@ -1326,10 +1357,10 @@ void nnls_kernel(
       for (int64_t j = 0; j < taps.count[f]; ++j) {
         const int64_t k = taps.index[f * taps.taps + j];
         envelope_weight64[f * taps.taps + j] = taps64.weight[f * taps.taps + j] / area[k] / row;
-        envelope_weight[f * taps.taps + j] = static_cast<scalar_t>(envelope_weight64[f * taps.taps + j]);
       }
     }
   }
+  const EntropyWeights<scalar_t> weights(taps, envelope_weight64, bins);
 
   const int64_t tile_time = nnls_forward_tile_time<scalar_t>();
   const int64_t tiles_per_item = (time + tile_time - 1) / tile_time;
@@ -1429,7 +1460,7 @@ void nnls_kernel(
       auto vector_lanes = [&](int64_t lanes) { return std::min(round_up_to_vector<scalar_t>(lanes), ld); };
       std::fill(lam.begin(), lam.begin() + n_mels * ld, scalar_t(0));
       gram.set_lanes(ld, ld);
-      entropy_pass(taps, envelope_weight.data(), bins, n_mels, ld, ld, m.data(), lam.data(), true, fit.data(),
+      entropy_pass(taps, weights, n_mels, ld, ld, m.data(), lam.data(), true, fit.data(),
                    gram.band_storage().data(), bands, total.data(), scratch.data());
       std::fill(ridge.begin(), ridge.begin() + ld, scalar_t(0));
       for (int64_t k = 0; k < n_mels; ++k) {
@@ -1548,7 +1579,7 @@ void nnls_kernel(
         for (int trial = 0; trial < kMaxBacktracks; ++trial) {
           dual_candidate(n_mels, vlen, ld, lam.data(), alpha.data(), step.data(), m.data(), ridge.data(),
                          lam_c.data(), dual_c.data());
-          entropy_pass(taps, envelope_weight.data(), bins, n_mels, vlen, ld, m.data(), lam_c.data(), false,
+          entropy_pass(taps, weights, n_mels, vlen, ld, m.data(), lam_c.data(), false,
                        fit_c.data(), k_cand.data(), bands, total_c.data(), scratch.data());
           bool any_pending = false;
           for (int64_t t = 0; t < len; ++t) {
@@ -1608,7 +1639,7 @@ void nnls_kernel(
 
       // ---- The entropy solution of every frame, written out, and the NNLS tests -------------
       len = tile_len;
-      entropy_write(taps, envelope_weight.data(), bins, len, ld, m_all.data(), lam_all.data(), res_all.data(),
+      entropy_write(taps, weights, len, ld, m_all.data(), lam_all.data(), res_all.data(),
                     unscale_all.data(), out_tile, time, lipschitz, pg.data(), scratch.data());
       lane_dot(n_mels, len, ld, res_all.data(), res_all.data(), obj.data());
       // A frame passes when the entropy solution is an exact solution (to tol) or a KKT point of

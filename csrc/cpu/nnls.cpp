@@ -1486,6 +1486,7 @@ void nnls_kernel(
       // move the active lanes beyond the active count into the finished lanes below it (so
       // compaction moves a few lanes, not the whole tile). Lanes finished but not yet moved stay
       // in place and keep computing harmless values of their own (alpha = 0, never read back).
+      // Returns whether lanes moved.
       auto retire = [&]() {
         for (int64_t k = 0; k < n_mels; ++k) {
           for (const int64_t lane : finished) {
@@ -1503,7 +1504,7 @@ void nnls_kernel(
           while (!active[len - 1]) {
             --len;  // trailing finished lanes need no move
           }
-          return;
+          return false;
         }
         holes.clear();
         sources.clear();
@@ -1529,9 +1530,7 @@ void nnls_kernel(
         };
         move(m.data(), n_mels);
         move(lam.data(), n_mels);
-        move(fit.data(), n_mels);
-        move(grad.data(), n_mels);  // valid at the top of a step (refills after a step overwrite it)
-        move(step.data(), n_mels);
+        move(fit.data(), n_mels);  // (grad and step are recomputed from these after a move)
         move(gram.band_storage().data(), bands * n_mels);
         for (int64_t p = 0; p < moves; ++p) {
           const int64_t hole = holes[p];
@@ -1547,6 +1546,7 @@ void nnls_kernel(
         }
         len = n;
         gram.set_lanes(vector_lanes(len), ld);
+        return true;
       };
       while (len > 0) {
         // Dual gradient m - A s - eps lam: zero at the penalised entropy solution.
@@ -1560,12 +1560,13 @@ void nnls_kernel(
             any_finished = true;
           }
         }
-        if (any_finished) {
-          retire();
+        if (any_finished && retire()) {
           if (len == 0) {
             break;
           }
           vlen = vector_lanes(len);
+          dual_gradient(n_mels, vlen, ld, m.data(), fit.data(), ridge.data(), lam.data(), grad.data(), step.data(),
+                        pg.data());
         }
         // Newton step: (A S A^T + eps I) step = grad.
         gram.factor_with_ridge_and_solve(ridge.data(), step.data());

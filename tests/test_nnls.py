@@ -146,6 +146,52 @@ def test_batch_equals_per_item_and_threads_do_not_matter():
     assert torch.equal(one, batched)
 
 
+_ISA_SCRIPT = """
+import sys, torch, warnings
+import inverse_mel
+warnings.simplefilter("ignore")
+gen = torch.Generator().manual_seed(5)
+outputs = []
+# Triangular banks (1- and 2-tap runs) and a random sparse bank (bins of 0 to 12 taps: the per-bin
+# path); 203 frames
+# leave a partial vector of lanes at the end of a tile; clean and noisy (inconsistent) mels.
+for args in [(201, 80, 16000, 0.0, None, "slaney", "slaney"), (513, 128, 16000, 0.0, None, None, "htk")]:
+    module = inverse_mel.InverseMelScale(*args, solver="nnls")
+    for dtype in (torch.float32, torch.float64):
+        spec = torch.rand(args[0], 203, generator=gen, dtype=torch.float64) ** 4
+        mel = (module.fb.double().T @ spec).to(dtype)
+        noisy = mel * torch.exp(0.3 * torch.randn(mel.shape, generator=gen, dtype=torch.float64)).to(dtype)
+        for x in (mel, noisy):
+            outputs.append(tuple(module.to(dtype)(x, return_info=True)))
+fb = torch.rand(100, 12, generator=gen, dtype=torch.float64)
+fb = fb * (fb > 0.6)
+mel = fb.T @ torch.rand(100, 203, generator=gen, dtype=torch.float64)
+outputs.append(tuple(inverse_mel.functional.inverse_mel_scale(mel, fb, solver="nnls", return_info=True)))
+torch.save(outputs, sys.argv[1])
+"""
+
+
+@pytest.mark.parametrize("isa", ["avx2", "baseline"])
+def test_every_vector_width_gives_the_same_bits(isa, tmp_path):
+    # The entropy passes are compiled for AVX-512, AVX2 and the baseline ISA (64-, 32- and
+    # 16-byte vectors) and the widest the CPU has runs; INVERSE_MEL_VECTOR_ISA caps it. Lanes are
+    # frames and every width does the same IEEE operations, so the results must match bit for bit.
+    import os
+    import subprocess
+    import sys
+    script = tmp_path / "run.py"
+    script.write_text(_ISA_SCRIPT)
+    results = {}
+    for name, env in (("widest", {}), (isa, {"INVERSE_MEL_VECTOR_ISA": isa})):
+        out = tmp_path / f"{name}.pt"
+        subprocess.run([sys.executable, str(script), str(out)], check=True, env={**os.environ, **env})
+        results[name] = torch.load(out)
+    assert len(results["widest"]) == 9
+    for widest, capped in zip(results["widest"], results[isa]):
+        for a, b in zip(widest, capped):
+            assert torch.equal(a, b)
+
+
 # --- edge cases --------------------------------------------------------------------------------
 def test_zero_frames_give_zero_output():
     module = _module(2)

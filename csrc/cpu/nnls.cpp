@@ -45,10 +45,13 @@
 #include <algorithm>
 #include <cmath>
 #include <cstdint>
+#include <cstdlib>
+#include <cstring>
 #include <limits>
 #include <memory>
 #include <optional>
 #include <tuple>
+#include <utility>
 #include <vector>
 
 namespace inverse_mel {
@@ -628,7 +631,7 @@ INVERSE_MEL_MULTIVERSION void negate(int64_t n, scalar_t* x) {
 // ---------------------------------------------------------------------------------------------
 // The entropy phase (the start of every solve; see nnls_kernel).
 
-// exp2_approx and the vector helpers below take and return 64-byte vectors (Vector64); they are
+// exp2_approx and the vector helpers below take and return vectors (Vector); they are
 // always inlined, so no call passes one across the ABI that -Wpsabi warns about.
 #pragma GCC diagnostic ignored "-Wpsabi"
 
@@ -679,7 +682,7 @@ struct Exp2Constants<double> {
 };
 
 // sum_{j >= i}^{degree} coefficient(j) r^(j - i), in Horner form (i = 0: the polynomial for
-// 2^r). value_t is scalar_t or a vector of it (see Vector64).
+// 2^r). value_t is scalar_t or a vector of it (see Vector).
 template <typename scalar_t, int i, typename value_t>
 inline __attribute__((always_inline)) value_t exp2_polynomial(value_t r) {
   using C = Exp2Constants<scalar_t>;
@@ -710,32 +713,87 @@ inline __attribute__((always_inline)) value_t exp2_approx(value_t x) {
   return x < lo ? value_t{} : result;
 }
 
-// 64-byte vectors of scalar_t and of the same-width unsigned integer (GCC/Clang vector extensions). The
-// entropy pass keeps a run of bins' sums in them, i.e. in registers; each ISA clone lowers them
-// to its own vector width. Rows of the entropy phase are padded to whole 64-byte vectors.
+// kBytes-byte vectors of scalar_t and of the same-width unsigned integer (GCC/Clang vector
+// extensions). The entropy passes keep a run of bins' sums in them, i.e. in registers. kBytes
+// matches the ISA the pass is compiled for (see run_widest): a wider generic vector would be
+// split, spilled and partly scalarised (measured: 5x slower with 64-byte vectors under AVX2).
 template <typename scalar_t>
-struct Vector64;
+struct UnsignedOf;
 template <>
-struct Vector64<float> {
-  typedef float type __attribute__((vector_size(64)));
-  typedef uint32_t bits __attribute__((vector_size(64)));
+struct UnsignedOf<float> {
+  using type = uint32_t;
 };
 template <>
-struct Vector64<double> {
-  typedef double type __attribute__((vector_size(64)));
-  typedef uint64_t bits __attribute__((vector_size(64)));
+struct UnsignedOf<double> {
+  using type = uint64_t;
+};
+template <typename scalar_t, int kBytes>
+struct Vector {
+  typedef scalar_t type __attribute__((vector_size(kBytes)));
+  typedef typename UnsignedOf<scalar_t>::type bits __attribute__((vector_size(kBytes)));
+  static constexpr int64_t lanes = kBytes / static_cast<int64_t>(sizeof(scalar_t));
 };
 
-template <typename scalar_t>
-inline __attribute__((always_inline)) typename Vector64<scalar_t>::type load_vector(const scalar_t* p) {
-  typename Vector64<scalar_t>::type v;
-  __builtin_memcpy(&v, p, sizeof(v));  // rows are not 64-byte aligned
+template <int kBytes, typename scalar_t>
+inline __attribute__((always_inline)) typename Vector<scalar_t, kBytes>::type load_vector(const scalar_t* p) {
+  typename Vector<scalar_t, kBytes>::type v;
+  __builtin_memcpy(&v, p, sizeof(v));  // rows are not aligned to whole vectors
   return v;
 }
 
-template <typename scalar_t>
-inline __attribute__((always_inline)) void store_vector(scalar_t* p, typename Vector64<scalar_t>::type v) {
+template <int kBytes, typename scalar_t>
+inline __attribute__((always_inline)) void store_vector(scalar_t* p, typename Vector<scalar_t, kBytes>::type v) {
   __builtin_memcpy(p, &v, sizeof(v));
+}
+
+// Calls Kernel::template run<kBytes>(args...) compiled for the widest vector ISA the CPU has:
+// AVX-512 (64-byte vectors), AVX2 (32) or the baseline (16; SSE2 on x86-64, NEON on arm64).
+// Kernel::run is always inlined into the targeted caller, so all of it gets that ISA. Lanes
+// compute the same IEEE operations at any width, so all three give the same bits.
+#if defined(__GNUC__) && defined(__x86_64__) && defined(__linux__) && !defined(__CUDACC__)
+template <typename Kernel, typename... Args>
+__attribute__((target("avx512f"))) void run_avx512(Args&&... args) {
+  Kernel::template run<64>(std::forward<Args>(args)...);
+}
+template <typename Kernel, typename... Args>
+__attribute__((target("avx2"))) void run_avx2(Args&&... args) {
+  Kernel::template run<32>(std::forward<Args>(args)...);
+}
+#endif
+template <typename Kernel, typename... Args>
+void run_baseline(Args&&... args) {
+  Kernel::template run<16>(std::forward<Args>(args)...);
+}
+// The environment variable INVERSE_MEL_VECTOR_ISA=avx2 or =baseline caps the choice (read once):
+// the tests run every width on one machine and compare the bits.
+inline int vector_isa_level() {
+#if defined(__GNUC__) && defined(__x86_64__) && defined(__linux__) && !defined(__CUDACC__)
+  const int detected = __builtin_cpu_supports("avx512f") ? 2 : __builtin_cpu_supports("avx2") ? 1 : 0;
+#else
+  const int detected = 0;
+#endif
+  const char* cap = std::getenv("INVERSE_MEL_VECTOR_ISA");
+  if (cap != nullptr && std::strcmp(cap, "baseline") == 0) {
+    return 0;
+  }
+  if (cap != nullptr && std::strcmp(cap, "avx2") == 0) {
+    return std::min(detected, 1);
+  }
+  return detected;
+}
+
+template <typename Kernel, typename... Args>
+void run_widest(Args&&... args) {
+#if defined(__GNUC__) && defined(__x86_64__) && defined(__linux__) && !defined(__CUDACC__)
+  static const int isa = vector_isa_level();
+  if (isa == 2) {
+    return run_avx512<Kernel>(std::forward<Args>(args)...);
+  }
+  if (isa == 1) {
+    return run_avx2<Kernel>(std::forward<Args>(args)...);
+  }
+#endif
+  run_baseline<Kernel>(std::forward<Args>(args)...);
 }
 
 // What the entropy passes read of the filterbank, beside its taps (arrays shaped like
@@ -841,14 +899,14 @@ inline __attribute__((always_inline)) void entropy_values(
 // mel bands k0, k1: per vector of lanes, the run's sums stay in registers and reach memory once.
 // The bins still add in order, so every sum rounds exactly as a bin-by-bin loop's would, and s
 // is the same expression as entropy_values'.
-template <typename scalar_t, int kTaps, bool kLamIsZero>
+template <int kBytes, typename scalar_t, int kTaps, bool kLamIsZero>
 inline __attribute__((always_inline)) void entropy_run(
     const CompactTaps<scalar_t>& taps, const EntropyWeights<scalar_t>& weights, int64_t f_begin, int64_t f_end,
     int64_t n_mels, int64_t len, int64_t ld, const scalar_t* m, const scalar_t* lam, scalar_t* fit, scalar_t* k_band,
     scalar_t* total) {
-  using V = typename Vector64<scalar_t>::type;
-  using B = typename Vector64<scalar_t>::bits;
-  constexpr int64_t lanes = sizeof(V) / sizeof(scalar_t);
+  using V = typename Vector<scalar_t, kBytes>::type;
+  using B = typename Vector<scalar_t, kBytes>::bits;
+  constexpr int64_t lanes = Vector<scalar_t, kBytes>::lanes;
   const int64_t k0 = taps.index[f_begin * taps.taps];
   const int64_t k1 = kTaps == 2 ? taps.index[f_begin * taps.taps + 1] : k0;
   scalar_t* fit0 = fit + k0 * ld;
@@ -858,16 +916,16 @@ inline __attribute__((always_inline)) void entropy_run(
   scalar_t* k01 = k_band + (std::abs(k0 - k1) * n_mels + std::max(k0, k1)) * ld;
   const V zero{};
   for (int64_t t = 0; t < len; t += lanes) {  // len is a whole number of vectors
-    const V m0 = load_vector(m + k0 * ld + t);
-    const V m1 = kTaps == 2 ? load_vector(m + k1 * ld + t) : zero;
-    const V l0 = kLamIsZero ? zero : load_vector(lam + k0 * ld + t);
-    const V l1 = kTaps == 2 && !kLamIsZero ? load_vector(lam + k1 * ld + t) : zero;
-    V sum = load_vector(total + t), sum0 = load_vector(fit0 + t), sum00 = load_vector(k00 + t);
+    const V m0 = load_vector<kBytes>(m + k0 * ld + t);
+    const V m1 = kTaps == 2 ? load_vector<kBytes>(m + k1 * ld + t) : zero;
+    const V l0 = kLamIsZero ? zero : load_vector<kBytes>(lam + k0 * ld + t);
+    const V l1 = kTaps == 2 && !kLamIsZero ? load_vector<kBytes>(lam + k1 * ld + t) : zero;
+    V sum = load_vector<kBytes>(total + t), sum0 = load_vector<kBytes>(fit0 + t), sum00 = load_vector<kBytes>(k00 + t);
     V sum1 = zero, sum01 = zero, sum11 = zero;
     if constexpr (kTaps == 2) {
-      sum1 = load_vector(fit1 + t);
-      sum01 = load_vector(k01 + t);
-      sum11 = load_vector(k11 + t);
+      sum1 = load_vector<kBytes>(fit1 + t);
+      sum01 = load_vector<kBytes>(k01 + t);
+      sum11 = load_vector<kBytes>(k11 + t);
     }
     for (int64_t f = f_begin; f < f_end; ++f) {
       const scalar_t* w = taps.weight.data() + f * taps.taps;
@@ -899,13 +957,13 @@ inline __attribute__((always_inline)) void entropy_run(
         sum11 += ww[2] * v;
       }
     }
-    store_vector(total + t, sum);
-    store_vector(fit0 + t, sum0);
-    store_vector(k00 + t, sum00);
+    store_vector<kBytes>(total + t, sum);
+    store_vector<kBytes>(fit0 + t, sum0);
+    store_vector<kBytes>(k00 + t, sum00);
     if constexpr (kTaps == 2) {
-      store_vector(fit1 + t, sum1);
-      store_vector(k01 + t, sum01);
-      store_vector(k11 + t, sum11);
+      store_vector<kBytes>(fit1 + t, sum1);
+      store_vector<kBytes>(k01 + t, sum01);
+      store_vector<kBytes>(k11 + t, sum11);
     }
   }
 }
@@ -913,9 +971,18 @@ inline __attribute__((always_inline)) void entropy_run(
 // One evaluation of the entropy dual at lam, per lane, in a single pass over the bins:
 //   fit = A s,  k_band = A diag(s) A^T (band storage),  total = sum_f s_f,  s = s(lam).
 // Everything it reads or writes is mel-sized (n_mels x len), so a tile's working set stays in
-// cache however many bins there are. len is a whole number of 64-byte vectors.
-template <typename scalar_t>
-INVERSE_MEL_MULTIVERSION void entropy_pass(
+// cache however many bins there are. len is a whole number of 64-byte vectors. Called through
+// run_widest (kBytes: the vector width of the ISA it was compiled for).
+struct EntropyPass {
+  template <int kBytes, typename scalar_t>
+  static inline __attribute__((always_inline)) void run(
+      const CompactTaps<scalar_t>& taps, const EntropyWeights<scalar_t>& weights, int64_t n_mels, int64_t len,
+      int64_t ld, const scalar_t* m, const scalar_t* lam, bool lam_is_zero, scalar_t* fit, scalar_t* k_band,
+      int64_t bands, scalar_t* total, scalar_t* scratch);
+};
+
+template <int kBytes, typename scalar_t>
+inline __attribute__((always_inline)) void EntropyPass::run(
     const CompactTaps<scalar_t>& taps, const EntropyWeights<scalar_t>& weights, int64_t n_mels, int64_t len,
     int64_t ld, const scalar_t* m, const scalar_t* lam, bool lam_is_zero, scalar_t* fit, scalar_t* k_band, int64_t bands,
     scalar_t* total, scalar_t* scratch) {
@@ -935,12 +1002,12 @@ INVERSE_MEL_MULTIVERSION void entropy_pass(
     if (run.count == 1 || run.count == 2) {  // all of a triangular bank
       const bool two = run.count == 2;
       if (lam_is_zero) {
-        two ? entropy_run<scalar_t, 2, true>(taps, weights, run.begin, run.end, n_mels, len, ld, m, lam, fit, k_band, total)
-            : entropy_run<scalar_t, 1, true>(taps, weights, run.begin, run.end, n_mels, len, ld, m, lam, fit, k_band, total);
+        two ? entropy_run<kBytes, scalar_t, 2, true>(taps, weights, run.begin, run.end, n_mels, len, ld, m, lam, fit, k_band, total)
+            : entropy_run<kBytes, scalar_t, 1, true>(taps, weights, run.begin, run.end, n_mels, len, ld, m, lam, fit, k_band, total);
       } else {
-        two ? entropy_run<scalar_t, 2, false>(taps, weights, run.begin, run.end, n_mels, len, ld, m, lam, fit, k_band,
+        two ? entropy_run<kBytes, scalar_t, 2, false>(taps, weights, run.begin, run.end, n_mels, len, ld, m, lam, fit, k_band,
                                               total)
-            : entropy_run<scalar_t, 1, false>(taps, weights, run.begin, run.end, n_mels, len, ld, m, lam, fit, k_band,
+            : entropy_run<kBytes, scalar_t, 1, false>(taps, weights, run.begin, run.end, n_mels, len, ld, m, lam, fit, k_band,
                                               total);
       }
       continue;
@@ -974,29 +1041,29 @@ INVERSE_MEL_MULTIVERSION void entropy_pass(
   }
 }
 
-// entropy_write over one run of bins [f_begin, f_end) sharing their kTaps mel bands (as in
+// EntropyWrite over one run of bins [f_begin, f_end) sharing their kTaps mel bands (as in
 // entropy_run), for the lanes [0, len), len a whole number of vectors: per vector of lanes the
 // bands' rows of m, lam and residual are loaded once and pg stays in a register. Same operations
-// as entropy_write's per-bin loop, so the same bits.
-template <typename scalar_t, int kTaps>
+// as EntropyWrite's per-bin loop, so the same bits.
+template <int kBytes, typename scalar_t, int kTaps>
 inline __attribute__((always_inline)) void entropy_write_run(
     const CompactTaps<scalar_t>& taps, const EntropyWeights<scalar_t>& weights, int64_t f_begin, int64_t f_end,
     int64_t len, int64_t ld, const scalar_t* m, const scalar_t* lam, const scalar_t* residual, const scalar_t* unscale,
     scalar_t* out, int64_t out_stride, scalar_t lipschitz, scalar_t* pg) {
-  using V = typename Vector64<scalar_t>::type;
-  using B = typename Vector64<scalar_t>::bits;
-  constexpr int64_t lanes = sizeof(V) / sizeof(scalar_t);
+  using V = typename Vector<scalar_t, kBytes>::type;
+  using B = typename Vector<scalar_t, kBytes>::bits;
+  constexpr int64_t lanes = Vector<scalar_t, kBytes>::lanes;
   const int64_t k0 = taps.index[f_begin * taps.taps];
   const int64_t k1 = kTaps == 2 ? taps.index[f_begin * taps.taps + 1] : k0;
   const V zero{};
   for (int64_t t = 0; t < len; t += lanes) {
-    const V m0 = load_vector(m + k0 * ld + t), l0 = load_vector(lam + k0 * ld + t);
-    const V r0 = load_vector(residual + k0 * ld + t);
-    const V m1 = kTaps == 2 ? load_vector(m + k1 * ld + t) : zero;
-    const V l1 = kTaps == 2 ? load_vector(lam + k1 * ld + t) : zero;
-    const V r1 = kTaps == 2 ? load_vector(residual + k1 * ld + t) : zero;
-    const V unscale_t = load_vector(unscale + t);
-    V pg_sum = load_vector(pg + t);
+    const V m0 = load_vector<kBytes>(m + k0 * ld + t), l0 = load_vector<kBytes>(lam + k0 * ld + t);
+    const V r0 = load_vector<kBytes>(residual + k0 * ld + t);
+    const V m1 = kTaps == 2 ? load_vector<kBytes>(m + k1 * ld + t) : zero;
+    const V l1 = kTaps == 2 ? load_vector<kBytes>(lam + k1 * ld + t) : zero;
+    const V r1 = kTaps == 2 ? load_vector<kBytes>(residual + k1 * ld + t) : zero;
+    const V unscale_t = load_vector<kBytes>(unscale + t);
+    V pg_sum = load_vector<kBytes>(pg + t);
     for (int64_t f = f_begin; f < f_end; ++f) {
       const scalar_t* w = taps.weight.data() + f * taps.taps;
       const scalar_t* c = weights.envelope.data() + f * taps.taps;
@@ -1013,12 +1080,12 @@ inline __attribute__((always_inline)) void entropy_write_run(
         v = v * exp2_approx<scalar_t, V, B>(x[0] * l0 + x[1] * l1);
         g = w[0] * r0 + w[1] * r1;
       }
-      store_vector(out + f * out_stride + t, v * unscale_t);
+      store_vector<kBytes>(out + f * out_stride + t, v * unscale_t);
       const V bound_measure = lipschitz * v;
-      const V p = g < bound_measure ? g : bound_measure;  // see entropy_write
+      const V p = g < bound_measure ? g : bound_measure;  // see EntropyWrite
       pg_sum += p * p;
     }
-    store_vector(pg + t, pg_sum);
+    store_vector<kBytes>(pg + t, pg_sum);
   }
 }
 
@@ -1026,13 +1093,22 @@ inline __attribute__((always_inline)) void entropy_write_run(
 // two) to out (row f at out + f * out_stride), with the NNLS stationarity measure of the
 // result: pg[t] = the squared gradient mapping (see free_set_pass), gradient = A^T residual,
 // residual = A s - m. Runs of 1- and 2-tap bins go through entropy_write_run for whole vectors
-// of lanes; the rest of the lanes, and any other bin, through the per-bin loop here.
-template <typename scalar_t>
-INVERSE_MEL_MULTIVERSION void entropy_write(
+// of lanes; the rest of the lanes, and any other bin, through the per-bin loop here. Called
+// through run_widest.
+struct EntropyWrite {
+  template <int kBytes, typename scalar_t>
+  static inline __attribute__((always_inline)) void run(
+      const CompactTaps<scalar_t>& taps, const EntropyWeights<scalar_t>& weights, int64_t len, int64_t ld,
+      const scalar_t* m, const scalar_t* lam, const scalar_t* residual, const scalar_t* unscale, scalar_t* out,
+      int64_t out_stride, scalar_t lipschitz, scalar_t* pg, scalar_t* scratch);
+};
+
+template <int kBytes, typename scalar_t>
+inline __attribute__((always_inline)) void EntropyWrite::run(
     const CompactTaps<scalar_t>& taps, const EntropyWeights<scalar_t>& weights, int64_t len, int64_t ld,
     const scalar_t* m, const scalar_t* lam, const scalar_t* residual, const scalar_t* unscale, scalar_t* out,
     int64_t out_stride, scalar_t lipschitz, scalar_t* pg, scalar_t* scratch) {
-  constexpr int64_t lanes = 64 / static_cast<int64_t>(sizeof(scalar_t));
+  constexpr int64_t lanes = Vector<scalar_t, kBytes>::lanes;
   const int64_t vector_len = len / lanes * lanes;
   std::fill(pg, pg + len, scalar_t(0));
   // Lanes [t0, len) of bin f.
@@ -1067,9 +1143,9 @@ INVERSE_MEL_MULTIVERSION void entropy_write(
       continue;
     }
     if (vector_len > 0) {
-      run.count == 2 ? entropy_write_run<scalar_t, 2>(taps, weights, run.begin, run.end, vector_len, ld, m, lam,
+      run.count == 2 ? entropy_write_run<kBytes, scalar_t, 2>(taps, weights, run.begin, run.end, vector_len, ld, m, lam,
                                                      residual, unscale, out, out_stride, lipschitz, pg)
-                     : entropy_write_run<scalar_t, 1>(taps, weights, run.begin, run.end, vector_len, ld, m, lam,
+                     : entropy_write_run<kBytes, scalar_t, 1>(taps, weights, run.begin, run.end, vector_len, ld, m, lam,
                                                      residual, unscale, out, out_stride, lipschitz, pg);
     }
     if (vector_len < len) {
@@ -1460,7 +1536,7 @@ void nnls_kernel(
       auto vector_lanes = [&](int64_t lanes) { return std::min(round_up_to_vector<scalar_t>(lanes), ld); };
       std::fill(lam.begin(), lam.begin() + n_mels * ld, scalar_t(0));
       gram.set_lanes(ld, ld);
-      entropy_pass(taps, weights, n_mels, ld, ld, m.data(), lam.data(), true, fit.data(),
+      run_widest<EntropyPass>(taps, weights, n_mels, ld, ld, m.data(), lam.data(), true, fit.data(),
                    gram.band_storage().data(), bands, total.data(), scratch.data());
       std::fill(ridge.begin(), ridge.begin() + ld, scalar_t(0));
       for (int64_t k = 0; k < n_mels; ++k) {
@@ -1580,7 +1656,7 @@ void nnls_kernel(
         for (int trial = 0; trial < kMaxBacktracks; ++trial) {
           dual_candidate(n_mels, vlen, ld, lam.data(), alpha.data(), step.data(), m.data(), ridge.data(),
                          lam_c.data(), dual_c.data());
-          entropy_pass(taps, weights, n_mels, vlen, ld, m.data(), lam_c.data(), false,
+          run_widest<EntropyPass>(taps, weights, n_mels, vlen, ld, m.data(), lam_c.data(), false,
                        fit_c.data(), k_cand.data(), bands, total_c.data(), scratch.data());
           bool any_pending = false;
           for (int64_t t = 0; t < len; ++t) {
@@ -1640,7 +1716,7 @@ void nnls_kernel(
 
       // ---- The entropy solution of every frame, written out, and the NNLS tests -------------
       len = tile_len;
-      entropy_write(taps, weights, len, ld, m_all.data(), lam_all.data(), res_all.data(),
+      run_widest<EntropyWrite>(taps, weights, len, ld, m_all.data(), lam_all.data(), res_all.data(),
                     unscale_all.data(), out_tile, time, lipschitz, pg.data(), scratch.data());
       lane_dot(n_mels, len, ld, res_all.data(), res_all.data(), obj.data());
       // A frame passes when the entropy solution is an exact solution (to tol) or a KKT point of

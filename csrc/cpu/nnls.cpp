@@ -716,7 +716,7 @@ inline __attribute__((always_inline)) value_t exp2_approx(value_t x) {
 // kBytes-byte vectors of scalar_t and of the same-width unsigned integer (GCC/Clang vector
 // extensions). The entropy passes keep a run of bins' sums in them, i.e. in registers. kBytes
 // matches the ISA the pass is compiled for (see run_widest): a wider generic vector would be
-// split, spilled and partly scalarised (measured: 5x slower with 64-byte vectors under AVX2).
+// split, spilled and partly scalarised (measured under AVX2: 4x slower with 64-byte vectors than with 32).
 template <typename scalar_t>
 struct UnsignedOf;
 template <>

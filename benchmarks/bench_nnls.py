@@ -145,8 +145,8 @@ def quality(audio_dir, lines, rows):
 def speed(audio_dir, lines, rows, repeats):
     lines += ["", "## Speed\n",
               "Same mel input for every method, power spectra of the speech recordings tiled to 1000 frames. "
-              "librosa runs mel_to_stft on its own mel of the same spectra. Medians; librosa, being slow, "
-              f"gets {max(1, repeats // 5)} runs.\n",
+              f"librosa runs mel_to_stft on its own mel of the same spectra. Medians of {repeats} runs of each "
+              f"(warm: each method's runs back to back); librosa, being slow, gets {max(1, repeats // 5)} runs.\n",
               "| config | batch | librosa ms | ours-nnls ms | nnls vs librosa | ours-lstsq ms | nnls / lstsq | nnls iters mean / max |",
               "|---|---|---|---|---|---|---|---|"]
     for name, (sr, n_fft, hop, n_mels, f_max, norm, scale) in CONFIGS.items():
@@ -209,7 +209,7 @@ def model_like(audio_dir, lines, rows, repeats):
 def main():
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--audio-dir", default=os.path.join(os.path.dirname(__file__), "audio"))
-    parser.add_argument("--repeats", type=int, default=10)
+    parser.add_argument("--repeats", type=int, default=15)
     parser.add_argument("--out", default=os.path.join(os.path.dirname(__file__), "results", "nnls.md"))
     args = parser.parse_args()
     lines = ["# NNLS: quality on real recordings and speed\n",

@@ -102,15 +102,6 @@ constexpr double kEntropyPenalty = 1e-6;
 // that needs more is far from any consistent mel (its penalised optimum lies at the exp's
 // clamp) and is better served by the projected Newton phase.
 constexpr int64_t kEntropyMaxSteps = 12;
-// A frame whose fit misses tol at the penalised optimum, by at most kPenaltyRetry x tol, continues
-// with the penalty lowered 100x at a time (see nnls_kernel), down to this floor: float32 cannot
-// factor the Hessian much beyond it. Found by the property tests: a 156-mel bank on 79 bins stopped
-// at 1.33 tol and its projected Newton phase, damped, took 190 steps to 1.006 tol.
-constexpr double kPenaltyRetry = 10.0;
-template <typename scalar_t>
-constexpr double kEntropyPenaltyFloor() {
-  return sizeof(scalar_t) == 4 ? 1e-8 : 1e-10;
-}
 constexpr double kArmijo = 1e-4;
 
 // Bins [f_lo, f_hi) are the ones some filter touches; per-bin tile arrays hold only those
@@ -1401,7 +1392,8 @@ class ProjectedNewton {
           // Frames that converge quadratically keep kSolverDamping throughout.
           const real_t reduction = obj_[t] - obj_c_[t];
           if (alpha_[t] == real_t(1)) {
-            if (reduction > real_t(1.8) * decrease_[t] && reduction > real_t(1e-6) * obj_[t]) {
+            if (reduction > real_t(1.8) * decrease_[t] &&
+                reduction > real_t(64) * round_off_margin * std::sqrt(obj_[t]) * mel_norm_[t]) {
               damping_[t] = std::max(damping_[t] * real_t(0.01), damping_floor_[t]);
             }
           } else {
@@ -1501,7 +1493,7 @@ void nnls_kernel(
     std::vector<scalar_t> m(n_mels * cap), lam(n_mels * cap), lam_c(n_mels * cap), fit(n_mels * cap),
         fit_c(n_mels * cap), grad(n_mels * cap), step(n_mels * cap), k_cand(bands * n_mels * cap),
         scratch(4 * cap);
-    std::vector<scalar_t> ridge(cap), ridge_floor(cap), saved_residual(cap), dual(cap), dual_c(cap), total(cap), total_c(cap), mel_norm(cap), alpha(cap),
+    std::vector<scalar_t> ridge(cap), dual(cap), dual_c(cap), total(cap), total_c(cap), mel_norm(cap), alpha(cap),
         slope(cap), pg(cap), obj(cap), accepted(cap);
     std::vector<char> active(cap), pending(cap);
     std::vector<int32_t> iters(cap);
@@ -1587,27 +1579,15 @@ void nnls_kernel(
       const scalar_t tiny = std::numeric_limits<scalar_t>::min() / std::numeric_limits<scalar_t>::epsilon();
       for (int64_t t = 0; t < ld; ++t) {
         ridge[t] = scalar_t(kEntropyPenalty) * ridge[t] + tiny;
-        ridge_floor[t] = scalar_t(kEntropyPenaltyFloor<scalar_t>() / kEntropyPenalty) * ridge[t];
-        saved_residual[t] = std::numeric_limits<scalar_t>::infinity();  // nothing saved yet
         dual[t] = -total[t];  // the dual objective at lam = 0
       }
       // A finished lane's frame gets its iterations now and its dual point and residual at the
       // next retire() (row by row, for all lanes finished since, so the copies stay in cache).
       std::vector<int64_t> finished, holes, sources;
-      // keep_saved: its result is the point save_point() saved earlier, not the current one.
-      auto finish_entropy = [&](int64_t lane, bool keep_saved = false) {
+      auto finish_entropy = [&](int64_t lane) {
         iters_all[frame[lane]] = iters[lane];
         active[lane] = 0;
-        if (!keep_saved) {
-          finished.push_back(lane);
-        }
-      };
-      auto save_point = [&](int64_t lane) {
-        for (int64_t k = 0; k < n_mels; ++k) {
-          const int64_t i = k * ld + lane;
-          lam_all[k * ld + frame[lane]] = lam[i];
-          res_all[k * ld + frame[lane]] = fit[i] - m[i];
-        }
+        finished.push_back(lane);
       };
       // Save the finished lanes' results; then, when that frees at least one whole vector of lanes,
       // move the active lanes beyond the active count into the finished lanes below it (so
@@ -1663,8 +1643,6 @@ void nnls_kernel(
           const int64_t hole = holes[p];
           const int64_t source = sources[p];
           ridge[hole] = ridge[source];
-          ridge_floor[hole] = ridge_floor[source];
-          saved_residual[hole] = saved_residual[source];
           dual[hole] = dual[source];
           total[hole] = total[source];
           mel_norm[hole] = mel_norm[source];
@@ -1677,27 +1655,6 @@ void nnls_kernel(
         gram.set_lanes(vector_lanes(len), ld);
         return true;
       };
-      // ||m - A s|| of one lane, and its penalty lowered 100x (its gradient, the Newton step's
-      // right-hand side and dual value follow).
-      auto lane_residual_norm = [&](int64_t lane) {
-        scalar_t sum = 0;
-        for (int64_t k = 0; k < n_mels; ++k) {
-          const scalar_t r = m[k * ld + lane] - fit[k * ld + lane];
-          sum += r * r;
-        }
-        return std::sqrt(sum);
-      };
-      auto lower_penalty = [&](int64_t lane) {
-        ridge[lane] = std::max(ridge[lane] * scalar_t(0.01), ridge_floor[lane]);
-        scalar_t value = -total[lane];
-        for (int64_t k = 0; k < n_mels; ++k) {
-          const int64_t i = k * ld + lane;
-          grad[i] = m[i] - fit[i] - ridge[lane] * lam[i];
-          step[i] = grad[i];
-          value += lam[i] * (m[i] - scalar_t(0.5) * ridge[lane] * lam[i]);
-        }
-        dual[lane] = value;
-      };
       while (len > 0) {
         // Dual gradient m - A s - eps lam: zero at the penalised entropy solution.
         int64_t vlen = vector_lanes(len);
@@ -1705,38 +1662,10 @@ void nnls_kernel(
                       pg.data());
         bool any_finished = false;
         for (int64_t t = 0; t < len; ++t) {
-          if (!active[t]) {
-            continue;
+          if (active[t] && (!(std::sqrt(pg[t]) > entropy_tol * mel_norm[t]) || iters[t] >= entropy_max_steps)) {
+            finish_entropy(t);  // converged, out of steps, or NaN (left to the NNLS tests below)
+            any_finished = true;
           }
-          const bool stationary = !(std::sqrt(pg[t]) > entropy_tol * mel_norm[t]);
-          const bool out_of_steps = iters[t] >= entropy_max_steps;
-          if (!stationary && !out_of_steps) {
-            continue;
-          }
-          // Converged, out of steps, or NaN (left to the NNLS tests below). One exception: at the
-          // penalised optimum the fit misses tol, but by less than kPenaltyRetry tol. That is the
-          // penalty's bias eps lam of a consistent frame on an ill-conditioned bank (its exact
-          // solution needs a large lam): the frame continues with a 100x smaller penalty, and its
-          // point is saved first. An inconsistent frame's residual does not shrink with the penalty:
-          // when the continuation fails to halve it, the saved point is the result.
-          bool keep_saved = false;
-          const bool saved = saved_residual[t] < std::numeric_limits<scalar_t>::infinity();
-          if (stationary || saved) {
-            const scalar_t residual_norm = lane_residual_norm(t);
-            if (saved && !(residual_norm < saved_residual[t])) {
-              keep_saved = true;  // (a NaN residual too)
-            } else if (stationary && !out_of_steps && ridge[t] > ridge_floor[t] &&
-                       residual_norm > tol_s * mel_norm[t] &&
-                       residual_norm <= scalar_t(kPenaltyRetry) * tol_s * mel_norm[t] &&
-                       residual_norm < scalar_t(0.5) * saved_residual[t]) {
-              save_point(t);
-              saved_residual[t] = residual_norm;
-              lower_penalty(t);
-              continue;
-            }
-          }
-          finish_entropy(t, keep_saved);
-          any_finished = true;
         }
         if (any_finished && retire()) {
           if (len == 0) {

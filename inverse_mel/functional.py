@@ -48,9 +48,8 @@ DRIVERS = ("gels", "gelsy", "gelsd", "gelss")
 #: non-negative least squares, min ||fb.T @ S - melspec|| subject to S >= 0.
 SOLVERS = ("lstsq", "nnls")
 #: NNLS defaults: at most 200 Newton steps per frame (2.9-5.5 on average on real spectrograms, a median
-#: of 4-13 on model-like inconsistent mels; a few frames of rank-deficient banks need far more,
-#: where damped near-null directions converge slowly), and the per-frame, scale-invariant tolerance
-#: (see :func:`inverse_mel_scale`).
+#: of 4-13 and at most 74 on model-like inconsistent mels, tens on ill-conditioned rank-deficient
+#: banks), and the per-frame, scale-invariant tolerance (see :func:`inverse_mel_scale`).
 DEFAULT_MAX_ITER = 200
 DEFAULT_TOL = 1e-4
 
@@ -645,9 +644,10 @@ def inverse_mel_scale(
             its projected gradient is ``<= tol * ||fb||_2 * ||fb.T @ s - m||`` (the residual is
             orthogonal to what the free bins can still change: optimal for inconsistent input).
             The projected Newton steps damp directions whose squared singular value is below 1e-4
-            of the largest (as ``rcond`` does for least squares), so on filterbanks with near-null
-            directions a ``tol`` well below 1e-4 may not be reached: such frames stop at
-            ``max_iter`` with ``converged=False``.
+            of the largest (as ``rcond`` does for least squares) and lower that damping per frame,
+            down to 1e-12, when the steps stall; a ``tol`` near float64 round-off on filterbanks with
+            near-null directions may still not be reached: such frames stop at ``max_iter`` with
+            ``converged=False``.
         return_info: if ``True``, return an :class:`InverseMelResult` with the per-frame
             iterations, relative mel residual and convergence flags, like ``torch.linalg.*_ex``.
         fill_from: NNLS only: ``(n_freqs,)`` int64; bin ``f`` with ``fill_from[f] >= 0`` (a bin no

@@ -47,16 +47,20 @@ at::Tensor empty_output(at::IntArrayRef sizes, const at::TensorOptions& options)
 
 // The hot loops are compiled for AVX-512, AVX2 and the baseline ISA, picked at load
 // time (GCC/Clang function multiversioning), so one portable build runs wide vectors.
+// INVERSE_MEL_HAS_ISA_CLONES says whether this build can compile code for those ISAs.
 #if defined(__GNUC__) && defined(__x86_64__) && defined(__linux__) && !defined(__CUDACC__)
+#define INVERSE_MEL_HAS_ISA_CLONES 1
 #define INVERSE_MEL_MULTIVERSION __attribute__((target_clones("avx512f", "avx2", "default")))
 #else
+#define INVERSE_MEL_HAS_ISA_CLONES 0
 #define INVERSE_MEL_MULTIVERSION
 #endif
 
-// relu that keeps NaN (like torch.relu), so a bad frame stays visibly bad.
-template <typename scalar_t>
-inline scalar_t relu_keep_nan(scalar_t v) {
-  return v < scalar_t(0) ? scalar_t(0) : v;
+// relu that keeps NaN (like torch.relu), so a bad frame stays visibly bad. value_t is a scalar
+// or a GCC vector of them (value_t{} is zero either way).
+template <typename value_t>
+inline __attribute__((always_inline)) value_t relu_keep_nan(value_t v) {
+  return v < value_t{} ? value_t{} : v;
 }
 
 // One output row segment: out[t] = relu(sum_j w[j] * rows[j][t]).

@@ -35,6 +35,12 @@
 // Every quantity is per frame (per SIMD lane): frames never mix, so a frame's result depends
 // neither on its neighbours in a tile nor on the thread count. Finished frames leave the tile.
 // Each frame is scaled by a power of two first, so results scale exactly with the input.
+
+// The entropy passes call relu_keep_nan (lstsq_tile.h), exp2_approx and the vector helpers below
+// with GCC vectors (Vector); all are always inlined, so no call passes one across the ABI that
+// -Wpsabi warns about.
+#pragma GCC diagnostic ignored "-Wpsabi"
+
 #include "lstsq_tile.h"
 
 #include <ATen/ATen.h>
@@ -66,6 +72,8 @@ constexpr int64_t kNnlsTileBytes = 256 * 1024;
 // round-off in the null directions of an inconsistent residual (amplified by 1 / damping)
 // leak into the step and break the scale invariance of the result (seen on overdetermined
 // and Whisper-like banks); larger ones slow the last digits.
+// It is the starting damping: ProjectedNewton lowers it per frame when its steps stall (see
+// kSolverDampingFloor).
 constexpr double kSolverDamping = 1e-4;
 // A frame whose full steps stop making progress gets less damping, down to this (see
 // ProjectedNewton::run): found by fuzzing the property-test space, where a 198-mel bank held a
@@ -281,7 +289,7 @@ class FreeSetGram {
   }
 
   // The band storage, (bands * n_mels) rows of `stride` lanes: row d * n_mels + k holds
-  // K[k, k - d]. The entropy phase accumulates K there itself, then calls factor_with_ridge.
+  // K[k, k - d]. The entropy phase accumulates K there itself, then calls factor_with_ridge_and_solve.
   std::vector<scalar_t>& band_storage() { return k_band_; }
 
   // Add ridge[t] to K's diagonal per lane, factor, and solve K x = rhs in place: the same
@@ -635,10 +643,6 @@ INVERSE_MEL_MULTIVERSION void negate(int64_t n, scalar_t* x) {
 // ---------------------------------------------------------------------------------------------
 // The entropy phase (the start of every solve; see nnls_kernel).
 
-// exp2_approx and the vector helpers below take and return vectors (Vector); they are
-// always inlined, so no call passes one across the ABI that -Wpsabi warns about.
-#pragma GCC diagnostic ignored "-Wpsabi"
-
 // 2^x, vectorisable: x = k + r (k = round(x), so |r| <= 1/2 and r is exact), 2^r by a
 // polynomial, 2^k from the exponent bits. Base 2 needs no Cody-Waite reduction: the passes use
 // exponent weights w log2(e) (EntropyWeights), so 2^u is e^(A^T lam). Plain IEEE operations only
@@ -754,7 +758,7 @@ inline __attribute__((always_inline)) void store_vector(scalar_t* p, typename Ve
 // AVX-512 (64-byte vectors), AVX2 (32) or the baseline (16; SSE2 on x86-64, NEON on arm64).
 // Kernel::run is always inlined into the targeted caller, so all of it gets that ISA. Lanes
 // compute the same IEEE operations at any width, so all three give the same bits.
-#if defined(__GNUC__) && defined(__x86_64__) && defined(__linux__) && !defined(__CUDACC__)
+#if INVERSE_MEL_HAS_ISA_CLONES
 template <typename Kernel, typename... Args>
 __attribute__((target("avx512f"))) void run_avx512(Args&&... args) {
   Kernel::template run<64>(std::forward<Args>(args)...);
@@ -771,7 +775,7 @@ void run_baseline(Args&&... args) {
 // The environment variable INVERSE_MEL_VECTOR_ISA=avx2 or =baseline caps the choice (read once):
 // the tests run every width on one machine and compare the bits.
 inline int vector_isa_level() {
-#if defined(__GNUC__) && defined(__x86_64__) && defined(__linux__) && !defined(__CUDACC__)
+#if INVERSE_MEL_HAS_ISA_CLONES
   const int detected = __builtin_cpu_supports("avx512f") ? 2 : __builtin_cpu_supports("avx2") ? 1 : 0;
 #else
   const int detected = 0;
@@ -788,7 +792,7 @@ inline int vector_isa_level() {
 
 template <typename Kernel, typename... Args>
 void run_widest(Args&&... args) {
-#if defined(__GNUC__) && defined(__x86_64__) && defined(__linux__) && !defined(__CUDACC__)
+#if INVERSE_MEL_HAS_ISA_CLONES
   static const int isa = vector_isa_level();
   if (isa == 2) {
     return run_avx512<Kernel>(std::forward<Args>(args)...);
@@ -899,6 +903,28 @@ inline __attribute__((always_inline)) void entropy_values(
   }
 }
 
+// s at one bin of a run, for a vector of lanes: max(0, env) * 2^u with env and u from the run's
+// kTaps mel rows (m0, m1 and lam0, lam1, loaded once per run), c and x the bin's envelope and
+// exponent weights. The same operations as entropy_values', so the same bits per lane.
+template <typename scalar_t, int kTaps, bool kLamIsZero, typename V>
+inline __attribute__((always_inline)) V run_bin_value(const scalar_t* c, const scalar_t* x, V m0, V m1, V l0, V l1) {
+  using B = typename Vector<scalar_t, sizeof(V)>::bits;
+  V envelope = c[0] * m0;
+  if constexpr (kTaps == 2) {
+    envelope = envelope + c[1] * m1;
+  }
+  envelope = relu_keep_nan(envelope);
+  if constexpr (kLamIsZero) {
+    return envelope;
+  } else {
+    V u = x[0] * l0;
+    if constexpr (kTaps == 2) {
+      u = u + x[1] * l1;
+    }
+    return envelope * exp2_approx<scalar_t, V, B>(u);
+  }
+}
+
 // The entropy pass over one run of bins [f_begin, f_end) whose kTaps (1 or 2) taps name the same
 // mel bands k0, k1: per vector of lanes, the run's sums stay in registers and reach memory once.
 // The bins still add in order, so every sum rounds exactly as a bin-by-bin loop's would, and s
@@ -909,7 +935,6 @@ inline __attribute__((always_inline)) void entropy_run(
     int64_t n_mels, int64_t len, int64_t ld, const scalar_t* m, const scalar_t* lam, scalar_t* fit, scalar_t* k_band,
     scalar_t* total) {
   using V = typename Vector<scalar_t, kBytes>::type;
-  using B = typename Vector<scalar_t, kBytes>::bits;
   constexpr int64_t lanes = Vector<scalar_t, kBytes>::lanes;
   const int64_t k0 = taps.index[f_begin * taps.taps];
   const int64_t k1 = kTaps == 2 ? taps.index[f_begin * taps.taps + 1] : k0;
@@ -936,20 +961,7 @@ inline __attribute__((always_inline)) void entropy_run(
       const scalar_t* c = weights.envelope.data() + f * taps.taps;
       const scalar_t* x = weights.exponent.data() + f * taps.taps;
       const scalar_t* ww = weights.products.data() + 3 * f;
-      V v;
-      if constexpr (kTaps == 1) {
-        v = c[0] * m0;
-        v = v < zero ? zero : v;  // relu_keep_nan
-        if constexpr (!kLamIsZero) {
-          v = v * exp2_approx<scalar_t, V, B>(x[0] * l0);
-        }
-      } else {
-        v = c[0] * m0 + c[1] * m1;
-        v = v < zero ? zero : v;
-        if constexpr (!kLamIsZero) {
-          v = v * exp2_approx<scalar_t, V, B>(x[0] * l0 + x[1] * l1);
-        }
-      }
+      const V v = run_bin_value<scalar_t, kTaps, kLamIsZero>(c, x, m0, m1, l0, l1);
       sum += v;
       sum0 += w[0] * v;
       if constexpr (kTaps == 1) {
@@ -977,18 +989,21 @@ inline __attribute__((always_inline)) void entropy_run(
 // Everything it reads or writes is mel-sized (n_mels x len), so a tile's working set stays in
 // cache however many bins there are. len is a whole number of 64-byte vectors. Called through
 // run_widest (kBytes: the vector width of the ISA it was compiled for).
+// kLamIsZero: the start, lam = 0, where s is the envelope itself (no exponential).
+template <bool kLamIsZero>
 struct EntropyPass {
   template <int kBytes, typename scalar_t>
   static inline __attribute__((always_inline)) void run(
       const CompactTaps<scalar_t>& taps, const EntropyWeights<scalar_t>& weights, int64_t n_mels, int64_t len,
-      int64_t ld, const scalar_t* m, const scalar_t* lam, bool lam_is_zero, scalar_t* fit, scalar_t* k_band,
-      int64_t bands, scalar_t* total, scalar_t* scratch);
+      int64_t ld, const scalar_t* m, const scalar_t* lam, scalar_t* fit, scalar_t* k_band, int64_t bands,
+      scalar_t* total, scalar_t* scratch);
 };
 
+template <bool kLamIsZero>
 template <int kBytes, typename scalar_t>
-inline __attribute__((always_inline)) void EntropyPass::run(
+inline __attribute__((always_inline)) void EntropyPass<kLamIsZero>::run(
     const CompactTaps<scalar_t>& taps, const EntropyWeights<scalar_t>& weights, int64_t n_mels, int64_t len,
-    int64_t ld, const scalar_t* m, const scalar_t* lam, bool lam_is_zero, scalar_t* fit, scalar_t* k_band, int64_t bands,
+    int64_t ld, const scalar_t* m, const scalar_t* lam, scalar_t* fit, scalar_t* k_band, int64_t bands,
     scalar_t* total, scalar_t* scratch) {
   for (int64_t row = 0; row < n_mels; ++row) {
     std::fill(fit + row * ld, fit + row * ld + len, scalar_t(0));
@@ -1003,17 +1018,14 @@ inline __attribute__((always_inline)) void EntropyPass::run(
   scalar_t* __restrict__ sum = total;
   scalar_t* __restrict__ s_row = scratch;
   for (const auto& run : weights.runs) {
-    if (run.count == 1 || run.count == 2) {  // all of a triangular bank
-      const bool two = run.count == 2;
-      if (lam_is_zero) {
-        two ? entropy_run<kBytes, scalar_t, 2, true>(taps, weights, run.begin, run.end, n_mels, len, ld, m, lam, fit, k_band, total)
-            : entropy_run<kBytes, scalar_t, 1, true>(taps, weights, run.begin, run.end, n_mels, len, ld, m, lam, fit, k_band, total);
-      } else {
-        two ? entropy_run<kBytes, scalar_t, 2, false>(taps, weights, run.begin, run.end, n_mels, len, ld, m, lam, fit, k_band,
-                                              total)
-            : entropy_run<kBytes, scalar_t, 1, false>(taps, weights, run.begin, run.end, n_mels, len, ld, m, lam, fit, k_band,
-                                              total);
-      }
+    if (run.count == 2) {  // with 1-tap runs, all of a triangular bank
+      entropy_run<kBytes, scalar_t, 2, kLamIsZero>(taps, weights, run.begin, run.end, n_mels, len, ld, m, lam, fit,
+                                                   k_band, total);
+      continue;
+    }
+    if (run.count == 1) {
+      entropy_run<kBytes, scalar_t, 1, kLamIsZero>(taps, weights, run.begin, run.end, n_mels, len, ld, m, lam, fit,
+                                                   k_band, total);
       continue;
     }
     if (run.count == 0) {
@@ -1021,7 +1033,7 @@ inline __attribute__((always_inline)) void EntropyPass::run(
     }
     // Any other bin (a dense or custom bank): s into a row, then each tap's sums.
     const BinTaps<scalar_t> bin(taps, weights, run.begin);
-    entropy_values(bin, len, ld, m, lam, s_row, scratch + len, scratch + 2 * len, lam_is_zero);
+    entropy_values(bin, len, ld, m, lam, s_row, scratch + len, scratch + 2 * len, kLamIsZero);
     INVERSE_MEL_IVDEP
     for (int64_t t = 0; t < len; ++t) {
       sum[t] += s_row[t];
@@ -1055,7 +1067,6 @@ inline __attribute__((always_inline)) void entropy_write_run(
     int64_t len, int64_t ld, const scalar_t* m, const scalar_t* lam, const scalar_t* residual, const scalar_t* unscale,
     scalar_t* out, int64_t out_stride, scalar_t lipschitz, scalar_t* pg) {
   using V = typename Vector<scalar_t, kBytes>::type;
-  using B = typename Vector<scalar_t, kBytes>::bits;
   constexpr int64_t lanes = Vector<scalar_t, kBytes>::lanes;
   const int64_t k0 = taps.index[f_begin * taps.taps];
   const int64_t k1 = kTaps == 2 ? taps.index[f_begin * taps.taps + 1] : k0;
@@ -1072,17 +1083,10 @@ inline __attribute__((always_inline)) void entropy_write_run(
       const scalar_t* w = taps.weight.data() + f * taps.taps;
       const scalar_t* c = weights.envelope.data() + f * taps.taps;
       const scalar_t* x = weights.exponent.data() + f * taps.taps;
-      V v, g;
-      if constexpr (kTaps == 1) {
-        v = c[0] * m0;
-        v = v < zero ? zero : v;  // relu_keep_nan
-        v = v * exp2_approx<scalar_t, V, B>(x[0] * l0);
-        g = w[0] * r0;
-      } else {
-        v = c[0] * m0 + c[1] * m1;
-        v = v < zero ? zero : v;
-        v = v * exp2_approx<scalar_t, V, B>(x[0] * l0 + x[1] * l1);
-        g = w[0] * r0 + w[1] * r1;
+      const V v = run_bin_value<scalar_t, kTaps, false>(c, x, m0, m1, l0, l1);
+      V g = w[0] * r0;  // A^T residual at the bin, as gather_taps sums it
+      if constexpr (kTaps == 2) {
+        g = g + w[1] * r1;
       }
       store_vector<kBytes>(out + f * out_stride + t, v * unscale_t);
       const V bound_measure = lipschitz * v;
@@ -1209,14 +1213,8 @@ class ProjectedNewton {
     const real_t round_off_margin = real_t(16) * std::numeric_limits<real_t>::epsilon();
     // Residual, norms and the metric W = envelope + 1e-6 max(envelope).
     mel_residual(taps_, bins_, n_mels_, len, s_.data(), m_.data(), r_.data());
-    std::fill(obj_.begin(), obj_.begin() + len, real_t(0));
-    std::fill(mel_norm_.begin(), mel_norm_.begin() + len, real_t(0));
-    for (int64_t k = 0; k < n_mels_; ++k) {
-      for (int64_t t = 0; t < len; ++t) {
-        obj_[t] += r_[k * len + t] * r_[k * len + t];
-        mel_norm_[t] += m_[k * len + t] * m_[k * len + t];
-      }
-    }
+    lane_dot(n_mels_, len, len, r_.data(), r_.data(), obj_.data());
+    lane_dot(n_mels_, len, len, m_.data(), m_.data(), mel_norm_.data());
     std::fill(alpha_.begin(), alpha_.begin() + len, real_t(0));  // the envelope's max, for the floor
     for (int64_t f = 0; f < rows_; ++f) {
       real_t* envelope = metric_.data() + f * len;
@@ -1333,12 +1331,7 @@ class ProjectedNewton {
         projected_candidate(rows_, len, s_.data(), d_.data(), g_.data(), alpha_.data(), cand_.data(),
                             decrease_.data());
         mel_residual(taps_, bins_, n_mels_, len, cand_.data(), m_.data(), rc_.data());
-        std::fill(obj_c_.begin(), obj_c_.begin() + len, real_t(0));
-        for (int64_t k = 0; k < n_mels_; ++k) {
-          for (int64_t t = 0; t < len; ++t) {
-            obj_c_[t] += rc_[k * len + t] * rc_[k * len + t];
-          }
-        }
+        lane_dot(n_mels_, len, len, rc_.data(), rc_.data(), obj_c_.data());
         bool any_pending = false;
         for (int64_t t = 0; t < len; ++t) {
           if (!pending_[t]) {
@@ -1567,8 +1560,8 @@ void nnls_kernel(
       auto vector_lanes = [&](int64_t lanes) { return std::min(round_up_to_vector<scalar_t>(lanes), ld); };
       std::fill(lam.begin(), lam.begin() + n_mels * ld, scalar_t(0));
       gram.set_lanes(ld, ld);
-      run_widest<EntropyPass>(taps, weights, n_mels, ld, ld, m.data(), lam.data(), true, fit.data(),
-                   gram.band_storage().data(), bands, total.data(), scratch.data());
+      run_widest<EntropyPass<true>>(taps, weights, n_mels, ld, ld, m.data(), lam.data(), fit.data(),
+                                    gram.band_storage().data(), bands, total.data(), scratch.data());
       std::fill(ridge.begin(), ridge.begin() + ld, scalar_t(0));
       for (int64_t k = 0; k < n_mels; ++k) {
         const scalar_t* diag = gram.band_storage().data() + k * ld;
@@ -1687,8 +1680,8 @@ void nnls_kernel(
         for (int trial = 0; trial < kMaxBacktracks; ++trial) {
           dual_candidate(n_mels, vlen, ld, lam.data(), alpha.data(), step.data(), m.data(), ridge.data(),
                          lam_c.data(), dual_c.data());
-          run_widest<EntropyPass>(taps, weights, n_mels, vlen, ld, m.data(), lam_c.data(), false,
-                       fit_c.data(), k_cand.data(), bands, total_c.data(), scratch.data());
+          run_widest<EntropyPass<false>>(taps, weights, n_mels, vlen, ld, m.data(), lam_c.data(), fit_c.data(),
+                                         k_cand.data(), bands, total_c.data(), scratch.data());
           bool any_pending = false;
           for (int64_t t = 0; t < len; ++t) {
             dual_c[t] -= total_c[t];
@@ -1847,6 +1840,7 @@ void nnls_backward_kernel(
     const int64_t cap = std::min(tile_time, time);
     std::vector<scalar_t> free(n_freqs * cap), masked(n_freqs * cap), z(n_mels * cap), zero(n_mels * cap, 0),
         x(n_mels * cap), correction(n_mels * cap);
+    const std::vector<scalar_t> ridge(cap, static_cast<scalar_t>(backward_ridge<scalar_t>()));  // every frame's
     for (int64_t tile = tile_begin; tile < tile_end; ++tile) {
       const int64_t b = tile / tiles_per_item;
       const int64_t t0 = (tile % tiles_per_item) * tile_time;
@@ -1863,7 +1857,6 @@ void nnls_backward_kernel(
       // z = A (free * grad): the mel residual of `masked` against a zero target.
       mel_residual(taps, all_bins, n_mels, len, masked.data(), zero.data(), z.data());
       FreeSetGram<scalar_t> gram(taps, all_bins, n_mels, consts.bands, len);
-      const std::vector<scalar_t> ridge(len, static_cast<scalar_t>(backward_ridge<scalar_t>()));
       gram.build(free.data(), ridge.data());
       std::copy(z.begin(), z.begin() + n_mels * len, x.begin());
       gram.solve(x.data());

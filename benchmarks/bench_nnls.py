@@ -76,6 +76,14 @@ def stft_magnitude(audio, n_fft, hop):
     return torch.stft(x, n_fft, hop, window=torch.hann_window(n_fft), return_complex=True).abs()  # (freqs, frames)
 
 
+def speech_power_1000(audio_dir, name):
+    """The speech recordings' power spectrogram for config `name`, tiled to 1000 frames: (freqs, 1000)."""
+    sr, n_fft, hop = CONFIGS[name][:3]
+    mag = stft_magnitude(load_class(audio_dir, SPEECH, sr), n_fft, hop)
+    reps = -(-1000 // mag.shape[1])
+    return (mag ** 2).repeat(1, reps)[:, :1000].contiguous()
+
+
 def metrics(mag, mag_hat, fb_t, melspec, estimate_in_input_domain):
     sc = float((mag - mag_hat).norm() / mag.norm())
     floor = 1e-8 * float(mag.max()) ** 2
@@ -151,9 +159,7 @@ def speed(audio_dir, lines, rows, repeats):
               "|---|---|---|---|---|---|---|---|"]
     for name, (sr, n_fft, hop, n_mels, f_max, norm, scale) in CONFIGS.items():
         lstsq, nnls = make_modules(name)
-        mag = stft_magnitude(load_class(audio_dir, SPEECH, sr), n_fft, hop)
-        reps = -(-1000 // mag.shape[1])
-        spec1 = (mag ** 2).repeat(1, reps)[:, :1000].contiguous()
+        spec1 = speech_power_1000(audio_dir, name)
         lib_fb = librosa.filters.mel(sr=sr, n_fft=n_fft, n_mels=n_mels, fmin=0.0, fmax=f_max, htk=scale == "htk", norm=norm)
         lib_mel = (torch.from_numpy(lib_fb).float() @ spec1).numpy()
         t_lib = median_time(lambda: librosa.feature.inverse.mel_to_stft(
@@ -185,12 +191,9 @@ def model_like(audio_dir, lines, rows, repeats):
               "| config | converged | iters mean / median / max | mel residual mean | ours-nnls ms | ours-lstsq ms |",
               "|---|---|---|---|---|---|"]
     gen = torch.Generator().manual_seed(0)
-    for name, (sr, n_fft, hop, n_mels, f_max, norm, scale) in CONFIGS.items():
+    for name in CONFIGS:
         lstsq, nnls = make_modules(name)
-        mag = stft_magnitude(load_class(audio_dir, SPEECH, sr), n_fft, hop)
-        reps = -(-1000 // mag.shape[1])
-        spec = (mag ** 2).repeat(1, reps)[:, :1000].contiguous()
-        melspec = lstsq.fb.T @ spec
+        melspec = lstsq.fb.T @ speech_power_1000(audio_dir, name)
         melspec = melspec * torch.exp(0.3 * torch.randn(melspec.shape, generator=gen))
         info = nnls(melspec, return_info=True)
         t_nnls = median_time(lambda: nnls(melspec), repeats)

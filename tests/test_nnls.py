@@ -192,6 +192,19 @@ def test_every_vector_width_gives_the_same_bits(isa, tmp_path):
             assert torch.equal(a, b)
 
 
+def test_unrecognised_vector_isa_setting_warns():
+    # A typo in the test knob must not pass silently: it warns and keeps the widest width.
+    import os
+    import subprocess
+    import sys
+    code = ("import torch, inverse_mel\n"
+            "fb = inverse_mel.functional.melscale_fbanks(201, 0.0, 8000.0, 40, 16000, 'slaney', 'slaney')\n"
+            "inverse_mel.functional.inverse_mel_scale(fb.T @ torch.rand(201, 20), fb, solver='nnls')\n")
+    run = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True,
+                         env={**os.environ, "INVERSE_MEL_VECTOR_ISA": "AVX2"})
+    assert "INVERSE_MEL_VECTOR_ISA=AVX2 is not recognised (use avx2 or baseline" in run.stderr
+
+
 # --- edge cases --------------------------------------------------------------------------------
 def test_zero_frames_give_zero_output():
     module = _module(2)

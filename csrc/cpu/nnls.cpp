@@ -787,6 +787,10 @@ inline int vector_isa_level() {
   if (cap != nullptr && std::strcmp(cap, "avx2") == 0) {
     return std::min(detected, 1);
   }
+  if (cap != nullptr && cap[0] != '\0') {
+    TORCH_WARN("INVERSE_MEL_VECTOR_ISA=", cap, " is not recognised (use avx2 or baseline, or unset it); "
+               "using the CPU's widest vectors");
+  }
   return detected;
 }
 

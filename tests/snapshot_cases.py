@@ -1,0 +1,64 @@
+"""The cases of the kernel snapshot (tests/test_kernel_snapshot.py, tools/make_kernel_snapshot.py):
+every compiled op on fixed inputs, reduced to the SHA-256 of each output's bytes.
+
+Three configurations x power 1 and 2 x clean and model-like (log-normal noise) mels x float32 and
+float64; NNLS forward (with and without the band-edge fill), its backward, and the least-squares
+apply (banded and dense solve). Frames: 140, so that tiles and SIMD vectors end part-way.
+"""
+import hashlib
+
+import numpy as np
+import torch
+
+import inverse_mel  # noqa: F401  (loads the ops)
+
+# name: (sample_rate, n_fft, hop, n_mels, f_max, norm, mel_scale)
+CONFIGS = {
+    "tts": (22050, 1024, 256, 80, 8000.0, "slaney", "slaney"),
+    "whisper": (16000, 400, 160, 80, 8000.0, "slaney", "slaney"),
+    "docs": (16000, 1024, 256, 128, 8000.0, None, "htk"),
+}
+FRAMES = 140
+
+
+def _digest(t: torch.Tensor) -> str:
+    return hashlib.sha256(np.ascontiguousarray(t.detach().cpu().numpy()).tobytes()).hexdigest()[:16]
+
+
+def _exact_gradient(shape, dtype) -> torch.Tensor:
+    """A gradient whose values are exact in every dtype (no libm, no RNG)."""
+    f = torch.arange(shape[-2]).view(-1, 1)
+    t = torch.arange(shape[-1]).view(1, -1)
+    return (((7 * f + 13 * t) % 17 - 8).to(dtype) / 8).expand(shape).contiguous()
+
+
+def digests_of_all_cases(arrays) -> dict:
+    out = {}
+    ops = torch.ops.inverse_mel
+    for name in CONFIGS:
+        tap_index = torch.from_numpy(arrays[f"{name}_tap_index"])
+        tap_weight32 = torch.from_numpy(arrays[f"{name}_tap_weight"])
+        gram64 = torch.from_numpy(arrays[f"{name}_gram_pinv"])
+        band64 = torch.from_numpy(arrays[f"{name}_band"]) if f"{name}_band" in arrays else None
+        fill_from = torch.from_numpy(arrays[f"{name}_fill_from"])
+        for power in (1, 2):
+            for kind in ("clean", "noisy"):
+                mel32 = torch.from_numpy(arrays[f"{name}_p{power}_{kind}"])
+                for dtype in (torch.float32, torch.float64):
+                    key = f"{name}/p{power}/{kind}/{str(dtype)[6:]}"
+                    mel = mel32.to(dtype)
+                    weight = tap_weight32.to(dtype)
+                    for fill_name, fill in (("fill", fill_from), ("nofill", None)):
+                        s, it, res, conv = ops.nnls(mel, tap_index, weight, 200, 1e-4, fill)
+                        for part, value in (("solution", s), ("iterations", it), ("residual", res),
+                                            ("converged", conv)):
+                            out[f"{key}/nnls/{fill_name}/{part}"] = _digest(value)
+                    s, *_ = ops.nnls(mel, tap_index, weight, 200, 1e-4, None)
+                    grad = _exact_gradient(s.shape, dtype)
+                    out[f"{key}/nnls_backward"] = _digest(ops.nnls_backward(grad, s, tap_index, weight, mel.shape[-2]))
+                    gram = gram64.to(dtype)
+                    out[f"{key}/lstsq/dense"] = _digest(ops.lstsq_apply(mel, gram, tap_index, weight, None))
+                    if band64 is not None:
+                        out[f"{key}/lstsq/banded"] = _digest(
+                            ops.lstsq_apply(mel, gram, tap_index, weight, band64.to(dtype)))
+    return out

@@ -1,0 +1,54 @@
+"""The compiled kernels give the very bits they gave when tests/data/kernel_snapshot.npz was
+written (tools/make_kernel_snapshot.py), at every vector width this CPU has. Restructuring the
+kernels must keep this test green; a change of results must rewrite the snapshot on purpose."""
+import json
+import os
+import subprocess
+import sys
+
+import numpy as np
+import pytest
+import torch
+
+from snapshot_cases import _digest, digests_of_all_cases
+
+DATA = os.path.join(os.path.dirname(__file__), "data", "kernel_snapshot.npz")
+
+
+def _stored():
+    arrays = dict(np.load(DATA))
+    return arrays, json.loads(str(arrays.pop("digests")))
+
+
+def test_snapshot_covers_every_op_and_case():
+    _, digests = _stored()
+    ops = {key.split("/")[4] for key in digests}
+    assert ops == {"nnls", "nnls_backward", "lstsq"}
+    assert len(digests) == 3 * 2 * 2 * 2 * (8 + 1 + 1) + 2 * 2 * 2 * 2  # docs/tts banded, whisper dense only
+
+
+def test_a_one_ulp_change_changes_the_digest():
+    arrays, _ = _stored()
+    x = torch.from_numpy(arrays["tts_p2_clean"]).clone()
+    before = _digest(x)
+    x.view(-1)[1234] = torch.nextafter(x.view(-1)[1234], torch.tensor(float("inf")))
+    assert _digest(x) != before
+
+
+@pytest.mark.parametrize("isa", ["widest", "avx2", "baseline"])
+def test_kernels_give_the_snapshot_bits(isa):
+    # Each width in a fresh process: the width is read once, when the library first runs a kernel.
+    env = dict(os.environ)
+    if isa != "widest":
+        env["INVERSE_MEL_VECTOR_ISA"] = isa
+    code = (
+        "import json, sys, numpy as np; sys.path.insert(0, %r);"
+        "from snapshot_cases import digests_of_all_cases;"
+        "a = dict(np.load(%r)); a.pop('digests');"
+        "print(json.dumps(digests_of_all_cases(a)))"
+    ) % (os.path.dirname(__file__), DATA)
+    run = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, env=env, check=True)
+    got = json.loads(run.stdout.strip().splitlines()[-1])
+    _, expected = _stored()
+    changed = sorted(k for k in expected if got.get(k) != expected[k])
+    assert not changed, f"{len(changed)} of {len(expected)} outputs changed, e.g. {changed[:6]}"

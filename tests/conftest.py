@@ -1,5 +1,6 @@
 """Shared test helpers: the torchaudio 2.11 reference fixtures and independent float64 references."""
 import json
+import math
 import os
 import warnings
 
@@ -67,6 +68,35 @@ def truncated_pinv(fb, rcond):
 def reference_inverse(melspec, fb, rcond=inverse_mel.DEFAULT_RCOND):
     """relu(truncated_pinv(fb.T) @ melspec) in float64."""
     return torch.relu(truncated_pinv(fb, rcond) @ melspec.to(torch.float64))
+
+
+def torchaudio_fbanks(n_freqs, f_min, f_max, n_mels, sample_rate, norm=None, mel_scale="htk"):
+    """torchaudio 2.11's melscale_fbanks, transcribed here with torch ops. The fixtures were written
+    on an AVX-512 machine; torch's float32 pow/log round differently under AVX2, so bit-for-bit
+    comparisons use this transcription on the machine at hand (and the fixtures to 1e-6)."""
+    def hz_to_mel(f):
+        if mel_scale == "htk":
+            return 2595.0 * math.log10(1.0 + f / 700.0)
+        return f / (200.0 / 3) if f < 1000.0 else 15.0 + math.log(f / 1000.0) / (math.log(6.4) / 27.0)
+
+    def mel_to_hz(mels):
+        if mel_scale == "htk":
+            return 700.0 * (10.0 ** (mels / 2595.0) - 1.0)
+        freqs = (200.0 / 3) * mels
+        log_t = mels >= 15.0
+        freqs[log_t] = 1000.0 * torch.exp((math.log(6.4) / 27.0) * (mels[log_t] - 15.0))
+        return freqs
+
+    all_freqs = torch.linspace(0, sample_rate // 2, n_freqs)
+    f_pts = mel_to_hz(torch.linspace(hz_to_mel(f_min), hz_to_mel(f_max), n_mels + 2))
+    f_diff = f_pts[1:] - f_pts[:-1]
+    slopes = f_pts.unsqueeze(0) - all_freqs.unsqueeze(1)
+    down_slopes = (-1.0 * slopes[:, :-2]) / f_diff[:-1]
+    up_slopes = slopes[:, 2:] / f_diff[1:]
+    fb = torch.max(torch.zeros(1), torch.min(down_slopes, up_slopes))
+    if norm == "slaney":
+        fb *= (2.0 / (f_pts[2 : n_mels + 2] - f_pts[:n_mels])).unsqueeze(0)
+    return fb
 
 
 def rel_err(a, b):

@@ -78,7 +78,7 @@ def breakdown(name, batch, time_frames, repeats, bandwidth):
     first touch of the fresh output. Each part is measured, none is inferred from a model."""
     module = make_module(name)
     melspec = melspec_for(module, batch, time_frames)
-    op = module._operator(torch.float32)
+    op = module.operator(torch.float32)
     args = (op.gram_pinv, op.tap_index, op.tap_weight, op.gram_cholesky_band)
     warm_out = torch.empty(batch, module.n_stft, time_frames)
     torch.ops.inverse_mel.lstsq_apply_out(melspec, *args, warm_out)

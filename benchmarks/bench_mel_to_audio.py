@@ -35,7 +35,7 @@ import torch
 import inverse_mel
 from inverse_mel import _io
 from inverse_mel import functional as F
-from inverse_mel.__main__ import synthesize
+from inverse_mel.demo import synthesize
 from common import machine, median_time, write_results
 
 SR, N_FFT, HOP, N_MELS, F_MAX, N_ITER, MOMENTUM = 22050, 1024, 256, 80, 8000.0, 32, 0.99

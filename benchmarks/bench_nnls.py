@@ -123,7 +123,7 @@ def quality(audio_dir, lines, rows):
                 spec = mag ** power
                 melspec = fb_t @ spec
                 results = {}
-                info = nnls(melspec, return_info=True)
+                info = nnls.forward_with_info(melspec)
                 results["ours-nnls"] = metrics(mag, info.specgram ** (1 / power), fb_t, melspec, info.specgram)
                 est = nnls_no_fill(melspec)
                 results["nnls-no-fill"] = metrics(mag, est ** (1 / power), fb_t, melspec, est)
@@ -171,7 +171,7 @@ def speed(audio_dir, lines, rows, repeats):
             melspec = lstsq.fb.T @ spec
             t_nnls = median_time(lambda: nnls(melspec), repeats)
             t_lstsq = median_time(lambda: lstsq(melspec), repeats)
-            info = nnls(melspec, return_info=True)
+            info = nnls.forward_with_info(melspec)
             iters = info.iterations.float()
             row = dict(config=name, batch=f"{batch}x1000", librosa_ms=t_lib * 1e3 if batch == 1 else None,
                        nnls_ms=t_nnls * 1e3, lstsq_ms=t_lstsq * 1e3, nnls_iters_mean=float(iters.mean()),
@@ -195,7 +195,7 @@ def model_like(audio_dir, lines, rows, repeats):
         lstsq, nnls = make_modules(name)
         melspec = lstsq.fb.T @ speech_power_1000(audio_dir, name)
         melspec = melspec * torch.exp(0.3 * torch.randn(melspec.shape, generator=gen))
-        info = nnls(melspec, return_info=True)
+        info = nnls.forward_with_info(melspec)
         t_nnls = median_time(lambda: nnls(melspec), repeats)
         t_lstsq = median_time(lambda: lstsq(melspec), repeats)
         iters = info.iterations.float()

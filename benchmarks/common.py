@@ -1,21 +1,9 @@
 """Helpers shared by the benchmark scripts: timing, the inline torchaudio method, the machine."""
 import os
-import statistics
-import time
 
 import torch
 
-
-def median_time(fn, repeats, warmup=2):
-    """Median wall time of fn() in seconds over `repeats` runs after `warmup` runs."""
-    for _ in range(warmup):
-        fn()
-    times = []
-    for _ in range(repeats):
-        t0 = time.perf_counter()
-        fn()
-        times.append(time.perf_counter() - t0)
-    return statistics.median(times)
+from inverse_mel._timing import median_time  # noqa: F401  (the one timer, re-exported for the scripts)
 
 
 def torchaudio_method(fb):

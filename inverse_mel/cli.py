@@ -24,7 +24,8 @@ from typing import List, Optional
 import torch
 
 from . import _io
-from . import functional as F
+from .functional.filterbank import mel_scale
+from .pipeline import preset_griffin_lim
 from .presets import PRESETS, get_preset
 
 PROG = "inverse-mel"
@@ -120,7 +121,7 @@ class Job:
             if audio.numel() <= preset.n_fft:
                 raise _io.InputError(f"audio of {audio.numel()} samples is shorter than n_fft={preset.n_fft}")
             original = preset.spectrogram(audio)
-            mel = F.mel_scale(original, preset.fbanks())
+            mel = mel_scale(original, preset.fbanks())
             mel = preset.to_linear_mel(preset.compress(mel))  # what a model's features hold
         elif ext in _io.ARRAY_SUFFIXES:
             array = _io.load_array(path, args.key)
@@ -143,7 +144,7 @@ class Job:
         estimate = self.inverse(mel)
         audio_out = None
         if self.wants_audio:
-            audio_out = F._preset_griffin_lim(estimate, preset, args.griffin_lim_iters, 0.99, None, True, seed=0)
+            audio_out = preset_griffin_lim(estimate, preset, args.griffin_lim_iters, 0.99, None, True, seed=0)
         quality = {}
         if original is not None:
             mag = original if preset.power == 1 else original.sqrt()
@@ -279,7 +280,7 @@ def main(argv: Optional[List[str]] = None) -> int:
         if args.output is not None:
             print(f"{PROG}: error: no INPUT given", file=sys.stderr)
             return 2
-        from .__main__ import demo_main
+        from .demo import demo_main
 
         return demo_main(args.preset, repeats=args.repeats)
     try:

@@ -34,7 +34,9 @@ from typing import Dict, Optional
 import torch
 from torch import Tensor
 
-from . import functional as F
+from . import _validation as V
+from .functional.filterbank import mel_scale, melscale_fbanks
+from .transforms import GriffinLim, InverseMelScale
 
 __all__ = ["Preset", "PRESETS", "get_preset", "register_preset"]
 
@@ -99,7 +101,7 @@ class Preset:
             raise ValueError(f"Preset {self.name!r}: win_length must be in [1, n_fft={self.n_fft}], found {self.win_length}")
         if not self.clamp_min > 0:
             raise ValueError(f"Preset {self.name!r}: clamp_min must be > 0, found {self.clamp_min!r}")
-        F._check_mel_config(self.n_freqs, self.f_min, self.f_max, self.n_mels, self.sample_rate, f"Preset {self.name!r}",
+        V.check_mel_config(self.n_freqs, self.f_min, self.f_max, self.n_mels, self.sample_rate, f"Preset {self.name!r}",
                             n_freqs_name="n_fft // 2 + 1")
 
     # -- derived settings ---------------------------------------------------------------------
@@ -123,7 +125,7 @@ class Preset:
 
     def fbanks(self) -> Tensor:
         """``(n_freqs, n_mels)`` float32 filterbank."""
-        return F.melscale_fbanks(self.n_freqs, self.f_min, self.f_max or float(self.sample_rate // 2), self.n_mels,
+        return melscale_fbanks(self.n_freqs, self.f_min, self.f_max or float(self.sample_rate // 2), self.n_mels,
                                  self.sample_rate, self.norm, self.mel_scale)
 
     # -- audio -> features ----------------------------------------------------------------------
@@ -155,7 +157,7 @@ class Preset:
 
     def mel_spectrogram(self, audio: Tensor) -> Tensor:
         """Linear-amplitude mel spectrogram ``(..., n_mels, frames)``: ``fb.T @ spectrogram``."""
-        return F.mel_scale(self.spectrogram(audio), self.fbanks().to(audio.dtype))
+        return mel_scale(self.spectrogram(audio), self.fbanks().to(audio.dtype))
 
     def compress(self, mel: Tensor) -> Tensor:
         """Linear mel -> the model's features (log, clamp, normalisation)."""
@@ -195,15 +197,11 @@ class Preset:
     def inverse_mel_scale(self, **kwargs):
         """An :class:`inverse_mel.InverseMelScale` for this preset's filterbank (kwargs: ``solver``,
         ``rcond``, ``max_iter``, ``tol``)."""
-        from .transforms import InverseMelScale
-
         return InverseMelScale(self.n_freqs, self.n_mels, self.sample_rate, self.f_min,
                                self.f_max or float(self.sample_rate // 2), self.norm, self.mel_scale, **kwargs)
 
     def griffin_lim(self, **kwargs):
         """An :class:`inverse_mel.GriffinLim` with this preset's STFT settings and power."""
-        from .transforms import GriffinLim
-
         return GriffinLim(n_fft=self.n_fft, win_length=self.window_length, hop_length=self.hop_length,
                           power=float(self.power), **kwargs)
 

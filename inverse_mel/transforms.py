@@ -1,21 +1,33 @@
-"""``nn.Module`` front ends: drop-in replacements for torchaudio's ``InverseMelScale`` and ``MelScale``."""
-from __future__ import annotations
-
+"""``nn.Module`` front ends: drop-in replacements for torchaudio's ``InverseMelScale``, ``MelScale``
+and ``GriffinLim`` (same signatures, defaults, buffers and outputs; they script and export)."""
 import threading
 import warnings
 import weakref
-from typing import Dict, Optional
+from typing import Optional
 
 import torch
 from torch import Tensor, nn
 
-from . import functional as F
+from . import _validation as V
+from .functional.filterbank import band_edge_fill, mel_scale, melscale_fbanks
+from .functional.inverse import (
+    DEFAULT_MAX_ITER,
+    DEFAULT_RCOND,
+    DEFAULT_TOL,
+    InverseMelResult,
+    LstsqOperator,
+    apply_operator,
+    kept_rank,
+    lstsq_operator,
+    rank_warning_text,
+)
+from .functional.phase import check_inputs, flat_shape, griffinlim, phase_iterations
 
 __all__ = ["InverseMelScale", "MelScale", "GriffinLim"]
 
 
-def _refresh_after_load(module: "InverseMelScale", _incompatible_keys) -> None:
-    module._refresh_operator()
+def _rebuild_after_load(module: "InverseMelScale", _incompatible_keys) -> None:
+    module._rebuild_operators()
 
 
 class InverseMelScale(nn.Module):
@@ -23,17 +35,17 @@ class InverseMelScale(nn.Module):
 
     A drop-in replacement for ``torchaudio.transforms.InverseMelScale``: same signature,
     defaults, validation, ``fb`` buffer (state_dicts load both ways) and, on well-conditioned
-    filterbanks, the same output. What it adds:
+    filterbanks, the same output. It scripts (``torch.jit.script``) and exports
+    (``torch.export.export``). What it adds:
 
-    * The filterbank is factored once (in float64, an SVD with rank cut-off ``rcond``) and the
-      operator is reused for every call and batch item, per device and dtype. It is rebuilt
-      when ``fb`` changes (``load_state_dict``, ``.to()``, in-place edits).
+    * The filterbank is factored once (in float64) and the operator is kept for float32 and
+      float64 computation as non-persistent buffers, which move with the module. It is rebuilt
+      when ``fb`` changes (``load_state_dict``, ``.to()``, in-place edits in eager mode).
     * Rank-deficient or ill-conditioned filterbanks never raise: every ``driver`` returns the
-      minimum-norm least-squares solution within the cut-off, then ReLU, and the constructor
-      warns once with the numerical rank and the fix.
-    * The forward is a compiled op (``torch.ops.inverse_mel.lstsq_apply``) that applies the
-      operator as a small ``n_mels x n_mels`` product and a sparse expansion with the ReLU
-      fused, writing the output once.
+      minimum-norm least-squares solution within the kept directions (the noise-gain rule of
+      :func:`inverse_mel.functional.lstsq_operator`), then ReLU, and the constructor warns once.
+    * ``solver="nnls"``: non-negative least squares, an exact mel fit with better spectra.
+    * :meth:`forward_with_info` also returns per-frame iterations, residuals and convergence.
 
     See :func:`inverse_mel.functional.inverse_mel_scale` for the math.
 
@@ -46,22 +58,24 @@ class InverseMelScale(nn.Module):
         mel_scale: ``"htk"`` or ``"slaney"``.
         driver: ``"gels"``, ``"gelsy"``, ``"gelsd"`` or ``"gelss"``; validated as in torchaudio,
             all give the same result here.
-        rcond: keyword-only; relative rank cut-off on ``fb``'s singular values.
-            (Default: :data:`inverse_mel.functional.DEFAULT_RCOND`, 1e-2)
-        solver: keyword-only; ``"lstsq"`` (torchaudio's method, the default) or ``"nnls"``
-            (non-negative least squares: exact mel fit where possible, better spectra).
-        max_iter, tol: keyword-only; NNLS stopping, per frame (Default: 200, 1e-4). See
-            :func:`inverse_mel.functional.inverse_mel_scale`.
+        rcond: keyword-only; ``None`` (default) for the noise-gain rule, or a relative cut-off on
+            ``fb``'s singular values.
+        solver: keyword-only; ``"lstsq"`` (torchaudio's method, the default) or ``"nnls"``.
+        max_iter, tol: keyword-only; NNLS stopping, per frame (Default: 200, 1e-4).
         fill_band_edges: keyword-only; NNLS only: the bins in ``[f_min, f_max]`` that no filter
             weighs (the DC bin when ``f_min=0``, the last bin when ``f_max`` is Nyquist) copy their
-            nearest weighed bin instead of staying 0. Any value fits the mel spectrogram there;
-            see :func:`inverse_mel.functional.band_edge_fill`. (Default: ``True``)
+            nearest weighed bin instead of staying 0 (:func:`inverse_mel.functional.band_edge_fill`).
+            (Default: ``True``)
+
+    Unlike torchaudio the constructor rejects settings that would give an empty, NaN or aliased
+    filterbank (``f_max`` above Nyquist, ``f_min == f_max``, ``n_mels < 1``, ...);
+    :func:`inverse_mel.functional.melscale_fbanks` itself accepts what torchaudio's accepts.
 
     Shapes:
         input ``(..., n_mels, time)``, output ``(..., n_stft, time)``.
     """
 
-    __constants__ = ["n_stft", "n_mels", "sample_rate", "f_min", "f_max"]
+    __constants__ = ["n_stft", "n_mels", "sample_rate", "f_min", "f_max", "solver", "max_iter", "tol"]
 
     def __init__(
         self,
@@ -74,20 +88,20 @@ class InverseMelScale(nn.Module):
         mel_scale: str = "htk",
         driver: str = "gels",
         *,
-        rcond: Optional[float] = None,
+        rcond: Optional[float] = DEFAULT_RCOND,
         solver: str = "lstsq",
-        max_iter: int = F.DEFAULT_MAX_ITER,
-        tol: float = F.DEFAULT_TOL,
+        max_iter: int = DEFAULT_MAX_ITER,
+        tol: float = DEFAULT_TOL,
         fill_band_edges: bool = True,
     ) -> None:
         super().__init__()
         # torchaudio checks only f_min <= f_max; the rest would end in an empty or NaN filterbank.
-        F._check_mel_config(n_stft, f_min, f_max or None, n_mels, sample_rate, "InverseMelScale")  # torchaudio: 0 -> Nyquist
-        F._check_solver(solver, max_iter, tol)
-        self.solver = solver
-        self.max_iter = max_iter
-        self.tol = tol
-        self.fill_band_edges = bool(fill_band_edges)
+        V.check_mel_config(n_stft, f_min, f_max or None, n_mels, sample_rate, "InverseMelScale")  # 0 -> Nyquist
+        V.check_norm(norm)
+        V.check_mel_scale(mel_scale)
+        V.check_driver(driver)
+        V.check_solver(solver, max_iter, tol)
+        V.check_rcond(rcond)
         self.n_stft = n_stft
         self.n_mels = n_mels
         self.sample_rate = sample_rate
@@ -96,97 +110,124 @@ class InverseMelScale(nn.Module):
         self.norm = norm
         self.mel_scale = mel_scale
         self.driver = driver
-        self.rcond = F.DEFAULT_RCOND if rcond is None else rcond
-
-        F._check_driver(driver)
-
-        fb = F.melscale_fbanks(n_stft, self.f_min, self.f_max, self.n_mels, self.sample_rate, norm, mel_scale)
-        self.register_buffer("fb", fb)
-
+        self.rcond = rcond
+        self.solver = solver
+        self.max_iter = max_iter
+        self.tol = float(tol)
+        self.fill_band_edges = bool(fill_band_edges)
+        self.register_buffer("fb", melscale_fbanks(n_stft, self.f_min, self.f_max, n_mels, sample_rate, norm, mel_scale))
         self._lock = threading.Lock()
-        self._operator_f64: Optional[F.LstsqOperator] = None  # on fb's device
-        self._operators: Dict[torch.dtype, F.LstsqOperator] = {}  # casts of it, per compute dtype
-        self._source = (None, -1)  # (weakref to the fb it was built from, fb._version then)
         self._warned_rank: Optional[int] = None
-        self._refresh_operator()
+        self._rebuild_operators()
         # load_state_dict copies into fb in place; rebuild eagerly so compiled graphs see it too.
-        self.register_load_state_dict_post_hook(_refresh_after_load)
+        self.register_load_state_dict_post_hook(_rebuild_after_load)
 
-    # -- the solve operator cache ------------------------------------------------
-    def _refresh_operator(self) -> None:
-        """(Re)build the float64 solve operator from the current ``fb``. Thread-safe."""
+    # -- the factored operator, as non-persistent buffers ----------------------------------------
+    def _rebuild_operators(self) -> None:
+        """(Re)build the operator from the current ``fb``, for float32 and float64 computation."""
         with self._lock:
-            self._rebuild_locked()
+            self._build_locked()
 
-    def _rebuild_locked(self) -> None:
+    def _build_locked(self) -> None:
         fb = self.fb
-        op = F.lstsq_operator(fb, self.rcond)
-        self._operator_f64 = op
-        self._operators = {}
-        self._source = (weakref.ref(fb), fb._version)
-        self._fb_nonnegative = not bool((fb < 0).any())
-        # NNLS: the band-edge bins no filter weighs continue the spectrum (F.band_edge_fill).
-        self._fill_from = (
-            F.band_edge_fill(fb, self.sample_rate, self.f_min, self.f_max) if self.fill_band_edges else None
-        )
+        op32 = lstsq_operator(fb, self.rcond, torch.float32)
         n_freqs, n_mels = fb.shape
-        if op.rank < n_mels and op.rank != self._warned_rank:
-            self._warned_rank = op.rank
-            warnings.warn(F._rank_warning_text(op.rank, n_mels, n_freqs, self.rcond), stacklevel=3)
+        rank64 = kept_rank(op32.singular_values.cpu(), n_mels, self.rcond, torch.float64)
+        op64 = op32 if rank64 == op32.rank else lstsq_operator(fb, self.rcond, torch.float64)
+        self.rank = op32.rank
+        self.register_buffer("_tap_index", op32.tap_index, persistent=False)
+        for suffix, op, dtype in (("32", op32, torch.float32), ("64", op64, torch.float64)):
+            self.register_buffer("_gram_pinv" + suffix, op.gram_pinv.to(dtype), persistent=False)
+            self.register_buffer("_tap_weight" + suffix, op.tap_weight.to(dtype), persistent=False)
+            band = op.gram_cholesky_band
+            self.register_buffer("_band" + suffix, None if band is None else band.to(dtype), persistent=False)
+        fill = band_edge_fill(fb, self.sample_rate, self.f_min, self.f_max) if self.fill_band_edges else None
+        self.register_buffer("_fill_from", None if fill is None else fill.to(fb.device), persistent=False)
+        self._fb_nonnegative = not bool((fb < 0).any())
+        self._built_from = (weakref.ref(fb), fb._version)
+        if op32.rank < n_mels and op32.rank != self._warned_rank:
+            self._warned_rank = op32.rank
+            warnings.warn(rank_warning_text(op32.rank, n_mels, n_freqs, self.rcond), stacklevel=4)
 
-    def _is_stale(self) -> bool:
-        ref, version = self._source
-        return ref is None or ref() is not self.fb or self.fb._version != version
+    def _rebuild_if_fb_changed(self) -> None:
+        """Eager mode only: in-place edits of ``fb`` (or a new tensor assigned to it)."""
+        ref, version = self._built_from
+        if ref() is self.fb and self.fb._version == version:
+            return
+        with self._lock:  # many threads may call forward at once on a changed module
+            ref, version = self._built_from
+            if ref() is not self.fb or self.fb._version != version:
+                self._build_locked()
 
-    def _operator(self, dtype: torch.dtype) -> F.LstsqOperator:
-        if torch.compiler.is_compiling():
-            # Traced graphs use the operator built eagerly (construction, .to(), load_state_dict).
-            return self._operator_f64.to(dtype)
-        op = self._operators.get(dtype)
-        if op is not None and not self._is_stale():
-            return op
-        with self._lock:  # many threads may call forward at once on a fresh or changed module
-            if self._is_stale():
-                self._rebuild_locked()
-            op = self._operators.get(dtype)
-            if op is None:
-                op = self._operator_f64.to(dtype)
-                self._operators[dtype] = op
-            return op
+    def operator(self, dtype: torch.dtype = torch.float32) -> LstsqOperator:
+        """The factored operator used for inputs of ``dtype`` (float16/bfloat16 use float32's)."""
+        if not torch.compiler.is_compiling():
+            self._rebuild_if_fb_changed()
+        if dtype == torch.float64:
+            gram, weight, band = self._gram_pinv64, self._tap_weight64, self._band64
+        else:
+            gram, weight, band = self._gram_pinv32, self._tap_weight32, self._band32
+        rank = int(torch.linalg.matrix_rank(gram.double().cpu(), hermitian=True)) if dtype == torch.float64 else self.rank
+        return LstsqOperator(gram, self._tap_index, weight, band, rank, torch.linalg.svdvals(self.fb.double()))
 
     def _apply(self, fn, recurse=True):
         module = super()._apply(fn, recurse)
-        self._refresh_operator()  # fb moved or changed dtype: rebuild on its new device
+        self._rebuild_operators()  # fb moved or changed dtype: rebuild on its new device
         return module
 
-    # -- forward --------------------------------------------------------------------
-    def forward(self, melspec: Tensor, *, return_info: bool = False):
+    # -- forward ----------------------------------------------------------------------------------
+    def forward(self, melspec: Tensor) -> Tensor:
         r"""
         Args:
             melspec: ``(..., n_mels, time)`` mel spectrogram on ``fb``'s device.
-            return_info: keyword-only; return an
-                :class:`inverse_mel.functional.InverseMelResult` (per-frame iterations,
-                relative mel residual, convergence flags) instead of the tensor alone.
         Returns:
             ``(..., n_stft, time)`` non-negative linear spectrogram, in ``melspec``'s dtype.
         """
-        F._check_melspec(melspec, self.n_mels, "InverseMelScale")
+        return self._inverse(melspec, False).specgram
+
+    @torch.jit.export
+    def forward_with_info(self, melspec: Tensor) -> InverseMelResult:
+        r"""The inverse with its per-frame report, like ``torch.linalg.*_ex``.
+
+        Args:
+            melspec: ``(..., n_mels, time)``.
+        Returns:
+            :class:`inverse_mel.functional.InverseMelResult`: ``specgram`` ``(..., n_stft, time)``
+            and ``iterations``, ``residual`` (relative mel residual), ``converged``, each
+            ``(..., time)``.
+        """
+        return self._inverse(melspec, True)
+
+    def _inverse(self, melspec: Tensor, with_info: bool) -> InverseMelResult:
+        fn = "InverseMelScale"
+        V.check_spectrogram(melspec, "melspec", "n_mels", self.n_mels, fn)
+        V.check_finite(melspec, "melspec", fn)
         if melspec.device != self.fb.device:
             raise ValueError(
-                f"InverseMelScale: melspec is on {melspec.device} but the module's fb is on "
-                f"{self.fb.device}; move the module with .to({str(melspec.device)!r}) or the input with .to(...)"
+                f"{fn}: melspec is on {melspec.device} but the module's fb is on {self.fb.device}; move the "
+                "module with .to('" + str(melspec.device) + "') or the input with .to(...)"
             )
-        op = self._operator(F._compute_dtype(melspec.dtype))
-        if self.solver == "nnls" and not self._fb_nonnegative:
-            F._check_nonnegative(self.fb, "InverseMelScale")
-        fill_from = self._fill_from if self.solver == "nnls" else None
-        return F._solve(melspec, op, self.solver, self.max_iter, self.tol, return_info, fill_from)
+        if not torch.jit.is_scripting():
+            if not torch.compiler.is_compiling():
+                self._rebuild_if_fb_changed()
+        if melspec.dtype == torch.float64:
+            gram, weight, band = self._gram_pinv64, self._tap_weight64, self._band64
+        else:
+            gram, weight, band = self._gram_pinv32, self._tap_weight32, self._band32
+        fill_from: Optional[Tensor] = None
+        if self.solver == "nnls":
+            if not self._fb_nonnegative:
+                V.check_nonnegative(self.fb, fn)
+            fill_from = self._fill_from
+        return apply_operator(melspec, gram, self._tap_index, weight, band, self.solver, self.max_iter, self.tol,
+                              fill_from, with_info)
 
     def extra_repr(self) -> str:
+        rcond = "None (noise-gain rule)" if self.rcond is None else f"{self.rcond:g}"
         return (
             f"n_stft={self.n_stft}, n_mels={self.n_mels}, sample_rate={self.sample_rate}, "
             f"f_min={self.f_min}, f_max={self.f_max}, norm={self.norm!r}, mel_scale={self.mel_scale!r}, "
-            f"driver={self.driver!r}, rcond={self.rcond:g}, solver={self.solver!r}"
+            f"driver={self.driver!r}, rcond={rcond}, solver={self.solver!r}"
             + (f", max_iter={self.max_iter}, tol={self.tol:g}" if self.solver == "nnls" else "")
             + ("" if self.fill_band_edges else ", fill_band_edges=False")
         )
@@ -194,23 +235,20 @@ class InverseMelScale(nn.Module):
     def __getstate__(self):
         # The lock and the weakref cannot be pickled (copy.deepcopy, torch.save of the module).
         state = self.__dict__.copy()
-        for key in ("_lock", "_source", "_operators", "_operator_f64"):
+        for key in ("_lock", "_built_from"):
             state.pop(key, None)
         return state
 
     def __setstate__(self, state):
         super().__setstate__(state)
         self._lock = threading.Lock()
-        self._operators = {}
-        self._source = (None, -1)
-        self._operator_f64 = None
-        self._refresh_operator()
+        self._rebuild_operators()
 
 
 class MelScale(nn.Module):
     r"""Project a linear spectrogram onto mel bands, like ``torchaudio.transforms.MelScale``
-    (same signature, defaults and ``fb`` buffer). Used for round trips with
-    :class:`InverseMelScale`.
+    (same signature, defaults and ``fb`` buffer; it scripts and exports). Used for round trips
+    with :class:`InverseMelScale`; see :func:`inverse_mel.functional.mel_scale`.
 
     Shapes:
         input ``(..., n_stft, time)``, output ``(..., n_mels, time)``.
@@ -229,7 +267,9 @@ class MelScale(nn.Module):
         mel_scale: str = "htk",
     ) -> None:
         super().__init__()
-        F._check_mel_config(n_stft, f_min, f_max, n_mels, sample_rate, "MelScale")
+        V.check_mel_config(n_stft, f_min, f_max, n_mels, sample_rate, "MelScale")
+        V.check_norm(norm)
+        V.check_mel_scale(mel_scale)
         self.n_mels = n_mels
         self.sample_rate = sample_rate
         self.f_max = f_max if f_max is not None else float(sample_rate // 2)
@@ -237,7 +277,7 @@ class MelScale(nn.Module):
         self.norm = norm
         self.mel_scale = mel_scale
         self.n_stft = n_stft
-        fb = F.melscale_fbanks(n_stft, self.f_min, self.f_max, self.n_mels, self.sample_rate, self.norm, self.mel_scale)
+        fb = melscale_fbanks(n_stft, self.f_min, self.f_max, self.n_mels, self.sample_rate, self.norm, self.mel_scale)
         self.register_buffer("fb", fb)
 
     def forward(self, specgram: Tensor) -> Tensor:
@@ -247,7 +287,7 @@ class MelScale(nn.Module):
         Returns:
             ``(..., n_mels, time)`` mel spectrogram.
         """
-        return F.mel_scale(specgram, self.fb)
+        return mel_scale(specgram, self.fb)
 
     def extra_repr(self) -> str:
         return (
@@ -259,10 +299,11 @@ class MelScale(nn.Module):
 class GriffinLim(nn.Module):
     r"""Waveform from a linear magnitude or power spectrogram by (fast) Griffin-Lim.
 
-    The constructor signature and defaults of ``torchaudio.transforms.GriffinLim`` (``n_fft=400``,
-    ``n_iter=32``, ``momentum=0.99``, ``power=2.0``, ``rand_init=True``, ...), plus keyword-only
-    ``seed`` for a reproducible random initial phase (torchaudio draws from the global RNG).
-    Runs on the input's device with ``torch.stft``/``istft``.
+    ``torchaudio.transforms.GriffinLim``'s signature, defaults (``n_fft=400``, ``n_iter=32``,
+    ``momentum=0.99``, ``power=2.0``, ``rand_init=True``, ...), ``window`` buffer and output: with
+    the same ``torch.manual_seed`` it gives the same audio. It scripts. Keyword-only ``seed`` draws
+    the random initial phase from its own generator instead of the global one. See
+    :func:`inverse_mel.functional.griffinlim`.
 
     Shapes:
         input ``(..., n_fft // 2 + 1, frames)``, output ``(..., samples)``.
@@ -294,9 +335,12 @@ class GriffinLim(nn.Module):
         self.momentum = momentum
         self.length = length
         self.rand_init = rand_init
+        if seed is not None and (isinstance(seed, bool) or not isinstance(seed, int)):
+            raise ValueError(f"GriffinLim: seed must be an int or None, found {seed!r}")
         self.seed = seed
-        # Validate once here, with the same messages the functional gives.
-        F._check_griffin_lim_settings(n_fft, self.hop_length, self.win_length, power, n_iter, momentum, length)
+        # Validate once here, with the messages the functional gives.
+        V.check_griffin_lim_settings(n_fft, self.hop_length, self.win_length, power, n_iter, momentum, length,
+                                     "GriffinLim")
         window = window_fn(self.win_length) if wkwargs is None else window_fn(self.win_length, **wkwargs)
         self.register_buffer("window", window)
 
@@ -307,9 +351,26 @@ class GriffinLim(nn.Module):
         Returns:
             ``(..., samples)`` waveform (``length`` samples when given).
         """
-        generator = None
-        if self.rand_init and self.seed is not None:
-            generator = torch.Generator().manual_seed(self.seed)
-        window = self.window.to(specgram.dtype) if isinstance(specgram, Tensor) and specgram.is_floating_point() else self.window
-        return F.griffin_lim(specgram, window, self.n_fft, self.hop_length, self.win_length, self.power, self.n_iter,
-                             self.momentum, self.length, self.rand_init, generator=generator)
+        window = self.window
+        if specgram.is_floating_point() and window.dtype != specgram.dtype:
+            window = window.to(specgram.dtype)
+        seed = self.seed
+        if seed is None or not self.rand_init:
+            return griffinlim(specgram, window, self.n_fft, self.hop_length, self.win_length, self.power, self.n_iter,
+                              self.momentum, self.length, self.rand_init)
+        # A seeded phase: drawn on the CPU, so every device gets the same one.
+        check_inputs(specgram, self.n_fft, self.hop_length, self.win_length, self.power, self.n_iter, self.momentum,
+                     self.length, "GriffinLim")
+        generator = torch.Generator()
+        generator.manual_seed(seed)
+        complex_dtype = torch.complex128 if specgram.dtype == torch.float64 else torch.complex64
+        angles = torch.rand(flat_shape(specgram), dtype=complex_dtype, generator=generator)
+        return phase_iterations(specgram, angles.to(specgram.device), window, self.n_fft, self.hop_length,
+                                self.win_length, self.power, self.n_iter, self.momentum, self.length)
+
+    def extra_repr(self) -> str:
+        return (
+            f"n_fft={self.n_fft}, n_iter={self.n_iter}, win_length={self.win_length}, hop_length={self.hop_length}, "
+            f"power={self.power}, momentum={self.momentum}, length={self.length}, rand_init={self.rand_init}"
+            + ("" if self.seed is None else f", seed={self.seed}")
+        )

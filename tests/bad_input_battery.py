@@ -76,10 +76,28 @@ for _name, _kwargs, _exc, _regex in CONSTRUCTOR_CASES:
     mel_kwargs = dict(n_stft=N_STFT, n_mels=N_MELS, sample_rate=SR)
     mel_kwargs.update(_kwargs)
     case(f"MelScale.__init__/{_name}", _exc, _regex)(lambda kw=mel_kwargs: inverse_mel.MelScale(**kw))
+
+# The functional accepts what torchaudio's accepts (f_min > f_max, f_max above Nyquist, n_mels=0,
+# ...: tests/test_torchaudio_drop_in.py); it rejects what torchaudio's cannot compute or turns into NaN.
+for _name, _kwargs, _regex in [
+    ("n_mels_negative", dict(n_mels=-3), r"n_mels must be an int >= 0, found -3"),
+    ("n_mels_float", dict(n_mels=40.5), r"n_mels must be an int >= 0, found 40.5"),
+    ("n_mels_bool", dict(n_mels=True), r"n_mels must be an int >= 0, found True"),
+    ("n_freqs_zero", dict(n_freqs=0), r"n_freqs must be an int >= 1 \(n_fft // 2 \+ 1\), found 0"),
+    ("n_freqs_float", dict(n_freqs=201.0), r"n_freqs must be an int >= 1.*found 201.0"),
+    ("f_min_equals_f_max", dict(f_min=4000.0, f_max=4000.0, norm="slaney"), r"NaN or Inf.*use f_max > f_min"),
+    ("f_min_nan", dict(f_min=float("nan")), r"f_min must be a finite number of Hz, found nan"),
+    ("f_min_below_htk_pole", dict(f_min=-800.0), r"f_min must be above -700 Hz, found -800.0"),
+    ("f_max_inf", dict(f_max=float("inf")), r"f_max must be a finite number of Hz, found inf"),
+    ("f_max_string", dict(f_max="8k"), r"f_max must be a finite number of Hz, found '8k'"),
+    ("sample_rate_nan", dict(sample_rate=float("nan")), r"sample_rate must be a finite number of Hz"),
+    ("sample_rate_string", dict(sample_rate="16k"), r"sample_rate must be a finite number of Hz, found '16k'"),
+    ("norm_unknown", dict(norm="l1"), r'norm must be one of None or "slaney"'),
+    ("mel_scale_unknown", dict(mel_scale="bark"), r'mel_scale should be one of "htk" or "slaney"'),
+]:
     fb_kwargs = dict(n_freqs=N_STFT, f_min=0.0, f_max=8000.0, n_mels=N_MELS, sample_rate=SR)
-    fb_kwargs.update({("n_freqs" if k == "n_stft" else k): v for k, v in _kwargs.items()})
-    fb_regex = _regex.replace("n_stft", "n_freqs")
-    case(f"melscale_fbanks/{_name}", _exc, fb_regex)(lambda kw=fb_kwargs: F.melscale_fbanks(**kw))
+    fb_kwargs.update(_kwargs)
+    case(f"melscale_fbanks/{_name}", ValueError, _regex)(lambda kw=fb_kwargs: F.melscale_fbanks(**kw))
 
 for _name, _kwargs, _regex in [
     ("driver_unknown", dict(driver="qr"), r'driver must be one of \["gels", "gelsy", "gelsd", "gelss"\]. Found qr.'),
@@ -88,7 +106,7 @@ for _name, _kwargs, _regex in [
     ("max_iter_float", dict(solver="nnls", max_iter=2.5), r"max_iter must be an int >= 0, found 2.5"),
     ("tol_negative", dict(solver="nnls", tol=-1e-3), r"tol must be a finite number >= 0, found -0.001"),
     ("tol_nan", dict(solver="nnls", tol=float("nan")), r"tol must be a finite number >= 0, found nan"),
-    ("rcond_above_one", dict(rcond=1.5), r"rcond must be a float in \[0, 1\), found 1.5"),
+    ("rcond_above_one", dict(rcond=1.5), r"rcond must be a float in \[0, 1\), found 1.5; or None"),
     ("rcond_negative", dict(rcond=-0.1), r"rcond must be a float in \[0, 1\), found -0.1"),
     ("rcond_nan", dict(rcond=float("nan")), r"rcond must be a float in \[0, 1\), found nan"),
 ]:
@@ -106,8 +124,6 @@ def _bad_melspecs():
         ("rank_0", torch.tensor(1.0), ValueError, r"melspec must have shape .* found shape \(\)"),
         ("wrong_n_mels", _mel(2, 80, 5), ValueError, r"Expected an input with 40 mel bins. Found: 80"),
         ("transposed", _mel(5, N_MELS), ValueError, r"Expected an input with 40 mel bins. Found: 5"),
-        ("zero_frames", _mel(N_MELS, 0), ValueError, r"melspec is empty \(shape \(40, 0\)\)"),
-        ("zero_batch", _mel(0, N_MELS, 5), ValueError, r"melspec is empty \(shape \(0, 40, 5\)\)"),
         ("int64", torch.ones(N_MELS, 5, dtype=torch.int64), TypeError, r"melspec must be a real floating-point tensor.*found torch.int64"),
         ("int32", torch.ones(N_MELS, 5, dtype=torch.int32), TypeError, r"melspec must be a real floating-point tensor.*found torch.int32"),
         ("uint8", torch.ones(N_MELS, 5, dtype=torch.uint8), TypeError, r"melspec must be a real floating-point tensor.*found torch.uint8"),
@@ -193,7 +209,6 @@ _nan_spec[7, 1] = float("nan")
 for _name, _spec, _exc, _regex in [
     ("rank_1", torch.rand(N_STFT), ValueError, r"specgram must have shape \(\.\.\., n_freqs, time\)"),
     ("wrong_n_freqs", torch.rand(3, 513, 5), ValueError, r"specgram must have shape \(\.\.\., 201, time\), found \(3, 513, 5\)"),
-    ("empty", torch.rand(N_STFT, 0), ValueError, r"specgram is empty"),
     ("int64", torch.ones(N_STFT, 5, dtype=torch.int64), TypeError, r"specgram must be a real floating-point tensor"),
     ("complex", torch.ones(N_STFT, 5, dtype=torch.complex64), TypeError, r"specgram must be a real floating-point tensor.*complex64"),
     ("nan", _nan_spec, ValueError, r"specgram contains NaN or Inf \(first at index \(7, 1\)"),

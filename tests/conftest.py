@@ -57,17 +57,40 @@ def reference():
     return REFERENCE
 
 
-def truncated_pinv(fb, rcond):
-    """Independent float64 reference: pinv(fb.T) keeping singular values > rcond * max (numpy SVD)."""
+def noise_gain_rank(fb, max_gain=15.0, dtype=torch.float32, rcond=None):
+    """Independent NumPy transcription of the documented rank rule: drop singular values at or
+    below the compute dtype's round-off (eps * max(n_freqs, n_mels)) or ``rcond``; with
+    ``rcond=None`` then drop the smallest while the noise gain sqrt(sum (s_rms / s_i)^2 / n) of
+    the kept ones exceeds ``max_gain``."""
+    a = np.asarray(fb, dtype=np.float64)
+    s = np.linalg.svd(a, compute_uv=False)
+    if s.size == 0 or s[0] == 0:
+        return 0
+    relative = s / s[0]
+    floor = np.finfo(np.float32 if dtype in (torch.float32, torch.float16, torch.bfloat16) else np.float64).eps
+    threshold = max(floor * max(s.size, a.shape[1]), rcond or 0.0)
+    rank = int((relative > threshold).sum())
+    while rcond is None and rank > 1:
+        kept = relative[:rank]
+        rms = np.sqrt(np.mean(kept**2))
+        if np.sqrt(np.sum((rms / kept) ** 2) / s.size) <= max_gain:
+            break
+        rank -= 1
+    return rank
+
+
+def truncated_pinv(fb, rank):
+    """Independent float64 reference: pinv(fb.T) keeping the ``rank`` largest singular values (numpy SVD)."""
     a = np.asarray(fb, dtype=np.float64).T  # (n_mels, n_freqs)
     u, s, vt = np.linalg.svd(a, full_matrices=False)
-    keep = s > rcond * s.max()
-    return torch.from_numpy((vt[keep].T / s[keep]) @ u[:, keep].T)  # (n_freqs, n_mels)
+    return torch.from_numpy((vt[:rank].T / s[:rank]) @ u[:, :rank].T)  # (n_freqs, n_mels)
 
 
-def reference_inverse(melspec, fb, rcond=inverse_mel.DEFAULT_RCOND):
-    """relu(truncated_pinv(fb.T) @ melspec) in float64."""
-    return torch.relu(truncated_pinv(fb, rcond) @ melspec.to(torch.float64))
+def reference_inverse(melspec, fb, rcond=None, dtype=None):
+    """relu(truncated_pinv(fb.T) @ melspec) in float64, with the rank the rule gives for inputs of
+    ``dtype`` (default: melspec's)."""
+    rank = noise_gain_rank(fb, dtype=dtype or melspec.dtype, rcond=rcond)
+    return torch.relu(truncated_pinv(fb, rank) @ melspec.to(torch.float64))
 
 
 def torchaudio_fbanks(n_freqs, f_min, f_max, n_mels, sample_rate, norm=None, mel_scale="htk"):

@@ -11,7 +11,7 @@ import torch
 
 import inverse_mel
 from inverse_mel import _io, cli
-from inverse_mel.__main__ import synthesize
+from inverse_mel.demo import synthesize
 
 
 @pytest.fixture(scope="module")

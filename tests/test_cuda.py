@@ -105,7 +105,7 @@ def test_non_default_device_index():
 @needs_cuda
 def test_cuda_opcheck_gradcheck_and_compile():
     module = _module(2, "cuda")
-    op = module._operator(torch.float64)
+    op = module.operator(torch.float64)
     melspec = (module.fb.double().T @ torch.rand(2, 513, 6, device="cuda", dtype=torch.float64)).requires_grad_()
     args = (melspec, op.gram_pinv, op.tap_index, op.tap_weight, op.gram_cholesky_band)
     torch.library.opcheck(torch.ops.inverse_mel.lstsq_apply, args)
@@ -130,7 +130,7 @@ def test_cuda_graph_capture_has_no_host_sync():
         module(static_in)
     torch.cuda.current_stream().wait_stream(stream)
     graph = torch.cuda.CUDAGraph()
-    op = module._operator(torch.float32)
+    op = module.operator(torch.float32)
     with torch.cuda.graph(graph):
         static_out = torch.ops.inverse_mel.lstsq_apply(static_in, op.gram_pinv, op.tap_index, op.tap_weight,
                                                        op.gram_cholesky_band)

@@ -9,7 +9,7 @@ import torch
 
 import inverse_mel
 from inverse_mel import functional as F
-from inverse_mel.__main__ import synthesize
+from inverse_mel.demo import synthesize
 from inverse_mel.presets import Preset
 
 PRESET_NAMES = ["whisper", "hifigan", "vocos"]
@@ -186,11 +186,11 @@ def test_griffin_lim_module_matches_functional_and_is_seeded(tone_spec):
 @pytest.mark.parametrize(
     "kwargs, match",
     [
-        (dict(momentum=1.0), r"momentum must be in \[0, 1\), found 1.0"),
+        (dict(momentum=1.0), r"momentum must be in the range \[0, 1\), found 1.0"),
         (dict(n_iter=-1), "n_iter must be an int >= 0, found -1"),
         (dict(win_length=600), r"win_length \(600\) must be <= n_fft \(512\)"),
         (dict(power=0.0), "power must be > 0"),
-        (dict(length=0), "length must be a positive int or None"),
+        (dict(length=-1), r"length must be an int >= 0 or None, found -1"),
     ],
 )
 def test_griffin_lim_argument_errors(kwargs, match):

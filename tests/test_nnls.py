@@ -61,7 +61,7 @@ def test_kkt_on_reference_configs(i):
     module = _module(i)
     fb = REFERENCE.array("fb", i)
     melspec = REFERENCE.array("M", i)  # exact: fb.T @ S for a non-negative S
-    result = module(melspec, return_info=True)
+    result = module.forward_with_info(melspec)
     assert result.converged.all()
     negative, free_grad = kkt_violation(fb, result.specgram, melspec)
     assert float(negative.max()) == 0.0
@@ -103,8 +103,8 @@ def test_nnls_fits_better_than_lstsq_relu():
     module_n = _module(2)
     spec = torch.rand(3, 513, 40, generator=torch.Generator().manual_seed(1)) ** 4  # peaky spectra
     melspec = module_l.fb.T @ spec
-    res_l = module_l(melspec, return_info=True).residual
-    res_n = module_n(melspec, return_info=True).residual
+    res_l = module_l.forward_with_info(melspec).residual
+    res_n = module_n.forward_with_info(melspec).residual
     assert float(res_l.mean()) > 1e-3 and float(res_n.max()) <= 1e-3
 
 
@@ -114,8 +114,8 @@ def test_scale_invariance(scale):
     module = _module(2).double()
     spec = torch.rand(2, 513, 30, generator=torch.Generator().manual_seed(2), dtype=torch.float64) ** 3
     melspec = module.fb.T @ spec
-    base = module(melspec, return_info=True)
-    scaled = module(melspec * scale, return_info=True)
+    base = module.forward_with_info(melspec)
+    scaled = module.forward_with_info(melspec * scale)
     torch.testing.assert_close(scaled.specgram / scale, base.specgram, rtol=1e-8, atol=1e-12 * float(base.specgram.max()))
     assert torch.equal(scaled.iterations, base.iterations)
     # Powers of two scale exactly: bit-identical, in float32 too, even for very quiet input, except
@@ -162,11 +162,11 @@ for args in [(201, 80, 16000, 0.0, None, "slaney", "slaney"), (513, 128, 16000, 
         mel = (module.fb.double().T @ spec).to(dtype)
         noisy = mel * torch.exp(0.3 * torch.randn(mel.shape, generator=gen, dtype=torch.float64)).to(dtype)
         for x in (mel, noisy):
-            outputs.append(tuple(module.to(dtype)(x, return_info=True)))
+            outputs.append(tuple(module.to(dtype).forward_with_info(x)))
 fb = torch.rand(100, 12, generator=gen, dtype=torch.float64)
 fb = fb * (fb > 0.6)
 mel = fb.T @ torch.rand(100, 203, generator=gen, dtype=torch.float64)
-outputs.append(tuple(inverse_mel.functional.inverse_mel_scale(mel, fb, solver="nnls", return_info=True)))
+outputs.append(tuple(inverse_mel.functional.inverse_mel_scale_with_info(mel, fb, solver="nnls")))
 torch.save(outputs, sys.argv[1])
 """
 
@@ -211,7 +211,7 @@ def test_zero_frames_give_zero_output():
     melspec = module.fb.T @ torch.rand(2, 513, 6, generator=torch.Generator().manual_seed(4))
     melspec[0, :, 2] = 0.0
     melspec[1] = 0.0
-    result = module(melspec, return_info=True)
+    result = module.forward_with_info(melspec)
     assert torch.equal(result.specgram[0, :, 2], torch.zeros(513))
     assert torch.equal(result.specgram[1], torch.zeros(513, 6))
     assert result.converged.all() and result.iterations[1].eq(0).all()
@@ -220,14 +220,14 @@ def test_zero_frames_give_zero_output():
 def test_nan_and_inf_frames_are_reported_and_contained():
     module = _module(2)
     melspec = module.fb.T @ (torch.rand(2, 513, 8, generator=torch.Generator().manual_seed(5)) ** 3)
-    clean = module(melspec, return_info=True)
+    clean = module.forward_with_info(melspec)
     bad = melspec.clone()
     bad[0, 10, 3] = float("nan")
     bad[1, 20, 5] = float("inf")
     with pytest.raises(ValueError, match=r"melspec contains NaN or Inf \(first at index \(0, 10, 3\)"):
-        module(bad, return_info=True)
+        module.forward_with_info(bad)
     # The op (what compiled graphs run, without the eager check) reports and contains them.
-    op = module._operator(torch.float32)
+    op = module.operator(torch.float32)
     result = F.InverseMelResult(
         *torch.ops.inverse_mel.nnls(bad, op.tap_index, op.tap_weight, 50, 1e-4, module._fill_from)
     )
@@ -259,7 +259,7 @@ def test_negative_filterbank_is_rejected():
 def test_empty_filters_and_rank_deficiency(i):
     module = _module(i)
     melspec = REFERENCE.array("M", i)
-    result = module(melspec, return_info=True)
+    result = module.forward_with_info(melspec)
     assert result.converged.all() and (result.specgram >= 0).all()
     assert float(result.residual.max()) <= 1e-3
 
@@ -272,7 +272,7 @@ def test_max_iter_zero_is_the_mel_envelope():
     melspec = REFERENCE.array("M", 2).double()
     density = melspec / fb.sum(0).clamp_min(1e-300)[:, None]
     envelope = (fb @ density) / fb.sum(1).clamp_min(1e-300)[:, None]
-    result = nnls.double()(melspec, return_info=True)
+    result = nnls.double().forward_with_info(melspec)
     # The band-edge bins no filter weighs copy their neighbour (band_edge_fill).
     fill = nnls._fill_from
     envelope[..., fill >= 0, :] = envelope[..., fill[fill >= 0], :]
@@ -284,7 +284,7 @@ def test_max_iter_zero_is_the_mel_envelope():
 def test_dtypes(dtype):
     module = _module(2)
     melspec = REFERENCE.array("M", 2)
-    result = module(melspec.to(dtype), return_info=True)
+    result = module.forward_with_info(melspec.to(dtype))
     assert result.specgram.dtype == dtype and result.converged.all()
     # Each precision stops at its own point within tol = 1e-4 of an exact fit, so they agree
     # to about tol (float64 vs float32), or to the input rounding (half types vs float32).
@@ -295,10 +295,11 @@ def test_dtypes(dtype):
 def test_empty_inputs():
     module = _module(2)
     for shape in [(0, 80, 5), (2, 80, 0)]:
-        with pytest.raises(ValueError, match="melspec is empty"):
-            module(torch.rand(shape), return_info=True)
+        result = module.forward_with_info(torch.rand(shape))
+        assert result.specgram.shape == (*shape[:-2], 513, shape[-1])
+        assert result.iterations.shape == result.converged.shape == (*shape[:-2], shape[-1])
         # The op returns empty results.
-        op = module._operator(torch.float32)
+        op = module.operator(torch.float32)
         specgram, iterations, residual, converged = torch.ops.inverse_mel.nnls(torch.rand(shape), op.tap_index, op.tap_weight, 50, 1e-4)
         assert specgram.shape == (*shape[:-2], 513, shape[-1])
         assert iterations.shape == residual.shape == converged.shape == (*shape[:-2], shape[-1])
@@ -316,7 +317,7 @@ def test_solver_argument_validation():
 def test_lstsq_return_info_residual():
     module = REFERENCE.module(2)
     melspec = REFERENCE.array("M", 2)
-    result = module(melspec, return_info=True)
+    result = module.forward_with_info(melspec)
     expected = (module.fb.T.double() @ result.specgram.double() - melspec.double()).norm(dim=-2) / melspec.double().norm(dim=-2)
     torch.testing.assert_close(result.residual.double(), expected, rtol=1e-4, atol=1e-7)
     assert result.iterations.eq(0).all() and result.converged.all()
@@ -413,8 +414,8 @@ def test_subnormal_frames_are_solved_not_nan(dtype, scale):
     module = _module(2).to(dtype)
     spec = torch.rand(513, 4, generator=torch.Generator().manual_seed(0), dtype=torch.float64) ** 2
     melspec = (module.fb.double().T @ spec).to(dtype)
-    reference = module(melspec, return_info=True)
-    tiny = module(melspec * scale, return_info=True)
+    reference = module.forward_with_info(melspec)
+    tiny = module.forward_with_info(melspec * scale)
     assert bool(tiny.converged.all()) and bool(torch.isfinite(tiny.specgram).all())
     # The solution of the scaled input is the scaled solution (to the subnormal's lost digits).
     assert rel_err(tiny.specgram / scale, reference.specgram) <= (1e-2 if scale < 1e-39 else 1e-3)
@@ -427,7 +428,7 @@ def test_rank_deficient_bank_converges_at_default_settings():
         warnings.simplefilter("ignore")
         module = inverse_mel.InverseMelScale(114, 67, 44100, 1448.0, 12573.0, "slaney", "htk", solver="nnls").double()
     spec = torch.rand(114, 5, generator=torch.Generator().manual_seed(2), dtype=torch.float64) ** 3
-    result = module(module.fb.double().T @ spec, return_info=True)
+    result = module.forward_with_info(module.fb.double().T @ spec)
     assert bool(result.converged.all()) and int(result.iterations.max()) <= 20
     assert float(result.residual.max()) <= 1e-4
 
@@ -443,7 +444,7 @@ def test_ill_conditioned_bank_converges():
     fb = module.fb.double()
     spec = torch.rand(79, 5, generator=torch.Generator().manual_seed(4639), dtype=torch.float64) ** 3
     for dtype in (torch.float32, torch.float64):
-        result = module.to(dtype)((fb.T @ spec).to(dtype), return_info=True)
+        result = module.to(dtype).forward_with_info((fb.T @ spec).to(dtype))
         assert bool(result.converged.all()), result.iterations.tolist()
         assert int(result.iterations.max()) <= 20
         r = fb.T @ result.specgram.double() - fb.T @ spec
@@ -463,7 +464,7 @@ def test_stalled_projected_newton_frames_get_less_damping():
     spec = torch.rand(1081, 5, generator=gen, dtype=torch.float64) ** 3
     melspec = fb.T @ spec
     melspec = (melspec + 0.1 * melspec.mean() * torch.randn(melspec.shape, generator=gen, dtype=torch.float64)).abs()
-    result = module(melspec.float(), return_info=True)
+    result = module.forward_with_info(melspec.float())
     assert bool(result.converged.all()), result.iterations.tolist()
     assert int(result.iterations.max()) <= 60
     # Optimal (independently checked): the gradient mapping, or an exact fit.
@@ -494,7 +495,7 @@ def test_exact_solution_is_the_maximum_entropy_one():
     fb = module.fb
     spec = _speechlike(513, 6, 11)
     melspec = fb.T @ spec
-    info = module(melspec, return_info=True)
+    info = module.forward_with_info(melspec)
     assert info.converged.all() and float(info.residual.max()) <= 1e-4
     area = fb.sum(0)
     rows = fb.sum(1)
@@ -569,7 +570,7 @@ def test_inconsistent_model_like_input_converges(name, args):
     gen = torch.Generator().manual_seed(1)
     melspec = (module.fb.double().T @ _speechlike(args[0], 300, 4)).float()
     melspec = melspec * torch.exp(0.3 * torch.randn(melspec.shape, generator=gen))
-    info = module(melspec, return_info=True)
+    info = module.forward_with_info(melspec)
     assert float(info.converged.float().mean()) >= 0.99
     assert int(info.iterations.float().median()) <= 20
     fb = module.fb

@@ -68,7 +68,7 @@ def test_wheel_installs_into_a_fresh_venv_and_runs(wheel, tmp_path):
         "import json, torch, inverse_mel\n"
         "m = inverse_mel.InverseMelScale(513, 80, 22050, f_max=8000.0, norm='slaney', mel_scale='slaney')\n"
         "x = torch.rand(2, 80, 50, generator=torch.Generator().manual_seed(0))\n"
-        "op = m._operator(torch.float32)\n"
+        "op = m.operator(torch.float32)\n"
         "y = torch.ops.inverse_mel.lstsq_apply(x, op.gram_pinv, op.tap_index, op.tap_weight, op.gram_cholesky_band)\n"
         "print(json.dumps(dict(file=inverse_mel.__file__, so=inverse_mel._C.__file__, sum=float(y.double().sum()),"
         " equal=bool(torch.equal(y, m(x))))))\n"

@@ -1,14 +1,15 @@
 """Fake (meta) kernels and autograd formulas for the ops in ``torch.ops.inverse_mel``.
 
 The schemas and the device kernels are in C++ (``csrc/``); this module adds what
-``torch.compile`` (fake tensors) and autograd need, in one place.
+``torch.compile`` and ``torch.export`` (fake tensors) and autograd need, in one place. It imports
+only the op library (``_ops``), never the user-facing API.
 """
 from typing import Optional
 
 import torch
 from torch import Tensor
 
-from .functional import _dense_from_taps
+from ._ops import dense_from_taps
 
 
 # ---------------------------------------------------------------------------
@@ -80,7 +81,7 @@ def _lstsq_apply_backward(ctx, grad_out: Tensor):
     n_mels = gram_pinv.shape[0]
     # d relu: pass the gradient where the output is positive (0 where clamped or NaN).
     grad_pre = grad_out * (out > 0).to(grad_out.dtype)  # (..., n_freqs, time)
-    dense = _dense_from_taps(tap_index, tap_weight, n_mels)  # (n_freqs, n_mels)
+    dense = dense_from_taps(tap_index, tap_weight, n_mels)  # (n_freqs, n_mels)
     grad_y = dense.mT @ grad_pre  # (..., n_mels, time)
     grad_melspec = grad_gram = grad_weight = None
     # With a Cholesky band the forward solves with it; gram_pinv (its exact inverse) then only

@@ -1,0 +1,41 @@
+"""The functional API: mel filterbanks, the mel inverse and Griffin-Lim.
+
+Shapes follow torchaudio: a filterbank ``fb`` is ``(n_freqs, n_mels)``, a linear spectrogram
+``(..., n_freqs, time)`` and a mel spectrogram ``(..., n_mels, time)``, with
+``melspec = fb.T @ specgram``.
+"""
+from .filterbank import band_edge_fill, hz_to_mel, mel_scale, mel_to_hz, melscale_fbanks
+from .phase import griffin_lim, griffinlim
+from .inverse import (
+    DEFAULT_MAX_ITER,
+    DEFAULT_RCOND,
+    DEFAULT_TOL,
+    MAX_NOISE_GAIN,
+    InverseMelResult,
+    LstsqOperator,
+    inverse_mel_scale,
+    inverse_mel_scale_with_info,
+    lstsq_operator,
+)
+from .._validation import DRIVERS, SOLVERS
+
+__all__ = [
+    "DEFAULT_MAX_ITER",
+    "DEFAULT_RCOND",
+    "DEFAULT_TOL",
+    "DRIVERS",
+    "MAX_NOISE_GAIN",
+    "SOLVERS",
+    "InverseMelResult",
+    "LstsqOperator",
+    "band_edge_fill",
+    "griffin_lim",
+    "griffinlim",
+    "hz_to_mel",
+    "inverse_mel_scale",
+    "inverse_mel_scale_with_info",
+    "lstsq_operator",
+    "mel_scale",
+    "mel_to_hz",
+    "melscale_fbanks",
+]

@@ -134,15 +134,19 @@ class InverseMelScale(nn.Module):
         n_freqs, n_mels = fb.shape
         rank64 = kept_rank(op32.singular_values.cpu(), n_mels, self.rcond, torch.float64)
         op64 = op32 if rank64 == op32.rank else lstsq_operator(fb, self.rcond, torch.float64)
-        self.rank = op32.rank
+        self.rank = op32.rank  # kept directions for float32 (and float16/bfloat16) input
+        self._rank64 = op64.rank
+        # "None" is stored as an empty tensor: torch.export cannot take buffers that are None.
         self.register_buffer("_tap_index", op32.tap_index, persistent=False)
         for suffix, op, dtype in (("32", op32, torch.float32), ("64", op64, torch.float64)):
             self.register_buffer("_gram_pinv" + suffix, op.gram_pinv.to(dtype), persistent=False)
             self.register_buffer("_tap_weight" + suffix, op.tap_weight.to(dtype), persistent=False)
             band = op.gram_cholesky_band
-            self.register_buffer("_band" + suffix, None if band is None else band.to(dtype), persistent=False)
+            band = fb.new_empty((0, n_mels)) if band is None else band
+            self.register_buffer("_band" + suffix, band.to(dtype), persistent=False)
         fill = band_edge_fill(fb, self.sample_rate, self.f_min, self.f_max) if self.fill_band_edges else None
-        self.register_buffer("_fill_from", None if fill is None else fill.to(fb.device), persistent=False)
+        fill = torch.empty(0, dtype=torch.int64) if fill is None else fill
+        self.register_buffer("_fill_from", fill.to(fb.device), persistent=False)
         self._fb_nonnegative = not bool((fb < 0).any())
         self._built_from = (weakref.ref(fb), fb._version)
         if op32.rank < n_mels and op32.rank != self._warned_rank:
@@ -164,11 +168,11 @@ class InverseMelScale(nn.Module):
         if not torch.compiler.is_compiling():
             self._rebuild_if_fb_changed()
         if dtype == torch.float64:
-            gram, weight, band = self._gram_pinv64, self._tap_weight64, self._band64
+            gram, weight, band, rank = self._gram_pinv64, self._tap_weight64, self._band64, self._rank64
         else:
-            gram, weight, band = self._gram_pinv32, self._tap_weight32, self._band32
-        rank = int(torch.linalg.matrix_rank(gram.double().cpu(), hermitian=True)) if dtype == torch.float64 else self.rank
-        return LstsqOperator(gram, self._tap_index, weight, band, rank, torch.linalg.svdvals(self.fb.double()))
+            gram, weight, band, rank = self._gram_pinv32, self._tap_weight32, self._band32, self.rank
+        return LstsqOperator(gram, self._tap_index, weight, band if band.numel() else None, rank,
+                             torch.linalg.svdvals(self.fb.double()))
 
     def _apply(self, fn, recurse=True):
         module = super()._apply(fn, recurse)
@@ -211,14 +215,18 @@ class InverseMelScale(nn.Module):
             if not torch.compiler.is_compiling():
                 self._rebuild_if_fb_changed()
         if melspec.dtype == torch.float64:
-            gram, weight, band = self._gram_pinv64, self._tap_weight64, self._band64
+            gram, weight, band_or_empty = self._gram_pinv64, self._tap_weight64, self._band64
         else:
-            gram, weight, band = self._gram_pinv32, self._tap_weight32, self._band32
+            gram, weight, band_or_empty = self._gram_pinv32, self._tap_weight32, self._band32
+        band: Optional[Tensor] = None
+        if band_or_empty.numel() > 0:
+            band = band_or_empty
         fill_from: Optional[Tensor] = None
         if self.solver == "nnls":
             if not self._fb_nonnegative:
                 V.check_nonnegative(self.fb, fn)
-            fill_from = self._fill_from
+            if self._fill_from.numel() > 0:
+                fill_from = self._fill_from
         return apply_operator(melspec, gram, self._tap_index, weight, band, self.solver, self.max_iter, self.tol,
                               fill_from, with_info)
 

@@ -57,7 +57,7 @@ def reference():
     return REFERENCE
 
 
-def noise_gain_rank(fb, max_gain=15.0, dtype=torch.float32, rcond=None):
+def noise_gain_rank(fb, max_gain=20.0, dtype=torch.float32, rcond=None):
     """Independent NumPy transcription of the documented rank rule: drop singular values at or
     below the compute dtype's round-off (eps * max(n_freqs, n_mels)) or ``rcond``; with
     ``rcond=None`` then drop the smallest while the noise gain sqrt(sum (s_rms / s_i)^2 / n) of

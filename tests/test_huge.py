@@ -32,6 +32,7 @@ def _needs(bytes_needed):
 
 
 @_needs(14 * 2**30)
+@pytest.mark.slow
 @pytest.mark.parametrize("solver", ["lstsq", "nnls"])
 def test_output_above_int32_elements(solver):
     n_stft, n_mels = 513, 80

@@ -141,6 +141,18 @@ def test_rcond_zero_stays_finite_on_rank_deficient_banks(config, dtype):
     assert mel_residual < 0.05
 
 
+def test_a_full_rank_ill_conditioned_bank_outside_the_fixtures_keeps_every_direction():
+    # smallest/largest singular value 2.4e-3: torchaudio's float32 gels is accurate here (2.8e-7 from
+    # float64), and rcond=1e-2 (the old default) cut a direction and moved the output by 2-4%.
+    module = inverse_mel.InverseMelScale(401, 128, 11025)
+    assert module.rank == 128
+    spec = torch.rand(2, 401, 8, generator=torch.Generator().manual_seed(0))
+    melspec = module.fb.T @ spec
+    exact = torch.relu(torch.linalg.lstsq(module.fb.T.double()[None], melspec.double(), driver="gelsd").solution)
+    assert rel_err(module(melspec), exact) <= 1e-5
+    assert inverse_mel.InverseMelScale(401, 128, 11025, rcond=1e-2).rank == 127
+
+
 def test_gelsy_is_not_zero_where_torch_gelsy_is():
     # torch's CPU gelsy does not pivot and returns ~0 when the first frequency bin is empty.
     i = 1

@@ -41,6 +41,7 @@ def wheel(tmp_path_factory):
     return os.path.join(dist, wheels[0])
 
 
+@pytest.mark.slow
 def test_wheel_tags_and_torch_pin(wheel):
     name = os.path.basename(wheel)
     # One wheel per torch version for every CPython >= 3.10 (py_limited_api).
@@ -54,6 +55,7 @@ def test_wheel_tags_and_torch_pin(wheel):
     assert "inverse-mel = inverse_mel.cli:main" in entry_points
 
 
+@pytest.mark.slow
 def test_wheel_installs_into_a_fresh_venv_and_runs(wheel, tmp_path):
     venv = tmp_path / "venv"
     _run([sys.executable, "-m", "venv", str(venv)], timeout=300)

@@ -24,10 +24,10 @@ __all__ = [
 #: is a plain relative cut-off on the singular values of ``fb`` (see :func:`lstsq_operator`).
 DEFAULT_RCOND = None
 #: The noise-gain rule keeps the most singular directions of ``fb`` for which white mel noise is
-#: amplified at most this much, relative to the filterbank's typical gain (RMS over the mel
-#: dimensions of s_rms / s_i). 1% mel noise then changes the output by about MAX_NOISE_GAIN %
-#: (measured 0.7x to 1.5x that on 1,800 random configurations, benchmarks/results/rcond_sweep.md).
-MAX_NOISE_GAIN = 15.0
+#: amplified at most this much relative to the filterbank's typical gain (the RMS over the mel
+#: dimensions of s_rms / s_i). 1% mel noise then changes the output by about MAX_NOISE_GAIN percent
+#: or less (benchmarks/results/rcond_sweep.md measures it on 1,000 random configurations).
+MAX_NOISE_GAIN = 20.0
 
 #: NNLS defaults: at most 200 Newton steps per frame (2.9-5.5 on average on real spectrograms, a median
 #: of 4-13 and at most 74 on model-like inconsistent mels, tens on ill-conditioned rank-deficient
@@ -131,11 +131,11 @@ def lstsq_operator(fb: Tensor, rcond: Optional[float] = None, compute_dtype: tor
     * never those at or below the round-off of ``compute_dtype``,
       ``eps * max(n_freqs, n_mels) * s_max`` (NumPy's and LAPACK's default cut-off);
     * ``rcond=None`` (default): the noise-gain rule. It keeps the r largest for the largest r whose
-      noise gain ``sqrt(sum_{i<=r} (s_rms / s_i)^2 / n)`` is at most :data:`MAX_NOISE_GAIN` (15),
-      ``s_rms`` the RMS of the kept ones. White mel noise of 1% then changes the output by about
-      15% at most. A well-conditioned bank keeps every direction (and agrees with torchaudio to
-      float32 round-off); directions of nearly coincident filters, which would amplify noise
-      hundreds or thousands of times, are cut;
+      noise gain ``sqrt(sum_{i<=r} (s_rms / s_i)^2 / n)`` is at most :data:`MAX_NOISE_GAIN` (20),
+      ``s_rms`` the RMS of the kept ones and ``n = min(n_freqs, n_mels)``. White mel noise of 1%
+      then changes the output by about 20% at most. A well-conditioned bank keeps every direction
+      (and agrees with torchaudio to float32 round-off); directions of nearly coincident filters,
+      which would amplify noise hundreds or thousands of times, are cut;
     * ``rcond=x``: those above ``x * s_max``.
 
     Args:

@@ -29,10 +29,11 @@ def _want_cuda() -> bool:
 def get_extensions():
     debug = os.environ.get("DEBUG", "0") == "1"
     use_cuda = _want_cuda()
+    # csrc/*.cpp (the schemas), csrc/cpu/**/*.cpp (CPU kernels), csrc/cuda/**/*.cu (CUDA kernels).
     sources = sorted(glob.glob(os.path.join(CSRC, "*.cpp"))) + sorted(
-        glob.glob(os.path.join(CSRC, "cpu", "*.cpp"))
+        glob.glob(os.path.join(CSRC, "cpu", "**", "*.cpp"), recursive=True)
     )
-    cuda_sources = sorted(glob.glob(os.path.join(CSRC, "cuda", "*.cu")))
+    cuda_sources = sorted(glob.glob(os.path.join(CSRC, "cuda", "**", "*.cu"), recursive=True))
     opt = ["-O0", "-g"] if debug else ["-O3"]
     extra_compile_args = {
         # py_limited_api=True below makes torch define Py_LIMITED_API (CPython 3.10's stable

@@ -1,7 +1,7 @@
 // CPU kernel of inverse_mel::melscale_fbanks_triangles (schema in csrc/inverse_mel.cpp): the
 // triangle weights of a mel filterbank from its corner frequencies, with the arithmetic the CUDA
-// kernel shares (csrc/fbanks_formula.h). The tests check it equals torchaudio's formula bit for bit.
-#include "../fbanks_formula.h"
+// kernel shares (csrc/shared/fbanks_formula.h). The tests check it equals torchaudio's formula bit for bit.
+#include "../shared/fbanks_formula.h"
 
 #include <ATen/ATen.h>
 #include <ATen/Parallel.h>

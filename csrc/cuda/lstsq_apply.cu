@@ -12,7 +12,7 @@
 // Every launch: device guard, the current stream, a launch check, early return on empty input.
 // No host synchronisation, except the tap_index bounds check, which is skipped while a CUDA graph
 // is being captured (the kernel skips out-of-range taps, so memory is never read out of bounds).
-#include "../lstsq_apply_checks.h"
+#include "../shared/lstsq_apply_checks.h"
 
 #include <ATen/ATen.h>
 #include <ATen/Dispatch.h>

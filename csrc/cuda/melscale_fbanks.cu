@@ -1,7 +1,7 @@
 // CUDA kernel of inverse_mel::melscale_fbanks_triangles (schema in csrc/inverse_mel.cpp): the
 // filterbank built directly on the GPU, one thread per weight, with the arithmetic of the CPU
-// kernel (csrc/fbanks_formula.h; built with -fmad=false), so both give the same bits.
-#include "../fbanks_formula.h"
+// kernel (csrc/shared/fbanks_formula.h; built with -fmad=false), so both give the same bits.
+#include "../shared/fbanks_formula.h"
 
 #include <ATen/ATen.h>
 #include <c10/cuda/CUDAException.h>

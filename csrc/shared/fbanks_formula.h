@@ -4,13 +4,7 @@
 // order torchaudio's tensor code does them; the CUDA build uses -fmad=false).
 #pragma once
 
-#include <cmath>
-
-#ifdef __CUDACC__
-#define INVERSE_MEL_HOST_DEVICE __host__ __device__
-#else
-#define INVERSE_MEL_HOST_DEVICE
-#endif
+#include "host_device.h"
 
 namespace inverse_mel {
 

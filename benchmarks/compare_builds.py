@@ -1,0 +1,89 @@
+"""Speed of two builds of inverse_mel side by side (a refactoring must not slow the kernels).
+
+Each build is a source tree with its compiled extension in place (``python setup.py build_ext
+--inplace``). Rounds alternate between the builds, each round in a fresh process that imports one
+build, times every case (median of --repeats after warm-up) and reports; the table gives the median
+over rounds and the new/old ratio.
+
+Cases: NNLS and least squares at batch 32 x 1000 frames (power spectra of a synthesized signal), for
+the TTS, Whisper and docs configurations, float32.
+
+Usage: python benchmarks/compare_builds.py OLD_TREE NEW_TREE [--rounds 5] [--out benchmarks/results/restructure_speed.md]
+"""
+import argparse
+import json
+import os
+import statistics
+import subprocess
+import sys
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+sys.path.insert(0, HERE)
+from common import machine, write_results  # noqa: E402
+
+CONFIGS = {
+    "TTS": (22050, 1024, 256, 80, 8000.0, "slaney", "slaney"),
+    "Whisper": (16000, 400, 160, 80, 8000.0, "slaney", "slaney"),
+    "docs": (16000, 1024, 256, 128, 8000.0, None, "htk"),
+}
+
+WORKER = r"""
+import json, sys, warnings
+import torch
+import inverse_mel
+from inverse_mel._timing import median_time
+from inverse_mel.demo import synthesize
+configs, repeats = json.loads(sys.argv[1]), int(sys.argv[2])
+torch.manual_seed(0)
+out = {}
+for name, (sr, n_fft, hop, n_mels, f_max, norm, scale) in configs.items():
+    audio = synthesize(sr, seconds=1000 * hop / sr + 0.1)
+    spec = torch.stft(audio, n_fft, hop, window=torch.hann_window(n_fft), return_complex=True).abs().square()[:, :1000]
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        lstsq = inverse_mel.InverseMelScale(n_fft // 2 + 1, n_mels, sr, 0.0, f_max, norm, scale)
+        nnls = inverse_mel.InverseMelScale(n_fft // 2 + 1, n_mels, sr, 0.0, f_max, norm, scale, solver="nnls")
+    mel = (lstsq.fb.T @ spec).expand(32, n_mels, 1000).contiguous()
+    out[name + " nnls"] = median_time(lambda: nnls(mel), repeats)
+    out[name + " lstsq"] = median_time(lambda: lstsq(mel), repeats)
+print(json.dumps(out))
+"""
+
+
+def run_build(tree, repeats):
+    env = dict(os.environ, PYTHONPATH=os.path.abspath(tree))
+    result = subprocess.run([sys.executable, "-c", WORKER, json.dumps(CONFIGS), str(repeats)], env=env, check=True,
+                            capture_output=True, text=True, cwd="/")
+    return json.loads(result.stdout.strip().splitlines()[-1])
+
+
+def main():
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("old")
+    parser.add_argument("new")
+    parser.add_argument("--rounds", type=int, default=5)
+    parser.add_argument("--repeats", type=int, default=7)
+    parser.add_argument("--out", default=os.path.join(HERE, "results", "restructure_speed.md"))
+    args = parser.parse_args()
+    samples = {"old": [], "new": []}
+    for r in range(args.rounds):
+        for which in (("old", "new") if r % 2 == 0 else ("new", "old")):
+            samples[which].append(run_build(getattr(args, which), args.repeats))
+            print(f"round {r + 1} {which} done", file=sys.stderr, flush=True)
+    cases = list(samples["old"][0])
+    lines = ["# Speed of two builds, side by side (`benchmarks/compare_builds.py`)", "",
+             f"Machine: {machine()}. {args.rounds} alternating rounds, each a fresh process per build; "
+             f"a round's figure is the median of {args.repeats} runs; the table gives the median over rounds.", "",
+             f"old: `{args.old}`, new: `{args.new}`.", "",
+             "| case (32 x 1000 frames, float32) | old ms | new ms | new / old |", "|---|---|---|---|"]
+    data = {}
+    for case in cases:
+        old = statistics.median(s[case] for s in samples["old"]) * 1e3
+        new = statistics.median(s[case] for s in samples["new"]) * 1e3
+        data[case] = dict(old_ms=old, new_ms=new, ratio=new / old)
+        lines.append(f"| {case} | {old:.2f} | {new:.2f} | {new / old:.3f} |")
+    write_results(args.out, "\n".join(lines) + "\n", dict(machine=machine(), samples=samples, summary=data))
+
+
+if __name__ == "__main__":
+    main()

@@ -75,4 +75,17 @@ TORCH_LIBRARY(inverse_mel, m) {
   m.def(
       "nnls_backward(Tensor grad, Tensor solution, Tensor tap_index, Tensor tap_weight, "
       "int n_mels) -> Tensor");
+
+  // The per-frame code the CUDA kernels run (csrc/shared/nnls_frame.h, lstsq_expand.h), also built
+  // for the CPU so that the tests check it against the CPU kernels. Same inputs and outputs as
+  // nnls, nnls_backward and lstsq_apply (the last without the band: a dense product, as on CUDA).
+  m.def(
+      "_nnls_per_frame(Tensor melspec, Tensor tap_index, Tensor tap_weight, int max_iter, float tol, "
+      "Tensor? fill_from=None) -> (Tensor, Tensor, Tensor, Tensor)");
+  m.def(
+      "_nnls_backward_per_frame(Tensor grad, Tensor solution, Tensor tap_index, Tensor tap_weight, "
+      "int n_mels) -> Tensor");
+  m.def(
+      "_lstsq_apply_per_frame(Tensor melspec, Tensor gram_pinv, Tensor tap_index, Tensor tap_weight, "
+      "Tensor? gram_cholesky_band=None) -> Tensor");
 }

@@ -188,6 +188,15 @@ torch.library.register_autograd(
 
 
 # ---------------------------------------------------------------------------
+# _nnls_per_frame, _nnls_backward_per_frame, _lstsq_apply_per_frame: the CUDA kernels' per-frame
+# code built for the CPU (tests only). Same shapes as the ops they mirror; no autograd.
+# ---------------------------------------------------------------------------
+torch.library.register_fake("inverse_mel::_nnls_per_frame")(_nnls_fake)
+torch.library.register_fake("inverse_mel::_nnls_backward_per_frame")(_nnls_backward_fake)
+torch.library.register_fake("inverse_mel::_lstsq_apply_per_frame")(_lstsq_apply_fake)
+
+
+# ---------------------------------------------------------------------------
 # melscale_fbanks_triangles: (n_mels + 2,), (n_freqs,) -> (n_freqs, n_mels)
 # ---------------------------------------------------------------------------
 @torch.library.register_fake("inverse_mel::melscale_fbanks_triangles")

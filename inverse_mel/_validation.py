@@ -184,3 +184,21 @@ def check_nonnegative(fb: Tensor, fn: str) -> None:
             fn + ': solver="nnls" needs a non-negative filterbank, but fb has negative entries (min '
             + str(float(fb.min())) + '); use solver="lstsq" for such filterbanks'
         )
+
+
+def check_cuda_nnls_bank(n_mels: int, gram_bands: int, device: torch.device, fn: str) -> None:
+    """From the operator's shape and band count, known on the host: no device sync. The CUDA kernel
+    keeps a frame's state in registers and local memory sized at compile time (kFrameMaxMels and
+    kFrameMaxBands in csrc/shared/nnls_frame.h); larger banks are solved on the CPU. (Local
+    constants: TorchScript cannot read a global int.)"""
+    max_mels = 512
+    max_bands = 4
+    if device.type != "cuda":
+        return
+    if n_mels > max_mels or gram_bands > max_bands:
+        raise ValueError(
+            fn + ': solver="nnls" on CUDA takes filterbanks of at most ' + str(max_mels)
+            + " mels whose frequency bins each touch at most " + str(max_bands)
+            + " adjacent filters (every mel bank does); found " + str(n_mels) + " mels and bins spanning "
+            + str(gram_bands) + ' filters. Solve on the CPU (move the input and fb with .cpu()) or use solver="lstsq"'
+        )

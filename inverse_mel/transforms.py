@@ -17,6 +17,7 @@ from .functional.inverse import (
     InverseMelResult,
     LstsqOperator,
     apply_operator,
+    gram_bands,
     kept_rank,
     lstsq_operator,
     rank_warning_text,
@@ -148,6 +149,7 @@ class InverseMelScale(nn.Module):
         fill = torch.empty(0, dtype=torch.int64) if fill is None else fill
         self.register_buffer("_fill_from", fill.to(fb.device), persistent=False)
         self._fb_nonnegative = not bool((fb < 0).any())
+        self._nnls_gram_bands = gram_bands(op32.tap_index, op32.tap_weight)
         self._built_from = (weakref.ref(fb), fb._version)
         if op32.rank < n_mels and op32.rank != self._warned_rank:
             self._warned_rank = op32.rank
@@ -225,6 +227,7 @@ class InverseMelScale(nn.Module):
         if self.solver == "nnls":
             if not self._fb_nonnegative:
                 V.check_nonnegative(self.fb, fn)
+            V.check_cuda_nnls_bank(self.n_mels, self._nnls_gram_bands, melspec.device, fn)
             if self._fill_from.numel() > 0:
                 fill_from = self._fill_from
         return apply_operator(melspec, gram, self._tap_index, weight, band, self.solver, self.max_iter, self.tol,

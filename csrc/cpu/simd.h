@@ -13,6 +13,8 @@
 // across the ABI that -Wpsabi warns about.
 #pragma GCC diagnostic ignored "-Wpsabi"
 
+#include "../shared/host_device.h"
+
 #include <c10/util/Exception.h>
 
 #include <algorithm>
@@ -30,13 +32,6 @@
 
 #define INVERSE_MEL_ALWAYS_INLINE inline __attribute__((always_inline))
 
-// Loops over lanes that read and write distinct rows (e.g. a bin's taps name distinct mels),
-// which GCC cannot prove: without this it versions or gives up on vectorising them.
-#if defined(__GNUC__) && !defined(__clang__)
-#define INVERSE_MEL_IVDEP _Pragma("GCC ivdep")
-#else
-#define INVERSE_MEL_IVDEP
-#endif
 
 namespace inverse_mel {
 namespace simd {

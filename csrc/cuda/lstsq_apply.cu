@@ -9,10 +9,12 @@
 // of the output. The expansion reads Y (small) and writes the output once, with the ReLU fused;
 // a triangular bank has at most 2 non-zero taps per bin, so it moves the fewest bytes.
 //
-// Every launch: device guard, the current stream, a launch check, early return on empty input.
-// No host synchronisation, except the tap_index bounds check, which is skipped while a CUDA graph
-// is being captured (the kernel skips out-of-range taps, so memory is never read out of bounds).
+// Every launch: device guard, the current stream, a launch check, early return on empty input. No
+// host synchronisation: the tap indices come from the operator the Python layer built (and checked)
+// once, and the kernel skips an out-of-range tap rather than read out of bounds. The expansion's
+// arithmetic is shared/lstsq_expand.h, which the CPU op _lstsq_apply_per_frame also runs.
 #include "../shared/lstsq_apply_checks.h"
+#include "../shared/lstsq_expand.h"
 
 #include <ATen/ATen.h>
 #include <ATen/Dispatch.h>
@@ -50,30 +52,8 @@ __global__ void expand_kernel(
   }
   const int64_t f = blockIdx.y;
   const int64_t b = blockIdx.z;
-  const scalar_t* y_b = y + b * n_mels * time;
-  scalar_t acc = scalar_t(0);
-  for (int64_t j = 0; j < taps; ++j) {
-    const scalar_t w = tap_weight[f * taps + j];
-    const int64_t k = tap_index[f * taps + j];
-    if (w != scalar_t(0) && k >= 0 && k < n_mels) {
-      acc += w * y_b[k * time + t];
-    }
-  }
-  out[(b * n_freqs + f) * time + t] = acc < scalar_t(0) ? scalar_t(0) : acc;  // relu that keeps NaN
-}
-
-void check_tap_bounds(const at::Tensor& tap_index, int64_t n_mels) {
-  // A device -> host copy: skipped during CUDA graph capture, where it is not allowed.
-  cudaStreamCaptureStatus capture = cudaStreamCaptureStatusNone;
-  C10_CUDA_CHECK(cudaStreamIsCapturing(c10::cuda::getCurrentCUDAStream(), &capture));
-  if (tap_index.numel() == 0 || capture != cudaStreamCaptureStatusNone) {
-    return;
-  }
-  const auto lo = tap_index.min().item<int64_t>();
-  const auto hi = tap_index.max().item<int64_t>();
-  TORCH_CHECK(
-      lo >= 0 && hi < n_mels, "lstsq_apply: tap_index entries must lie in [0, ", n_mels, "), found ",
-      lo < 0 ? lo : hi);
+  out[(b * n_freqs + f) * time + t] =
+      expanded_bin(tap_index + f * taps, tap_weight + f * taps, taps, n_mels, y + b * n_mels * time + t, time);
 }
 
 void run_lstsq_apply_cuda(
@@ -92,7 +72,6 @@ void run_lstsq_apply_cuda(
     out.zero_();
     return;
   }
-  check_tap_bounds(tap_index, n_mels);
   const int64_t batch = out.numel() / (n_freqs * time);
   // The small product, batched, on the current stream (cuBLAS through ATen).
   const at::Tensor y = at::matmul(gram_pinv, melspec.reshape({batch, n_mels, time})).contiguous();
@@ -147,6 +126,7 @@ void lstsq_apply_out_cuda(
 TORCH_LIBRARY_IMPL(inverse_mel, CUDA, m) {
   m.impl("lstsq_apply", &lstsq_apply_cuda);
   m.impl("lstsq_apply_out", &lstsq_apply_out_cuda);
+  m.impl("_lstsq_apply_per_frame", &lstsq_apply_cuda);
 }
 
 }  // namespace inverse_mel

@@ -169,6 +169,18 @@ def lstsq_operator(fb: Tensor, rcond: Optional[float] = None, compute_dtype: tor
     return LstsqOperator(gram_pinv.contiguous(), tap_index, tap_weight.contiguous(), band, rank, singular_values)
 
 
+def gram_bands(tap_index: Tensor, tap_weight: Tensor) -> int:
+    """1 + the largest spread of mel indices among one frequency bin's non-zero taps: the number of
+    bands of the NNLS Gram ``fb.T @ diag(w) @ fb`` (2 for a triangular mel bank)."""
+    if tap_index.numel() == 0:
+        return 1
+    live = tap_weight != 0
+    highest = torch.where(live, tap_index, torch.full_like(tap_index, -1)).amax(dim=1)
+    lowest = torch.where(live, tap_index, torch.full_like(tap_index, torch.iinfo(torch.int64).max)).amin(dim=1)
+    spread = torch.where(live.any(dim=1), highest - lowest, torch.zeros_like(highest))
+    return int(spread.max()) + 1
+
+
 def _gram_cholesky_band(fb64: Tensor) -> Optional[Tensor]:
     """Band storage ``(bands, n_mels)`` of the Cholesky factor of ``fb.T @ fb``, or ``None`` when
     the Gram is not banded enough (or not numerically positive definite)."""
@@ -437,6 +449,8 @@ def _functional_inverse(melspec, fb, driver, rcond, solver, max_iter, tol, fill_
         fill_from = fill_from.to(melspec.device)
     compute = compute_dtype_of(melspec.dtype)
     op = lstsq_operator(fb, rcond, compute).to(compute)
+    if solver == "nnls":
+        V.check_cuda_nnls_bank(fb.shape[1], gram_bands(op.tap_index, op.tap_weight), melspec.device, fn)
     return apply_operator(melspec, op.gram_pinv, op.tap_index, op.tap_weight, op.gram_cholesky_band, solver,
                           max_iter, tol, fill_from, with_info)
 

@@ -2,6 +2,7 @@
 // the implicit derivative of the solution on its free set.
 #include "kernels.h"
 
+#include "../../shared/nnls_constants.h"
 #include "../ell_taps.h"
 #include "banded_ldlt.h"
 #include "filterbank.h"
@@ -17,20 +18,6 @@
 
 namespace inverse_mel {
 namespace nnls {
-namespace {
-
-// The backward solves (A_F A_F^T) x = A_F grad, whose right-hand side lies in the range
-// exactly. A_F A_F^T may be singular (fewer free bins than mels), so it is factored with a
-// ridge of sqrt(machine eps) (condition ~1/sqrt(eps): round-off stays ~sqrt(eps)) and the
-// ridge's bias is then removed by iterative refinement against the undamped matrix, each
-// step multiplying it by ridge / sigma^2.
-template <typename scalar_t>
-constexpr double backward_ridge() {
-  return sizeof(scalar_t) == 4 ? 3e-4 : 1e-8;
-}
-constexpr int kBackwardRefinements = 2;
-
-}  // namespace
 
 // grad_m = (A_F A_F^T + eps I)^-1 A (free * grad), free = {solution > 0}: the transpose of
 // d s_F / d m = A_F^+ on the solution's free set (the minimum-norm choice where the

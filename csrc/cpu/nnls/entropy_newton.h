@@ -9,8 +9,8 @@
 #include "entropy_passes.h"
 #include "filterbank.h"
 #include "lane_ops.h"
-#include "line_search.h"
-#include "stopping.h"
+#include "../../shared/nnls_constants.h"
+#include "../../shared/nnls_stopping.h"
 #include "tile.h"
 
 #include <algorithm>
@@ -22,21 +22,6 @@
 namespace inverse_mel {
 namespace nnls {
 namespace {
-
-// The phase stops when its dual gradient is below kEntropyTolerance * tol * ||m||. 1 is enough
-// (measured on the real recordings of benchmarks/bench_nnls.py: 0.1 costs half a step more per
-// frame and changes no reported digit); a frame whose fit then misses tol goes on to phase 2.
-constexpr double kEntropyTolerance = 1.0;
-// Weight of the quadratic penalty, relative to the start's largest curvature
-// diag(A diag(envelope) A^T). It keeps the dual strictly concave (so Newton converges even where
-// no non-negative spectrum fits exactly) and bounds the fit's bias to ~penalty; float32 cannot
-// factor a much larger condition number, and float64 gains nothing from a smaller one (the
-// projected Newton phase polishes whatever a tighter tol asks for).
-constexpr double kEntropyPenalty = 1e-6;
-// The phase's step budget (part of max_iter). Real spectrograms take 2-10 steps; a frame that
-// needs more is far from any consistent mel (its penalised optimum lies at the exp's clamp) and
-// is better served by the projected Newton phase.
-constexpr int64_t kEntropyMaxSteps = 12;
 
 template <typename scalar_t>
 class EntropyNewton {

@@ -7,7 +7,7 @@
 #include "../ell_taps.h"
 #include "../simd.h"
 #include "banded_ldlt.h"
-#include "exp2.h"
+#include "../../shared/exp2_approx.h"
 #include "filterbank.h"
 #include "lane_ops.h"
 

@@ -1,6 +1,6 @@
 // CPU kernel of the NNLS forward (op inverse_mel::nnls; entry point in nnls.cpp): the tile loop.
 // Per tile of frames (README.md: "Tile layout"): scale, phase 1 (entropy_newton.h), write the
-// entropy solution out with its optimality measure, test every frame (stopping.h), phase 2
+// entropy solution out with its optimality measure, test every frame (shared/nnls_stopping.h), phase 2
 // (projected_newton.h) for the rest, then the bins no filter touches.
 #include "kernels.h"
 
@@ -11,7 +11,7 @@
 #include "filterbank.h"
 #include "lane_ops.h"
 #include "projected_newton.h"
-#include "stopping.h"
+#include "../../shared/nnls_stopping.h"
 #include "tile.h"
 
 #include <ATen/ATen.h>
@@ -41,7 +41,7 @@ void nnls_forward_kernel(const at::Tensor& melspec3, const at::Tensor& tap_index
   const int64_t bands = consts.bands;
   // Phase 2 runs in float64 (see ProjectedNewton): the filterbank in float64, same taps.
   const CompactTaps<double> taps64(tap_index, tap_weight.to(at::kDouble), n_mels, "nnls");
-  const std::vector<double> envelope_weight64 = envelope_weights(taps, taps64, n_freqs, n_mels);
+  const std::vector<double> envelope_weight64 = envelope_weights(taps, n_freqs, n_mels);
   const EntropyWeights<scalar_t> weights(taps, envelope_weight64, bins);
 
   const int64_t tile_time = forward_tile_frames<scalar_t>();

@@ -7,8 +7,8 @@
 #include "banded_ldlt.h"
 #include "filterbank.h"
 #include "lane_ops.h"
-#include "line_search.h"
-#include "stopping.h"
+#include "../../shared/nnls_constants.h"
+#include "../../shared/nnls_stopping.h"
 
 #include <algorithm>
 #include <cmath>
@@ -19,26 +19,6 @@
 namespace inverse_mel {
 namespace nnls {
 namespace {
-
-// Levenberg-Marquardt damping of A_F W A_F^T in the solver, relative to its largest
-// diagonal. It does not move the fixed points (d = 0 exactly when A_F^T r = 0, the KKT
-// condition), only the path: directions whose squared singular value is below the damping
-// are damped rather than inverted. 1e-4 in both precisions (measured): smaller values let
-// round-off in the null directions of an inconsistent residual (amplified by 1 / damping)
-// leak into the step and break the scale invariance of the result (seen on overdetermined
-// and Whisper-like banks); larger ones slow the last digits.
-// It is the starting damping: ProjectedNewton lowers it per frame when its steps stall (see
-// kSolverDampingFloor).
-constexpr double kSolverDamping = 1e-4;
-// A frame whose full steps stop making progress gets less damping, down to this (see
-// ProjectedNewton::run): found by fuzzing the property-test space, where a 198-mel bank held a
-// frame at 1.46 tol for 190 steps. float64 (phase 2 always is) factors the damped Gram safely.
-constexpr double kSolverDampingFloor = 1e-12;
-constexpr int kSolverRefinements = 1;  // measured: 0 costs more steps, 2 more time
-// The step metric is W = envelope + floor (see ProjectedNewton). Measured on the real recordings
-// of benchmarks/bench_nnls.py: W = (envelope + floor)^1.25 lowers the log-spectral distance a
-// little further on power spectra but doubles the steps; ^1.5 stalls often; W = 1 (Euclidean)
-// leaves many spurious zeros.
 
 // Phase 2: projected Newton steps on the free set, for the frames the entropy solution leaves
 // short of the NNLS tests, in `real_t` (float64 for float32 input: these frames are the

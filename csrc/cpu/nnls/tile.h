@@ -1,6 +1,7 @@
 // The NNLS forward's tiles and their frames (README.md: "Tile layout").
 #pragma once
 
+#include "../../shared/nnls_scaling.h"
 #include "../simd.h"
 #include "lane_ops.h"
 
@@ -54,9 +55,7 @@ struct TileFrames {
       : mel(n_mels * cap), lam(n_mels * cap), residual(n_mels * cap), scale(cap), unscale(cap), mel_norm(cap),
         steps(cap) {}
 
-  // Gathers `len` frames (any strides) and scales each by a power of two to max |m| in [1, 2), to be
-  // scaled back on output: exact, so results are bit-identical for any input scale, and squares
-  // of very quiet (or loud) frames neither underflow nor overflow.
+  // Gathers `len` frames (any strides) and scales each by a power of two (../../shared/nnls_scaling.h).
   void load(const scalar_t* src, int64_t stride_k, int64_t stride_t, int64_t n_mels, int64_t frames) {
     len = frames;
     ld = round_up_to_vector<scalar_t>(frames);
@@ -72,15 +71,8 @@ struct TileFrames {
         scale[t] = std::max(scale[t], std::abs(mel[k * ld + t]));
       }
     }
-    // The exponent is clamped so that the scale and its inverse stay normal numbers: a subnormal
-    // frame (|m| < 2^-126 in float32, e.g. near-silence) would otherwise get a scale of 2^130 = inf
-    // and come out NaN (found on recorded speech). Such a frame is scaled by 2^126 instead, which
-    // is still exact.
-    constexpr int kMaxScaleExponent = std::numeric_limits<scalar_t>::max_exponent - 2;
     for (int64_t t = 0; t < len; ++t) {
-      const bool usable = scale[t] > scalar_t(0) && std::isfinite(scale[t]);
-      const int exponent = std::clamp(-std::ilogb(scale[t]), -kMaxScaleExponent, kMaxScaleExponent);
-      scale[t] = usable ? std::ldexp(scalar_t(1), exponent) : scalar_t(1);
+      scale[t] = frame_scale(scale[t]);
       unscale[t] = scalar_t(1) / scale[t];  // a power of two: exact
     }
     for (int64_t k = 0; k < n_mels; ++k) {

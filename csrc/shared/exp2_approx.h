@@ -1,18 +1,31 @@
-// The entropy phase's exponential: 2^x for scalars and GCC vectors, with the same bits per lane.
+// 2^x as the NNLS solvers compute it: one formula for the CPU's vector lanes (value_t a GCC vector)
+// and for scalars on the host and the GPU (cpu/nnls/entropy_passes.h, shared/nnls_frame.h).
 #pragma once
 
-#include "../simd.h"
+#include "host_device.h"
 
 #include <cstdint>
+#include <cstring>
 
 namespace inverse_mel {
-namespace nnls {
-namespace {
+
+// The bits of v as a to_t of the same size.
+template <typename to_t, typename from_t>
+INVERSE_MEL_HOST_DEVICE INVERSE_MEL_FORCE_INLINE to_t bit_cast(const from_t& v) {
+#if defined(__CUDA_ARCH__)
+  to_t out;
+  memcpy(&out, &v, sizeof(to_t));
+  return out;
+#else
+  return __builtin_bit_cast(to_t, v);
+#endif
+}
 
 // 2^x, vectorisable: x = k + r (k = round(x), so |r| <= 1/2 and r is exact), 2^r by a
 // polynomial, 2^k from the exponent bits. Base 2 needs no Cody-Waite reduction: the passes use
 // exponent weights w log2(e) (EntropyWeights, filterbank.h), so 2^u is e^(A^T lam). Plain IEEE operations only
-// (no libm call, built without FMA contraction), so every ISA clone and lane gives the same bits.
+// (no libm call, built without FMA contraction), so every vector width and lane, and the GPU
+// (built with -fmad=false), give the same bits.
 // Relative error 2.9e-6 (float: degree-4 minimax) and 2e-16 (double: degree-12 Taylor of
 // e^(r ln 2)); large arguments are clamped so that the result stays finite, and below lo it is 0.
 template <typename scalar_t>
@@ -32,7 +45,7 @@ struct Exp2Constants<float> {
     return c[i];
   }
   template <typename value_t>
-  static value_t reduced(value_t r) {
+  INVERSE_MEL_HOST_DEVICE static value_t reduced(value_t r) {
     return r;
   }
 };
@@ -50,7 +63,7 @@ struct Exp2Constants<double> {
     return value;
   }
   template <typename value_t>
-  static value_t reduced(value_t r) {  // the Taylor polynomial is in r ln 2
+  INVERSE_MEL_HOST_DEVICE static value_t reduced(value_t r) {  // the Taylor polynomial is in r ln 2
     return r * 0.6931471805599453;
   }
 };
@@ -58,7 +71,7 @@ struct Exp2Constants<double> {
 // sum_{j >= i}^{degree} coefficient(j) r^(j - i), in Horner form (i = 0: the polynomial for
 // 2^r). value_t is scalar_t or a vector of it (see Vector).
 template <typename scalar_t, int i, typename value_t>
-INVERSE_MEL_ALWAYS_INLINE value_t exp2_polynomial(value_t r) {
+INVERSE_MEL_HOST_DEVICE INVERSE_MEL_FORCE_INLINE value_t exp2_polynomial(value_t r) {
   using C = Exp2Constants<scalar_t>;
   constexpr scalar_t coefficient = C::coefficient(i);
   if constexpr (i == C::degree) {
@@ -70,7 +83,7 @@ INVERSE_MEL_ALWAYS_INLINE value_t exp2_polynomial(value_t r) {
 
 // The same operations on a scalar or on a vector of lanes, so both give the same bits per lane.
 template <typename scalar_t, typename value_t = scalar_t, typename bits_t = typename Exp2Constants<scalar_t>::bits_t>
-INVERSE_MEL_ALWAYS_INLINE value_t exp2_approx(value_t x) {
+INVERSE_MEL_HOST_DEVICE INVERSE_MEL_FORCE_INLINE value_t exp2_approx(value_t x) {
   using C = Exp2Constants<scalar_t>;
   const value_t lo = value_t{} + C::lo, hi = value_t{} + C::hi, shifter = value_t{} + C::shifter;
   value_t v = x < lo ? lo : x;
@@ -80,13 +93,11 @@ INVERSE_MEL_ALWAYS_INLINE value_t exp2_approx(value_t x) {
   const value_t p = exp2_polynomial<scalar_t, 0>(C::reduced(r));
   // The low mantissa bits of `shifted` hold k + bias (in [1, 2 bias] after the clamps); shifted
   // into the exponent field (the bits above drop out) they make 2^k.
-  const bits_t two_to_k = __builtin_bit_cast(bits_t, shifted) << C::mantissa_bits;
-  const value_t result = p * __builtin_bit_cast(value_t, two_to_k);
+  const bits_t two_to_k = bit_cast<bits_t>(shifted) << C::mantissa_bits;
+  const value_t result = p * bit_cast<value_t>(two_to_k);
   // Below lo the result is flushed to 0: a bin suppressed that far is zero for every purpose,
   // and subnormal spectra would slow every later pass (and underflow when scaled back).
   return x < lo ? value_t{} : result;
 }
 
-}  // namespace
-}  // namespace nnls
 }  // namespace inverse_mel

@@ -1,0 +1,733 @@
+// The NNLS solver for one frame, host and device: what the CUDA kernels run, one thread per frame
+// (cuda/nnls.cu), and what the CPU op _nnls_per_frame runs, so that the CPU tests check the very
+// code the GPU runs (tests/test_per_frame.py compares it with the CPU solver, cpu/nnls/).
+//
+// The same algorithm as cpu/nnls/README.md describes: phase 1 (the maximum-entropy solution by
+// Newton's method on the dual) and phase 2 (projected Newton on the free set, in float64), with the
+// same constants (nnls_constants.h), stopping rule (nnls_stopping.h), scaling (nnls_scaling.h), 2^x
+// (exp2_approx.h) and banded solves (banded_ldlt_math.h). It is written for one frame instead of a
+// tile of SIMD lanes, and it keeps only mel-sized state: phase 2 recomputes the per-bin quantities
+// (gradient, free set, step) from mel-sized vectors whenever it needs them, so its only per-bin
+// array is the iterate itself (`s_work`, float64).
+#pragma once
+
+#include "banded_ldlt_math.h"
+#include "exp2_approx.h"
+#include "host_device.h"
+#include "nnls_constants.h"
+#include "nnls_scaling.h"
+#include "nnls_stopping.h"
+
+#include <cstdint>
+#include <limits>
+
+namespace inverse_mel {
+namespace nnls {
+
+// The filterbank as the per-frame solver reads it: the op's ELL taps and what nnls_bank.h derives
+// from them once per call.
+template <typename scalar_t>
+struct FrameBank {
+  const int64_t* index;  // (n_freqs, taps) mel index of each tap
+  const scalar_t* weight;  // (n_freqs, taps); 0 for padding
+  const double* envelope64;  // (n_freqs, taps) w / area / row sum (nnls_bank.h)
+  const int64_t* fill_from;  // (n_freqs,) or null: bin f copies bin fill_from[f] >= 0
+  int64_t n_freqs, taps, n_mels;
+  int64_t lo, hi, bands;  // touched bins [lo, hi), 1 + the Gram's half-bandwidth
+  double spectral_norm;  // ||A||_2
+};
+
+// One frame's result: Newton steps, relative mel residual, convergence.
+template <typename scalar_t>
+struct FrameReport {
+  int32_t steps;
+  scalar_t residual;
+  bool converged;
+};
+
+constexpr double kLog2e = 1.4426950408889634;
+
+// Phase 2's float64 iterate, one frame's row with a stride: the CPU passes stride 1, the GPU
+// interleaves its threads' rows (stride = threads in the grid) so that a warp's reads of one bin
+// are coalesced.
+struct StridedRow {
+  double* data;
+  int64_t stride;
+  INVERSE_MEL_HOST_DEVICE INVERSE_MEL_FORCE_INLINE double& operator[](int64_t i) const { return data[i * stride]; }
+};
+
+template <typename value_t>
+INVERSE_MEL_HOST_DEVICE INVERSE_MEL_FORCE_INLINE value_t relu_nan(value_t v) {
+  return v < value_t(0) ? value_t(0) : v;  // keeps NaN
+}
+
+// kMaxMels, kMaxBands: the capacity of the solver's arrays (thread-local on the GPU); the op picks
+// the smallest instantiation that holds n_mels (and refuses banks with more bands).
+template <typename scalar_t, int kMaxMels, int kMaxBands>
+class FrameNnls {
+ public:
+  INVERSE_MEL_HOST_DEVICE FrameNnls(const FrameBank<scalar_t>& bank, int64_t max_iter, double tol)
+      : bank_(bank), max_iter_(max_iter), tol_(tol) {}
+
+  // Solves the frame m(k) = mel[k * mel_stride] and writes its bins to out[f * out_stride];
+  // s_work: (hi - lo) doubles of scratch for phase 2.
+  INVERSE_MEL_HOST_DEVICE FrameReport<scalar_t> solve(const scalar_t* mel, int64_t mel_stride, scalar_t* out,
+                                                      int64_t out_stride, StridedRow s_work) {
+    const int64_t n_mels = bank_.n_mels;
+    // Scale by a power of two (nnls_scaling.h).
+    scalar_t max_abs = 0;
+    for (int64_t k = 0; k < n_mels; ++k) {
+      m_[k] = mel[k * mel_stride];
+      const scalar_t a = m_[k] < scalar_t(0) ? -m_[k] : m_[k];
+      max_abs = max_abs < a ? a : max_abs;
+    }
+    scale_ = frame_scale(max_abs);
+    unscale_ = scalar_t(1) / scale_;  // a power of two: exact
+    scalar_t norm_squared = 0;
+    for (int64_t k = 0; k < n_mels; ++k) {
+      m_[k] *= scale_;
+    }
+    for (int64_t k = 0; k < n_mels; ++k) {
+      norm_squared += m_[k] * m_[k];
+    }
+    mel_norm_ = square_root(norm_squared);
+
+    const int32_t steps = entropy_phase();
+    // Write the entropy solution out with its NNLS optimality measure, then test the frame.
+    const scalar_t lipschitz = static_cast<scalar_t>(bank_.spectral_norm) * static_cast<scalar_t>(bank_.spectral_norm);
+    scalar_t mapping_squared = 0, objective = 0;
+    for (int64_t f = bank_.lo; f < bank_.hi; ++f) {
+      scalar_t s = 0, g = 0;
+      const bool weighed = bin_value(f, lam_, false, &s);
+      gather(f, residual_, &g);
+      out[f * out_stride] = weighed ? s * unscale_ : scalar_t(0);
+      if (weighed) {
+        // The bin's measure (cpu/nnls/lane_ops.h, free_set_pass): min(g, L s) for s >= 0.
+        const scalar_t bound_measure = lipschitz * s;
+        const scalar_t p = g < bound_measure ? g : bound_measure;
+        mapping_squared += p * p;
+      }
+    }
+    for (int64_t k = 0; k < n_mels; ++k) {
+      objective += residual_[k] * residual_[k];
+    }
+    const scalar_t spectral_norm = static_cast<scalar_t>(bank_.spectral_norm);
+    const Verdict verdict =
+        nnls_verdict(objective, mapping_squared, mel_norm_, static_cast<scalar_t>(tol_), spectral_norm, steps, max_iter_);
+    FrameReport<scalar_t> report{steps, relative_residual(objective, mel_norm_), verdict == Verdict::kConverged};
+    if (verdict == Verdict::kContinue) {
+      report = projected_newton(steps, out, out_stride, s_work);
+    }
+    fill_band_edges(out, out_stride);
+    return report;
+  }
+
+ private:
+  // -- the bins, through their taps ---------------------------------------------------------------
+  // sum_j w_j x[k_j] over bin f's taps, in tap order (as cpu/nnls gathers); false for a bin without taps.
+  template <typename value_t, typename weight_fn>
+  INVERSE_MEL_HOST_DEVICE bool gather_with(int64_t f, const value_t* x, value_t* out, weight_fn weight_of) const {
+    bool any = false;
+    value_t sum = 0;
+    for (int64_t j = 0; j < bank_.taps; ++j) {
+      const int64_t i = f * bank_.taps + j;
+      const int64_t k = bank_.index[i];
+      if (!is_tap(bank_.weight[i], k, bank_.n_mels)) {
+        continue;
+      }
+      const value_t term = weight_of(i) * x[k];
+      sum = any ? sum + term : term;
+      any = true;
+    }
+    *out = sum;
+    return any;
+  }
+
+  // A^T x at bin f, in scalar_t (weights w) or float64 (weights double(w)).
+  template <typename value_t>
+  INVERSE_MEL_HOST_DEVICE bool gather(int64_t f, const value_t* x, value_t* out) const {
+    return gather_with(f, x, out, [this](int64_t i) { return static_cast<value_t>(bank_.weight[i]); });
+  }
+
+  // The entropy solution at bin f: max(0, envelope) * 2^(A^T lam log2 e); the envelope alone at
+  // lam = 0. False for a bin without taps.
+  INVERSE_MEL_HOST_DEVICE bool bin_value(int64_t f, const scalar_t* lam, bool lam_is_zero, scalar_t* s) const {
+    scalar_t envelope = 0, u = 0;
+    const bool any = gather_with(f, m_, &envelope, [this](int64_t i) { return static_cast<scalar_t>(bank_.envelope64[i]); });
+    gather_with(f, lam, &u, [this](int64_t i) { return static_cast<scalar_t>(static_cast<double>(bank_.weight[i]) * kLog2e); });
+    envelope = relu_nan(envelope);
+    *s = lam_is_zero ? envelope : envelope * exp2_approx<scalar_t>(u);
+    return any;
+  }
+
+  // -- phase 1 ------------------------------------------------------------------------------------
+  // One evaluation of the entropy dual at lam: fit = A s, K = A diag(s) A^T (band storage),
+  // total = sum s.
+  INVERSE_MEL_HOST_DEVICE void evaluate(const scalar_t* lam, bool lam_is_zero, scalar_t* fit, scalar_t* k_band,
+                                        scalar_t* total) const {
+    const int64_t n_mels = bank_.n_mels;
+    for (int64_t k = 0; k < n_mels; ++k) {
+      fit[k] = 0;
+    }
+    for (int64_t i = 0; i < bank_.bands * n_mels; ++i) {
+      k_band[i] = 0;
+    }
+    scalar_t sum = 0;
+    for (int64_t f = bank_.lo; f < bank_.hi; ++f) {
+      scalar_t v = 0;
+      if (!bin_value(f, lam, lam_is_zero, &v)) {
+        continue;
+      }
+      sum += v;
+      for (int64_t a = 0; a < bank_.taps; ++a) {
+        const int64_t ia = f * bank_.taps + a;
+        const int64_t ka = bank_.index[ia];
+        const scalar_t wa = bank_.weight[ia];
+        if (!is_tap(wa, ka, n_mels)) {
+          continue;
+        }
+        fit[ka] += wa * v;
+        for (int64_t b = a; b < bank_.taps; ++b) {
+          const int64_t ib = f * bank_.taps + b;
+          const int64_t kb = bank_.index[ib];
+          const scalar_t wb = bank_.weight[ib];
+          if (!is_tap(wb, kb, n_mels)) {
+            continue;
+          }
+          const scalar_t ww = wa * wb;
+          // K[max, max - d]: a pair a != b lands once below the diagonal.
+          k_band[(ka > kb ? ka - kb : kb - ka) * n_mels + (ka > kb ? ka : kb)] += ww * v;
+        }
+      }
+    }
+    *total = sum;
+  }
+
+  // Newton's method on the penalised dual (cpu/nnls/entropy_newton.h). Leaves lam_ and
+  // residual_ = A s - m; returns the steps taken.
+  INVERSE_MEL_HOST_DEVICE int32_t entropy_phase() {
+    const int64_t n_mels = bank_.n_mels;
+    const int64_t max_steps = max_iter_ < kEntropyMaxSteps ? max_iter_ : kEntropyMaxSteps;
+    const scalar_t tol = static_cast<scalar_t>(kEntropyTolerance * tol_);
+    const scalar_t round_off_margin = scalar_t(16) * std::numeric_limits<scalar_t>::epsilon();
+    for (int64_t k = 0; k < n_mels; ++k) {
+      lam_[k] = 0;
+    }
+    scalar_t total = 0;
+    evaluate(lam_, true, fit_, k_, &total);
+    scalar_t ridge = 0;
+    for (int64_t k = 0; k < n_mels; ++k) {
+      ridge = ridge < k_[k] ? k_[k] : ridge;
+    }
+    const scalar_t tiny = std::numeric_limits<scalar_t>::min() / std::numeric_limits<scalar_t>::epsilon();
+    ridge = scalar_t(kEntropyPenalty) * ridge + tiny;
+    scalar_t dual = -total;  // the dual objective at lam = 0
+    int32_t steps = 0;
+    const BandRows<scalar_t> k_rows{k_, n_mels, 1};
+    while (true) {
+      // Dual gradient m - A s - eps lam, and the Newton step's right-hand side.
+      scalar_t gradient_squared = 0;
+      for (int64_t k = 0; k < n_mels; ++k) {
+        const scalar_t g = m_[k] - fit_[k] - ridge * lam_[k];
+        grad_[k] = g;
+        step_[k] = g;
+        gradient_squared += g * g;
+      }
+      if (entropy_phase_done(gradient_squared, tol, mel_norm_, steps, max_steps)) {
+        break;  // converged, out of steps, or NaN (left to the NNLS tests)
+      }
+      // Newton step: (A S A^T + eps I) step = grad.
+      ldlt_factor_with_ridge_and_solve_body(k_rows, bank_.bands, int64_t(1), &ldlt_row_, &ridge, step_);
+      scalar_t slope = 0;
+      for (int64_t k = 0; k < n_mels; ++k) {
+        slope += grad_[k] * step_[k];
+      }
+      // Backtracking on the (concave) dual objective lam.m - sum s - eps/2 |lam|^2.
+      scalar_t alpha = 1, dual_c = 0, total_c = 0;
+      bool accepted = false;
+      for (int trial = 0; trial < kMaxBacktracks && !accepted; ++trial) {
+        dual_c = 0;
+        for (int64_t k = 0; k < n_mels; ++k) {
+          const scalar_t l = lam_[k] + alpha * step_[k];
+          lam_c_[k] = l;
+          dual_c += l * (m_[k] - scalar_t(0.5) * ridge * l);
+        }
+        evaluate(lam_c_, false, fit_c_, k_c_, &total_c);
+        dual_c -= total_c;
+        // Near the optimum the predicted increase drops below the round-off of the dual itself;
+        // a full step that loses no more than round-off is taken too.
+        const bool armijo = dual_c >= dual + scalar_t(kArmijo) * alpha * slope;
+        const bool full_step_at_round_off =
+            trial == 0 && dual_c >= dual - round_off_margin * ((dual < scalar_t(0) ? -dual : dual) + total);
+        if (armijo || full_step_at_round_off) {
+          accepted = true;
+        } else {
+          alpha *= scalar_t(0.5);
+        }
+      }
+      if (!accepted) {
+        break;  // the step stalled: the frame leaves phase 1
+      }
+      for (int64_t k = 0; k < n_mels; ++k) {
+        lam_[k] = lam_c_[k];
+        fit_[k] = fit_c_[k];
+      }
+      for (int64_t i = 0; i < bank_.bands * n_mels; ++i) {
+        k_[i] = k_c_[i];
+      }
+      ++steps;
+      dual = dual_c;
+      total = total_c;
+    }
+    for (int64_t k = 0; k < n_mels; ++k) {
+      residual_[k] = fit_[k] - m_[k];
+    }
+    return steps;
+  }
+
+  // -- phase 2 ------------------------------------------------------------------------------------
+  // The metric W = envelope + 1e-6 max(envelope) at bin f (float64; cpu/nnls/projected_newton.h).
+  INVERSE_MEL_HOST_DEVICE double metric(int64_t f) const {
+    double envelope = 0;
+    gather_with(f, m64_, &envelope, [this](int64_t i) { return bank_.envelope64[i]; });
+    return relu_nan(envelope) + 1e-6 * envelope_max_;
+  }
+
+  // At bin f with iterate s, residual gradient g = (A^T r)_f: whether it is free (see
+  // cpu/nnls/lane_ops.h, is_free_bin) and its gradient-mapping measure.
+  INVERSE_MEL_HOST_DEVICE bool is_free(double s, double g, double lipschitz) const {
+    return (g <= 0.0) | (lipschitz * s > g);
+  }
+
+  // Projected Newton steps in float64 from the written entropy solution (cpu/nnls/projected_newton.h).
+  INVERSE_MEL_HOST_DEVICE FrameReport<scalar_t> projected_newton(int32_t steps, scalar_t* out, int64_t out_stride,
+                                                                 StridedRow s) {
+    const int64_t n_mels = bank_.n_mels;
+    const int64_t lo = bank_.lo, hi = bank_.hi;
+    const double lipschitz = bank_.spectral_norm * bank_.spectral_norm;
+    const double round_off_margin = 16.0 * std::numeric_limits<double>::epsilon();
+    const double tol = tol_;
+    for (int64_t f = lo; f < hi; ++f) {
+      s[f - lo] = static_cast<double>(out[f * out_stride] * scale_);
+    }
+    double objective = 0, mel_norm = 0;
+    for (int64_t k = 0; k < n_mels; ++k) {
+      m64_[k] = static_cast<double>(m_[k]);
+    }
+    mel_residual(s, r_);
+    for (int64_t k = 0; k < n_mels; ++k) {
+      objective += r_[k] * r_[k];
+    }
+    for (int64_t k = 0; k < n_mels; ++k) {
+      mel_norm += m64_[k] * m64_[k];
+    }
+    mel_norm = square_root(mel_norm);
+    envelope_max_ = 0;
+    for (int64_t f = lo; f < hi; ++f) {
+      double envelope = 0;
+      gather_with(f, m64_, &envelope, [this](int64_t i) { return bank_.envelope64[i]; });
+      envelope = relu_nan(envelope);
+      envelope_max_ = envelope_max_ < envelope ? envelope : envelope_max_;
+    }
+    double damping = kSolverDamping, damping_floor = kSolverDampingFloor;
+    const BandRows<double> k_rows{k64_, n_mels, 1};
+    while (true) {
+      // Gradient, free set and optimality measure; then the stopping test.
+      double mapping_squared = 0;
+      for (int64_t f = lo; f < hi; ++f) {
+        double g = 0;
+        gather(f, r_, &g);
+        const double free = is_free(s[f - lo], g, lipschitz) ? 1.0 : 0.0;
+        const double p = free * g + (1.0 - free) * lipschitz * s[f - lo];
+        mapping_squared += p * p;
+      }
+      const Verdict verdict = nnls_verdict(objective, mapping_squared, mel_norm, tol, bank_.spectral_norm, steps, max_iter_);
+      if (verdict != Verdict::kContinue) {
+        return finish(s, objective, mel_norm, steps, verdict == Verdict::kConverged, out, out_stride);
+      }
+      // Newton step on the free set in the metric W, with the damping's bias on small-but-nonzero
+      // directions cut by iterative refinement.
+      assemble(s, damping);
+      for (int64_t k = 0; k < n_mels; ++k) {
+        lam64_[k] = r_[k];
+      }
+      ldlt_solve_body(k_rows, bank_.bands, int64_t(1), lam64_);
+      for (int refinement = 0; refinement < kSolverRefinements; ++refinement) {
+        // rc = r - A W_F A^T lam, solved and added to lam.
+        newton_direction_residual(s, rc_);
+        ldlt_solve_body(k_rows, bank_.bands, int64_t(1), rc_);
+        for (int64_t k = 0; k < n_mels; ++k) {
+          lam64_[k] += rc_[k];
+        }
+      }
+      // Armijo backtracking on the projected arc.
+      double alpha = 1.0, objective_c = 0, decrease = 0;
+      bool accepted = false;
+      for (int trial = 0; trial < kMaxBacktracks && !accepted; ++trial) {
+        candidate(s, alpha, rc_, &decrease);
+        objective_c = 0;
+        for (int64_t k = 0; k < n_mels; ++k) {
+          objective_c += rc_[k] * rc_[k];
+        }
+        // A full step that raises the objective by no more than round-off is taken too
+        // (cpu/nnls/projected_newton.h explains the margin).
+        const bool armijo = objective_c <= objective - 2 * kArmijo * decrease;
+        const bool full_step_at_round_off =
+            trial == 0 && objective_c <= objective + round_off_margin * square_root(objective) * mel_norm;
+        if (armijo || full_step_at_round_off) {
+          accepted = true;
+        } else {
+          alpha *= 0.5;
+        }
+      }
+      if (!accepted) {
+        if (after_stalled_projected_step(damping < kSolverDamping) == Verdict::kContinue) {
+          // Back to the full damping, and never again below 100x this level for this frame.
+          const double lowered = damping * 100.0;
+          damping_floor = lowered < kSolverDamping ? lowered : kSolverDamping;
+          damping = kSolverDamping;
+          ++steps;  // a step's work, and max_iter bounds these too
+          continue;
+        }
+        return finish(s, objective, mel_norm, steps, false, out, out_stride);
+      }
+      // Take the step: the candidate at alpha (recomputed bin by bin) and its residual.
+      take_candidate(s, alpha);
+      // Levenberg-Marquardt on the damping (cpu/nnls/projected_newton.h).
+      const double reduction = objective - objective_c;
+      if (alpha == 1.0) {
+        if (reduction > 1.8 * decrease && reduction > 64.0 * round_off_margin * square_root(objective) * mel_norm) {
+          const double lowered = damping * 0.01;
+          damping = lowered > damping_floor ? lowered : damping_floor;
+        }
+      } else {
+        const double raised = damping * 10.0;
+        damping = raised < kSolverDamping ? raised : kSolverDamping;
+      }
+      ++steps;
+      objective = objective_c;
+      for (int64_t k = 0; k < n_mels; ++k) {
+        r_[k] = rc_[k];
+      }
+    }
+  }
+
+  // residual = A x - m over the touched bins (x: their rows), in float64.
+  INVERSE_MEL_HOST_DEVICE void mel_residual(StridedRow x, double* residual) const {
+    for (int64_t k = 0; k < bank_.n_mels; ++k) {
+      residual[k] = -m64_[k];
+    }
+    for (int64_t f = bank_.lo; f < bank_.hi; ++f) {
+      for (int64_t j = 0; j < bank_.taps; ++j) {
+        const int64_t i = f * bank_.taps + j;
+        if (is_tap(bank_.weight[i], bank_.index[i], bank_.n_mels)) {
+          residual[bank_.index[i]] += double(bank_.weight[i]) * x[f - bank_.lo];
+        }
+      }
+    }
+  }
+
+  // The free-set weight W_F at bin f for the current r (0 on the bound set).
+  INVERSE_MEL_HOST_DEVICE double free_weight(StridedRow s, int64_t f, double lipschitz) const {
+    double g = 0;
+    gather(f, r_, &g);
+    return is_free(s[f - bank_.lo], g, lipschitz) ? metric(f) : 0.0;
+  }
+
+  // K = A W_F A^T + damping * max diag + tiny, factored (cpu/nnls/banded_ldlt.h, assemble).
+  INVERSE_MEL_HOST_DEVICE void assemble(StridedRow s, double damping) {
+    const int64_t n_mels = bank_.n_mels;
+    const double lipschitz = bank_.spectral_norm * bank_.spectral_norm;
+    for (int64_t i = 0; i < bank_.bands * n_mels; ++i) {
+      k64_[i] = 0;
+    }
+    for (int64_t f = bank_.lo; f < bank_.hi; ++f) {
+      const double weight_f = free_weight(s, f, lipschitz);
+      for (int64_t a = 0; a < bank_.taps; ++a) {
+        const int64_t ia = f * bank_.taps + a;
+        const int64_t ka = bank_.index[ia];
+        if (!is_tap(bank_.weight[ia], ka, n_mels)) {
+          continue;
+        }
+        for (int64_t b = a; b < bank_.taps; ++b) {
+          const int64_t ib = f * bank_.taps + b;
+          const int64_t kb = bank_.index[ib];
+          if (!is_tap(bank_.weight[ib], kb, n_mels)) {
+            continue;
+          }
+          const double ww = double(bank_.weight[ia]) * double(bank_.weight[ib]);
+          k64_[(ka > kb ? ka - kb : kb - ka) * n_mels + (ka > kb ? ka : kb)] += ww * weight_f;
+        }
+      }
+    }
+    double largest = 0;
+    for (int64_t k = 0; k < n_mels; ++k) {
+      largest = largest < k64_[k] ? k64_[k] : largest;
+    }
+    const double tiny = std::numeric_limits<double>::min() / std::numeric_limits<double>::epsilon();
+    for (int64_t k = 0; k < n_mels; ++k) {
+      k64_[k] += damping * largest + tiny;
+    }
+    double row = 0;
+    ldlt_factor_body(BandRows<double>{k64_, n_mels, 1}, bank_.bands, int64_t(1), &row);
+  }
+
+  // The Newton direction at bin f: -W_F (A^T lam)_f on the free set, -s_f (to 0) on the bound set.
+  INVERSE_MEL_HOST_DEVICE double direction(StridedRow s, int64_t f, double lipschitz) const {
+    const double weight_f = free_weight(s, f, lipschitz);
+    double d = 0;
+    gather(f, lam64_, &d);
+    d *= weight_f;
+    return weight_f > 0.0 ? -d : -s[f - bank_.lo];
+  }
+
+  // out = r - A W_F A^T lam (the refinement's right-hand side).
+  INVERSE_MEL_HOST_DEVICE void newton_direction_residual(StridedRow s, double* out) const {
+    const double lipschitz = bank_.spectral_norm * bank_.spectral_norm;
+    for (int64_t k = 0; k < bank_.n_mels; ++k) {
+      out[k] = -r_[k];
+    }
+    for (int64_t f = bank_.lo; f < bank_.hi; ++f) {
+      const double weight_f = free_weight(s, f, lipschitz);
+      double d = 0;
+      gather(f, lam64_, &d);
+      d *= weight_f;
+      for (int64_t j = 0; j < bank_.taps; ++j) {
+        const int64_t i = f * bank_.taps + j;
+        if (is_tap(bank_.weight[i], bank_.index[i], bank_.n_mels)) {
+          out[bank_.index[i]] += double(bank_.weight[i]) * d;
+        }
+      }
+    }
+    for (int64_t k = 0; k < bank_.n_mels; ++k) {
+      out[k] = -out[k];
+    }
+  }
+
+  // The candidate max(0, s + alpha d): its residual A cand - m into rc and its first-order decrease
+  // g . (s - cand).
+  INVERSE_MEL_HOST_DEVICE void candidate(StridedRow s, double alpha, double* rc, double* decrease) const {
+    const double lipschitz = bank_.spectral_norm * bank_.spectral_norm;
+    for (int64_t k = 0; k < bank_.n_mels; ++k) {
+      rc[k] = -m64_[k];
+    }
+    double sum = 0;
+    for (int64_t f = bank_.lo; f < bank_.hi; ++f) {
+      const double sf = s[f - bank_.lo];
+      const double v = sf + alpha * direction(s, f, lipschitz);
+      const double cand = v > 0.0 ? v : 0.0;
+      double g = 0;
+      gather(f, r_, &g);
+      sum += g * (sf - cand);
+      for (int64_t j = 0; j < bank_.taps; ++j) {
+        const int64_t i = f * bank_.taps + j;
+        if (is_tap(bank_.weight[i], bank_.index[i], bank_.n_mels)) {
+          rc[bank_.index[i]] += double(bank_.weight[i]) * cand;
+        }
+      }
+    }
+    *decrease = sum;
+  }
+
+  // s <- max(0, s + alpha d), every direction computed before any bin moves.
+  INVERSE_MEL_HOST_DEVICE void take_candidate(StridedRow s, double alpha) {
+    const double lipschitz = bank_.spectral_norm * bank_.spectral_norm;
+    // d depends on r (the free set) and lam, not on other bins of s, so bins can move one by one.
+    for (int64_t f = bank_.lo; f < bank_.hi; ++f) {
+      const double v = s[f - bank_.lo] + alpha * direction(s, f, lipschitz);
+      s[f - bank_.lo] = v > 0.0 ? v : 0.0;
+    }
+  }
+
+  INVERSE_MEL_HOST_DEVICE FrameReport<scalar_t> finish(StridedRow s, double objective, double mel_norm,
+                                                       int32_t steps, bool converged, scalar_t* out,
+                                                       int64_t out_stride) const {
+    for (int64_t f = bank_.lo; f < bank_.hi; ++f) {
+      out[f * out_stride] = static_cast<scalar_t>(s[f - bank_.lo]) * unscale_;
+    }
+    return FrameReport<scalar_t>{steps, static_cast<scalar_t>(relative_residual(objective, mel_norm)), converged};
+  }
+
+  // Bins no filter touches: 0, or a copy of the bin fill_from names.
+  INVERSE_MEL_HOST_DEVICE void fill_band_edges(scalar_t* out, int64_t out_stride) const {
+    for (int64_t f = 0; f < bank_.n_freqs; ++f) {
+      if (f < bank_.lo || f >= bank_.hi) {
+        out[f * out_stride] = scalar_t(0);
+      }
+    }
+    if (bank_.fill_from == nullptr) {
+      return;
+    }
+    for (int64_t f = 0; f < bank_.n_freqs; ++f) {
+      const int64_t from = bank_.fill_from[f];
+      if (from >= 0 && from < bank_.n_freqs) {
+        out[f * out_stride] = out[from * out_stride];
+      }
+    }
+  }
+
+  const FrameBank<scalar_t> bank_;
+  const int64_t max_iter_;
+  const double tol_;
+  scalar_t scale_ = 1, unscale_ = 1, mel_norm_ = 0;
+  // Phase 1 (scalar_t): the scaled mel, the dual point and its candidate, the fit A s and its
+  // candidate, the dual gradient, the Newton step, the residual; K and its candidate (band storage).
+  scalar_t m_[kMaxMels], lam_[kMaxMels], lam_c_[kMaxMels], fit_[kMaxMels], fit_c_[kMaxMels], grad_[kMaxMels],
+      step_[kMaxMels], residual_[kMaxMels];
+  scalar_t k_[kMaxBands * kMaxMels], k_c_[kMaxBands * kMaxMels];
+  scalar_t ldlt_row_ = 0;
+  // Phase 2 (float64): the mel, the residual and its candidate, the Newton system's solution, K.
+  double m64_[kMaxMels], r_[kMaxMels], rc_[kMaxMels], lam64_[kMaxMels];
+  double k64_[kMaxBands * kMaxMels];
+  double envelope_max_ = 0;
+};
+
+// -- backward -------------------------------------------------------------------------------------
+// grad_m = (A_F A_F^T + ridge)^-1 A (free * grad) for one frame, free = {solution > 0}, with
+// kBackwardRefinements steps of iterative refinement against the undamped matrix (cpu/nnls/backward.cpp).
+template <typename scalar_t, int kMaxMels, int kMaxBands>
+class FrameNnlsBackward {
+ public:
+  INVERSE_MEL_HOST_DEVICE explicit FrameNnlsBackward(const FrameBank<scalar_t>& bank) : bank_(bank) {}
+
+  // grad[f * stride], solution[f * stride] over every bin; writes grad_mel[k * mel_stride].
+  INVERSE_MEL_HOST_DEVICE void solve(const scalar_t* grad, const scalar_t* solution, int64_t stride,
+                                     scalar_t* grad_mel, int64_t mel_stride) {
+    const int64_t n_mels = bank_.n_mels;
+    // z = A (free * grad): the mel residual of the masked gradient against a zero target.
+    for (int64_t k = 0; k < n_mels; ++k) {
+      z_[k] = -scalar_t(0);
+    }
+    scatter_masked(grad, solution, stride, z_);
+    assemble(solution, stride);
+    for (int64_t k = 0; k < n_mels; ++k) {
+      x_[k] = z_[k];
+    }
+    const BandRows<scalar_t> rows{k_, n_mels, 1};
+    ldlt_solve_body(rows, bank_.bands, int64_t(1), x_);
+    for (int refinement = 0; refinement < kBackwardRefinements; ++refinement) {
+      // correction = z - A (free * A^T x), the residual of the undamped system.
+      for (int64_t k = 0; k < n_mels; ++k) {
+        correction_[k] = -z_[k];
+      }
+      for (int64_t f = 0; f < bank_.n_freqs; ++f) {
+        scalar_t masked = 0;
+        gather(f, x_, &masked);
+        masked *= solution[f * stride] > scalar_t(0) ? scalar_t(1) : scalar_t(0);
+        scatter(f, masked, correction_);
+      }
+      for (int64_t k = 0; k < n_mels; ++k) {
+        correction_[k] = -correction_[k];
+      }
+      ldlt_solve_body(rows, bank_.bands, int64_t(1), correction_);
+      for (int64_t k = 0; k < n_mels; ++k) {
+        x_[k] += correction_[k];
+      }
+    }
+    for (int64_t k = 0; k < n_mels; ++k) {
+      grad_mel[k * mel_stride] = x_[k];
+    }
+  }
+
+ private:
+  INVERSE_MEL_HOST_DEVICE void gather(int64_t f, const scalar_t* x, scalar_t* out) const {
+    bool any = false;
+    scalar_t sum = 0;
+    for (int64_t j = 0; j < bank_.taps; ++j) {
+      const int64_t i = f * bank_.taps + j;
+      if (!is_tap(bank_.weight[i], bank_.index[i], bank_.n_mels)) {
+        continue;
+      }
+      const scalar_t term = bank_.weight[i] * x[bank_.index[i]];
+      sum = any ? sum + term : term;
+      any = true;
+    }
+    *out = sum;
+  }
+
+  INVERSE_MEL_HOST_DEVICE void scatter(int64_t f, scalar_t value, scalar_t* target) const {
+    for (int64_t j = 0; j < bank_.taps; ++j) {
+      const int64_t i = f * bank_.taps + j;
+      if (is_tap(bank_.weight[i], bank_.index[i], bank_.n_mels)) {
+        target[bank_.index[i]] += bank_.weight[i] * value;
+      }
+    }
+  }
+
+  INVERSE_MEL_HOST_DEVICE void scatter_masked(const scalar_t* grad, const scalar_t* solution, int64_t stride,
+                                              scalar_t* target) const {
+    for (int64_t f = 0; f < bank_.n_freqs; ++f) {
+      const bool free = solution[f * stride] > scalar_t(0);
+      scatter(f, free ? grad[f * stride] : scalar_t(0), target);
+    }
+  }
+
+  // K = A diag(free) A^T + ridge * max diag + tiny, factored.
+  INVERSE_MEL_HOST_DEVICE void assemble(const scalar_t* solution, int64_t stride) {
+    const int64_t n_mels = bank_.n_mels;
+    for (int64_t i = 0; i < bank_.bands * n_mels; ++i) {
+      k_[i] = 0;
+    }
+    for (int64_t f = 0; f < bank_.n_freqs; ++f) {
+      const scalar_t free = solution[f * stride] > scalar_t(0) ? scalar_t(1) : scalar_t(0);
+      for (int64_t a = 0; a < bank_.taps; ++a) {
+        const int64_t ia = f * bank_.taps + a;
+        const int64_t ka = bank_.index[ia];
+        if (!is_tap(bank_.weight[ia], ka, n_mels)) {
+          continue;
+        }
+        for (int64_t b = a; b < bank_.taps; ++b) {
+          const int64_t ib = f * bank_.taps + b;
+          const int64_t kb = bank_.index[ib];
+          if (!is_tap(bank_.weight[ib], kb, n_mels)) {
+            continue;
+          }
+          const scalar_t ww = bank_.weight[ia] * bank_.weight[ib];
+          k_[(ka > kb ? ka - kb : kb - ka) * n_mels + (ka > kb ? ka : kb)] += ww * free;
+        }
+      }
+    }
+    scalar_t largest = 0;
+    for (int64_t k = 0; k < n_mels; ++k) {
+      largest = largest < k_[k] ? k_[k] : largest;
+    }
+    const scalar_t tiny = std::numeric_limits<scalar_t>::min() / std::numeric_limits<scalar_t>::epsilon();
+    const scalar_t ridge = static_cast<scalar_t>(backward_ridge<scalar_t>());
+    for (int64_t k = 0; k < n_mels; ++k) {
+      k_[k] += ridge * largest + tiny;
+    }
+    scalar_t row = 0;
+    ldlt_factor_body(BandRows<scalar_t>{k_, n_mels, 1}, bank_.bands, int64_t(1), &row);
+  }
+
+  const FrameBank<scalar_t> bank_;
+  scalar_t z_[kMaxMels], x_[kMaxMels], correction_[kMaxMels];
+  scalar_t k_[kMaxBands * kMaxMels];
+};
+
+// The capacities the per-frame solver is instantiated for: n_mels up to 512 (thread-local arrays on
+// the GPU), Gram bands up to 4 (a mel bank's bins touch 1 or 2 adjacent filters: 2 bands).
+constexpr int kFrameMaxMels = 512;
+constexpr int kFrameMaxBands = 4;
+
+template <int kMels>
+struct MelCapacity {
+  static constexpr int value = kMels;
+};
+
+// fn(MelCapacity<c>{}) for the smallest capacity c in {64, 128, 256, 512} that holds n_mels.
+template <typename Fn>
+void with_mel_capacity(int64_t n_mels, Fn&& fn) {
+  if (n_mels <= 64) {
+    fn(MelCapacity<64>{});
+  } else if (n_mels <= 128) {
+    fn(MelCapacity<128>{});
+  } else if (n_mels <= 256) {
+    fn(MelCapacity<256>{});
+  } else {
+    fn(MelCapacity<kFrameMaxMels>{});
+  }
+}
+
+}  // namespace nnls
+}  // namespace inverse_mel

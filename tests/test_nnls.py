@@ -364,49 +364,6 @@ def test_gradcheck_with_active_constraints():
     assert torch.autograd.gradcheck(fn, (melspec.requires_grad_(),))
 
 
-def test_double_backward_is_refused():
-    fb, melspec = _unique_problem(0)
-    melspec.requires_grad_()
-    out = F.inverse_mel_scale(melspec, fb, solver="nnls")
-    (grad,) = torch.autograd.grad(out.sum(), melspec, create_graph=True)
-    with pytest.raises(NotImplementedError, match="double backward through the NNLS solver is not supported"):
-        grad.sum().backward()
-
-
-def nnls_samples(dtype=torch.float64, requires_grad=False):
-    samples = []
-    for fb, shape in [(REFERENCE.array("fb", 4), (40, 7)), (REFERENCE.array("fb", 10), (2, 40, 5)), (_unique_problem(0)[0], (14, 3))]:
-        op = F.lstsq_operator(fb).to(dtype)
-        gen = torch.Generator().manual_seed(0)
-        melspec = (fb.T.double() @ torch.rand(*shape[:-2], fb.shape[0], shape[-1], generator=gen, dtype=torch.float64)).to(dtype)
-        samples.append((melspec.requires_grad_(requires_grad), op.tap_index, op.tap_weight, 20, 1e-4))
-    return samples
-
-
-@pytest.mark.parametrize("dtype", [torch.float32, torch.float64])
-def test_opcheck_nnls(dtype):
-    for args in nnls_samples(dtype, requires_grad=True) + nnls_samples(dtype):
-        torch.library.opcheck(torch.ops.inverse_mel.nnls.default, args)
-
-
-def test_opcheck_nnls_backward():
-    for melspec, idx, w, _it, _tol in nnls_samples():
-        solution = F.inverse_mel_scale(melspec, _dense(idx, w, melspec.shape[-2]), solver="nnls")
-        grad = torch.randn(solution.shape, dtype=solution.dtype, generator=torch.Generator().manual_seed(0))
-        torch.library.opcheck(torch.ops.inverse_mel.nnls_backward.default, (grad, solution, idx, w, melspec.shape[-2]))
-
-
-def _dense(idx, w, n_mels):
-    return w.new_zeros((idx.shape[0], n_mels)).scatter_add_(1, idx, w)
-
-
-def test_torch_compile_fullgraph_nnls():
-    module = _module(2)
-    compiled = torch.compile(module, fullgraph=True)
-    melspec = module.fb.T @ (torch.rand(2, 513, 20, generator=torch.Generator().manual_seed(0)) ** 3)
-    torch.testing.assert_close(compiled(melspec), module(melspec), rtol=0, atol=0)
-
-
 @pytest.mark.parametrize("dtype, scale", [(torch.float32, 1e-38), (torch.float32, 1e-40), (torch.float64, 1e-310)])
 def test_subnormal_frames_are_solved_not_nan(dtype, scale):
     # Found on recorded speech (near-silent Whisper frames): a frame whose largest value is

@@ -1,0 +1,107 @@
+#!/usr/bin/env bash
+# The one-shot GPU check: on a fresh GPU machine (no network, a preinstalled torch with CUDA), build
+# inverse_mel against that torch for Hopper with every core, run the CUDA tests and the GPU
+# benchmark, and write the logs and results into OUTDIR. Without a GPU it stops at once.
+#
+#   bash tools/gpu_check.sh OUTDIR [--skip-tests] [--skip-bench]
+#
+# OUTDIR gets (8 files at most, for the device tool's $OUT): summary.txt, environment.txt,
+# build.log, tests.log, tests.xml, bench.log, cuda.md, cuda.json. Budget: under 8 minutes on an
+# H100/H200 (build ~4, tests ~2, benchmark ~2; each step has its own timeout).
+set -uo pipefail
+
+usage() { echo "usage: bash tools/gpu_check.sh OUTDIR [--skip-tests] [--skip-bench]" >&2; exit 2; }
+[ $# -ge 1 ] || usage
+out=$1; shift
+run_tests=1; run_bench=1
+for arg in "$@"; do
+  case $arg in
+    --skip-tests) run_tests=0 ;;
+    --skip-bench) run_bench=0 ;;
+    *) usage ;;
+  esac
+done
+root=$(cd "$(dirname "$0")/.." && pwd)
+mkdir -p "$out" && out=$(cd "$out" && pwd)
+cd "$root"
+python=${PYTHON:-python3}
+summary=$out/summary.txt
+: >"$summary"
+note() { echo "$*" | tee -a "$summary"; }
+started=$SECONDS
+
+# 1. A GPU, seen by the installed torch: otherwise stop now, before a long build.
+if ! $python - >"$out/environment.txt" 2>&1 <<'EOF'
+import sys
+import torch
+print("python", sys.version.split()[0], "| torch", torch.__version__, "| torch CUDA", torch.version.cuda)
+if not torch.cuda.is_available():
+    sys.exit("no CUDA device is visible to torch (torch.cuda.is_available() is False): run this on a GPU machine")
+for i in range(torch.cuda.device_count()):
+    p = torch.cuda.get_device_properties(i)
+    print(f"cuda:{i} {p.name}, sm_{p.major}{p.minor}, {p.multi_processor_count} SMs, {p.total_memory / 2**30:.0f} GiB")
+EOF
+then
+  cat "$out/environment.txt" >&2
+  note "gpu_check: FAILED before the build: $(tail -1 "$out/environment.txt")"
+  exit 1
+fi
+{ nvidia-smi -L 2>/dev/null; nvcc --version 2>/dev/null | tail -2; nproc; } >>"$out/environment.txt"
+note "gpu_check: $(head -2 "$out/environment.txt" | tr '\n' ' ')"
+
+# 2. Build against the installed torch (no network: no build isolation, no dependencies fetched).
+export TORCH_CUDA_ARCH_LIST=${TORCH_CUDA_ARCH_LIST:-9.0}
+export MAX_JOBS=${MAX_JOBS:-$(nproc)}
+export FORCE_CUDA=1
+build_start=$SECONDS
+if timeout 420 $python -m pip install --no-build-isolation --no-deps --no-index -e . >"$out/build.log" 2>&1; then
+  note "build: pip install -e . ok in $((SECONDS - build_start)) s (TORCH_CUDA_ARCH_LIST=$TORCH_CUDA_ARCH_LIST, MAX_JOBS=$MAX_JOBS)"
+else
+  # An old setuptools without editable wheels: build in place instead (the tests import from here).
+  echo "--- pip install -e . failed; falling back to setup.py build_ext --inplace ---" >>"$out/build.log"
+  if timeout 420 $python setup.py build_ext --inplace >>"$out/build.log" 2>&1; then
+    note "build: pip failed, setup.py build_ext --inplace ok in $((SECONDS - build_start)) s"
+  else
+    note "build: FAILED after $((SECONDS - build_start)) s; see build.log"
+    tail -30 "$out/build.log" >&2
+    exit 1
+  fi
+fi
+if ! $python -c "
+import torch, inverse_mel
+x = torch.rand(1, 80, 3, device='cuda')
+m = inverse_mel.InverseMelScale(513, 80, 22050, solver='nnls').cuda()
+assert m(x).is_cuda and inverse_mel.InverseMelScale(513, 80, 22050).cuda()(x).is_cuda
+" >>"$out/build.log" 2>&1; then
+  note "build: the extension has no working CUDA kernels; see the end of build.log"
+  tail -30 "$out/build.log" >&2
+  exit 1
+fi
+
+status=0
+# 3. The CUDA tests: every device-parametrised case, the CUDA-only ones and test_cuda.py.
+if [ $run_tests = 1 ]; then
+  tests_start=$SECONDS
+  timeout 300 $python -m pytest -q -p no:cacheprovider -m "not slow" -k "cuda" --junitxml="$out/tests.xml" \
+    tests/test_cuda.py tests/test_ops.py tests/test_cli.py \
+    >"$out/tests.log" 2>&1
+  rc=$?
+  note "tests: exit $rc in $((SECONDS - tests_start)) s: $(tail -1 "$out/tests.log")"
+  [ $rc = 0 ] || status=1
+fi
+
+# 4. The GPU benchmark.
+if [ $run_bench = 1 ]; then
+  bench_start=$SECONDS
+  PYTHONUNBUFFERED=1 timeout 300 $python benchmarks/bench_cuda.py --out "$out/cuda.md" >"$out/bench.log" 2>&1
+  rc=$?
+  note "benchmark: exit $rc in $((SECONDS - bench_start)) s"
+  if [ $rc = 0 ]; then
+    sed -n '/## Goals/,/## CPU/p' "$out/cuda.md" | grep '^| [a-zN]' | tee -a "$summary"
+  else
+    tail -20 "$out/bench.log" >&2
+    status=1
+  fi
+fi
+note "gpu_check: $([ $status = 0 ] && echo passed || echo FAILED) in $((SECONDS - started)) s"
+exit $status

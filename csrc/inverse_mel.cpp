@@ -88,4 +88,26 @@ TORCH_LIBRARY(inverse_mel, m) {
   m.def(
       "_lstsq_apply_per_frame(Tensor melspec, Tensor gram_pinv, Tensor tap_index, Tensor tap_weight, "
       "Tensor? gram_cholesky_band=None) -> Tensor");
+
+  // Phase-gradient heap integration (PGHI), per signal (csrc/shared/pghi_integrate.h):
+  //   magnitude, time_step, freq_step, init_phase: (..., n_freqs, frames), float32 or float64;
+  //     time_step / freq_step: the phase advance per hop / per bin at each coefficient
+  //   order:  (..., n_freqs * frames) int64, each signal's coefficients by decreasing magnitude
+  //   relative_tol: coefficients below relative_tol * the signal's largest keep init_phase
+  //   returns: the phase, (..., n_freqs, frames)
+  m.def(
+      "pghi_integrate(Tensor magnitude, Tensor time_step, Tensor freq_step, Tensor order, Tensor init_phase, "
+      "float relative_tol) -> Tensor");
+
+  // Mel-consistent Griffin-Lim's magnitude step, per frame: the maximum-entropy (KL) projection of
+  // a prior spectrum onto the spectra that fit the mel, s = prior * exp(fb @ lam), by the NNLS
+  // solver's penalised dual Newton (shared/nnls_frame.h, FrameNnls::project).
+  //   melspec: (..., n_mels, time) and prior: (..., n_freqs, time), float32 or float64, one power
+  //   tap_index, tap_weight: the filterbank's taps, as for nnls (non-negative)
+  //   penalty: > 0, the dual's quadratic penalty relative to its start's largest curvature
+  //   steps:   at most this many Newton steps per frame
+  //   returns: (..., n_freqs, time); bins no filter touches keep the prior
+  m.def(
+      "mel_projection(Tensor melspec, Tensor prior, Tensor tap_index, Tensor tap_weight, float penalty, "
+      "int steps) -> Tensor");
 }

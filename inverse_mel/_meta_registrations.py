@@ -197,6 +197,36 @@ torch.library.register_fake("inverse_mel::_lstsq_apply_per_frame")(_lstsq_apply_
 
 
 # ---------------------------------------------------------------------------
+# pghi_integrate: phase-gradient heap integration -> phase (..., n_freqs, frames). Not
+# differentiable (no autograd: the integration order is discrete).
+# ---------------------------------------------------------------------------
+@torch.library.register_fake("inverse_mel::pghi_integrate")
+def _pghi_integrate_fake(magnitude, time_step, freq_step, order, init_phase, relative_tol):
+    torch._check(magnitude.dim() >= 2, lambda: "pghi_integrate: magnitude must have shape (..., n_freqs, frames)")
+    torch._check(
+        time_step.shape == magnitude.shape and freq_step.shape == magnitude.shape and init_phase.shape == magnitude.shape,
+        lambda: "pghi_integrate: time_step, freq_step and init_phase must match magnitude",
+    )
+    torch._check(order.dtype == torch.int64, lambda: "pghi_integrate: order must be int64")
+    return magnitude.new_empty(magnitude.shape)  # contiguous, as the kernels return it
+
+
+# ---------------------------------------------------------------------------
+# mel_projection: the maximum-entropy projection of a prior onto the mel -> (..., n_freqs, time).
+# Not differentiable (mel-consistent Griffin-Lim's magnitude step).
+# ---------------------------------------------------------------------------
+@torch.library.register_fake("inverse_mel::mel_projection")
+def _mel_projection_fake(melspec, prior, tap_index, tap_weight, penalty, steps):
+    torch._check(melspec.dim() >= 2, lambda: "mel_projection: melspec must have shape (..., n_mels, time)")
+    torch._check(
+        prior.shape == (*melspec.shape[:-2], tap_index.shape[0], melspec.shape[-1]),
+        lambda: "mel_projection: prior must have shape (..., n_freqs, time)",
+    )
+    torch._check(prior.dtype == melspec.dtype, lambda: "mel_projection: prior must have melspec's dtype")
+    return prior.new_empty(prior.shape)  # contiguous, as the kernels return it
+
+
+# ---------------------------------------------------------------------------
 # melscale_fbanks_triangles: (n_mels + 2,), (n_freqs,) -> (n_freqs, n_mels)
 # ---------------------------------------------------------------------------
 @torch.library.register_fake("inverse_mel::melscale_fbanks_triangles")

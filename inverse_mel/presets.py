@@ -201,7 +201,9 @@ class Preset:
                                self.f_max or float(self.sample_rate // 2), self.norm, self.mel_scale, **kwargs)
 
     def griffin_lim(self, **kwargs):
-        """An :class:`inverse_mel.GriffinLim` with this preset's STFT settings and power."""
+        """An :class:`inverse_mel.GriffinLim` with this preset's STFT settings and power, starting from
+        PGHI's phase (``phase_init="pghi"``; pass ``phase_init=None`` for torchaudio's random start)."""
+        kwargs.setdefault("phase_init", "pghi")
         return GriffinLim(n_fft=self.n_fft, win_length=self.window_length, hop_length=self.hop_length,
                           power=float(self.power), **kwargs)
 

@@ -22,7 +22,7 @@ from .functional.inverse import (
     lstsq_operator,
     rank_warning_text,
 )
-from .functional.phase import check_inputs, flat_shape, griffinlim, phase_iterations
+from .functional.phase import check_inputs, check_phase_init, flat_shape, griffin_lim, griffinlim, phase_iterations
 
 __all__ = ["InverseMelScale", "MelScale", "GriffinLim"]
 
@@ -313,8 +313,10 @@ class GriffinLim(nn.Module):
     ``torchaudio.transforms.GriffinLim``'s signature, defaults (``n_fft=400``, ``n_iter=32``,
     ``momentum=0.99``, ``power=2.0``, ``rand_init=True``, ...), ``window`` buffer and output: with
     the same ``torch.manual_seed`` it gives the same audio. It scripts. Keyword-only ``seed`` draws
-    the random initial phase from its own generator instead of the global one. See
-    :func:`inverse_mel.functional.griffinlim`.
+    the random initial phase from its own generator instead of the global one; keyword-only
+    ``phase_init="pghi"`` starts from the phase-gradient heap integration of the magnitude
+    (:func:`inverse_mel.functional.phase_gradient_init`; eager mode only, not in scripted modules).
+    See :func:`inverse_mel.functional.griffinlim`.
 
     Shapes:
         input ``(..., n_fft // 2 + 1, frames)``, output ``(..., samples)``.
@@ -336,8 +338,11 @@ class GriffinLim(nn.Module):
         rand_init: bool = True,
         *,
         seed: Optional[int] = None,
+        phase_init: Optional[str] = None,
     ) -> None:
         super().__init__()
+        check_phase_init(phase_init, "GriffinLim")
+        self.phase_init = phase_init
         self.n_fft = n_fft
         self.n_iter = n_iter
         self.win_length = win_length if win_length is not None else n_fft
@@ -366,6 +371,8 @@ class GriffinLim(nn.Module):
         if specgram.is_floating_point() and window.dtype != specgram.dtype:
             window = window.to(specgram.dtype)
         seed = self.seed
+        if self.phase_init is not None:
+            return self._from_pghi(specgram, window)
         if seed is None or not self.rand_init:
             return griffinlim(specgram, window, self.n_fft, self.hop_length, self.win_length, self.power, self.n_iter,
                               self.momentum, self.length, self.rand_init)
@@ -379,9 +386,19 @@ class GriffinLim(nn.Module):
         return phase_iterations(specgram, angles.to(specgram.device), window, self.n_fft, self.hop_length,
                                 self.win_length, self.power, self.n_iter, self.momentum, self.length)
 
+    @torch.jit.unused
+    def _from_pghi(self, specgram: Tensor, window: Tensor) -> Tensor:
+        # PGHI's integration is eager-mode Python around a compiled op: not part of scripted modules.
+        generator = None
+        if self.seed is not None:
+            generator = torch.Generator().manual_seed(self.seed)
+        return griffin_lim(specgram, window, self.n_fft, self.hop_length, self.win_length, self.power, self.n_iter,
+                           self.momentum, self.length, self.rand_init, generator=generator, phase_init=self.phase_init)
+
     def extra_repr(self) -> str:
         return (
             f"n_fft={self.n_fft}, n_iter={self.n_iter}, win_length={self.win_length}, hop_length={self.hop_length}, "
             f"power={self.power}, momentum={self.momentum}, length={self.length}, rand_init={self.rand_init}"
             + ("" if self.seed is None else f", seed={self.seed}")
+            + ("" if self.phase_init is None else f", phase_init={self.phase_init!r}")
         )

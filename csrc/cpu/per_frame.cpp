@@ -8,6 +8,7 @@
 #include "../shared/nnls_checks.h"
 #include "../shared/nnls_frame.h"
 #include "nnls/data_checks.h"
+#include "prepared_bank.h"
 
 #include <ATen/ATen.h>
 #include <ATen/Dispatch.h>
@@ -22,34 +23,6 @@
 
 namespace inverse_mel {
 namespace {
-
-// The filterbank as the per-frame solver reads it, prepared as the GPU's one-thread kernel does.
-template <typename scalar_t>
-struct PreparedBank {
-  at::Tensor index, weight;  // contiguous
-  std::vector<double> envelope;
-  nnls::FrameBank<scalar_t> bank;
-
-  PreparedBank(const at::Tensor& tap_index, const at::Tensor& tap_weight, int64_t n_mels, const int64_t* fill_from)
-      : index(tap_index.contiguous()), weight(tap_weight.contiguous()) {
-    const int64_t n_freqs = index.size(0), taps = index.size(1);
-    const int64_t* idx = index.data_ptr<int64_t>();
-    const scalar_t* w = weight.data_ptr<scalar_t>();
-    bank = nnls::FrameBank<scalar_t>{idx, w, nullptr, fill_from, n_freqs, taps, n_mels, 0, 0, 1, 0.0};
-    nnls::touched_bin_range(idx, w, n_freqs, taps, n_mels, &bank.lo, &bank.hi);
-    bank.bands = nnls::gram_bands(idx, w, n_freqs, taps, n_mels);
-    TORCH_CHECK(
-        bank.bands <= nnls::kFrameMaxBands && n_mels <= nnls::kFrameMaxMels,
-        "the per-frame NNLS solver (the CUDA kernels) takes filterbanks of at most ", nnls::kFrameMaxMels,
-        " mels whose bins touch at most ", nnls::kFrameMaxBands, " adjacent filters; found ", n_mels, " mels and ",
-        bank.bands, " (use the CPU for such filterbanks)");
-    std::vector<double> gram(bank.bands * n_mels), x(n_mels), y(n_mels), area(n_mels);
-    bank.spectral_norm = nnls::spectral_norm(idx, w, n_freqs, taps, n_mels, bank.bands, gram.data(), x.data(), y.data());
-    envelope.resize(n_freqs * taps);
-    nnls::envelope_weights(idx, w, n_freqs, taps, n_mels, area.data(), envelope.data());
-    bank.envelope64 = envelope.data();
-  }
-};
 
 std::tuple<at::Tensor, at::Tensor, at::Tensor, at::Tensor> nnls_per_frame_cpu(
     const at::Tensor& melspec, const at::Tensor& tap_index, const at::Tensor& tap_weight, int64_t max_iter, double tol,

@@ -11,6 +11,8 @@
 //                         writes are coalesced; the solver's state is thread-local (mel-sized);
 //                         phase 2's iterate lives in `workspace`, the threads' rows interleaved
 //   nnls_backward_kernel  one thread per frame, the implicit derivative on the free set
+//   mel_projection_kernel one thread per frame, mel-consistent Griffin-Lim's magnitude step
+//                         (FrameNnls::project: phase 1 with the prior as the envelope)
 //
 // Every launch: device guard, the current stream, a launch check, early return on empty input, no
 // host synchronisation (CUDA-graph safe). Filterbanks of more than kFrameMaxMels mels are refused
@@ -39,6 +41,8 @@ namespace inverse_mel {
 namespace {
 
 constexpr int kThreads = 128;
+// mel_projection's early stop (dual gradient below this times ||m||), as on the CPU.
+constexpr double kProjectionTolerance = 1e-4;
 
 // header: lo, hi, bands (int64); norm: ||A||_2; envelope: (n_freqs, taps); scratch: n_mels * (3 + kFrameMaxBands).
 template <typename scalar_t>
@@ -146,6 +150,33 @@ __global__ void __launch_bounds__(kThreads) nnls_backward_kernel(
   }
 }
 
+// mel-consistent Griffin-Lim's magnitude step: FrameNnls::project, one thread per frame.
+template <typename scalar_t, int kMels>
+__global__ void __launch_bounds__(kThreads) mel_projection_kernel(
+    const scalar_t* __restrict__ mel, int64_t mel_stride_b, int64_t mel_stride_k, int64_t mel_stride_t,
+    const scalar_t* __restrict__ prior, int64_t prior_stride_b, int64_t prior_stride_f, int64_t prior_stride_t,
+    int64_t batch, int64_t time, const int64_t* index, const scalar_t* weight, const double* envelope,
+    int64_t n_freqs, int64_t taps, int64_t n_mels, const int64_t* header, const double* norm, double penalty,
+    int64_t steps, scalar_t* __restrict__ out) {
+  const nnls::FrameBank<scalar_t> bank = device_bank(index, weight, envelope, nullptr, n_freqs, taps, n_mels, header, norm);
+  const int64_t thread = static_cast<int64_t>(blockIdx.x) * blockDim.x + threadIdx.x;
+  const int64_t threads = static_cast<int64_t>(gridDim.x) * blockDim.x;
+  for (int64_t frame = thread; frame < batch * time; frame += threads) {
+    const int64_t b = frame / time, t = frame - b * time;
+    scalar_t* out_frame = out + b * n_freqs * time + t;
+    const scalar_t* prior_frame = prior + b * prior_stride_b + t * prior_stride_t;
+    if (bank.bands > nnls::kFrameMaxBands) {
+      for (int64_t f = 0; f < n_freqs; ++f) {
+        out_frame[f * time] = std::numeric_limits<scalar_t>::quiet_NaN();
+      }
+      continue;
+    }
+    nnls::FrameNnls<scalar_t, kMels, nnls::kFrameMaxBands> solver(bank, steps, kProjectionTolerance);
+    solver.project(mel + b * mel_stride_b + t * mel_stride_t, mel_stride_k, prior_frame, prior_stride_f, penalty, steps,
+                   out_frame, time);
+  }
+}
+
 // Enough blocks to fill every SM to the occupancy the kernel's registers allow (more would only
 // queue), fewer when there are fewer frames. The local memory of every resident thread is reserved
 // by the driver whatever the grid, so filling the SMs costs only the phase-2 workspace.
@@ -238,6 +269,39 @@ at::Tensor nnls_backward_cuda(const at::Tensor& grad, const at::Tensor& solution
   return grad_mel;
 }
 
+at::Tensor mel_projection_cuda(const at::Tensor& melspec, const at::Tensor& prior, const at::Tensor& tap_index,
+                               const at::Tensor& tap_weight, double penalty, int64_t steps) {
+  check_mel_projection_inputs(melspec, prior, tap_index, tap_weight, penalty, steps, at::kCUDA);
+  const int64_t n_mels = melspec.size(-2), time = melspec.size(-1), n_freqs = tap_index.size(0);
+  check_mel_capacity(n_mels, "mel_projection");
+  const c10::cuda::CUDAGuard guard(melspec.device());
+  at::Tensor out = at::empty(prior.sizes(), prior.options());
+  if (out.numel() == 0) {
+    return out;
+  }
+  if (n_mels == 0) {
+    return out.copy_(prior);
+  }
+  const at::Tensor mel3 = melspec.reshape({-1, n_mels, time});
+  const at::Tensor prior3 = prior.reshape({-1, n_freqs, time});
+  const int64_t batch = mel3.size(0);
+  cudaStream_t stream = c10::cuda::getCurrentCUDAStream();
+  AT_DISPATCH_FLOATING_TYPES(melspec.scalar_type(), "mel_projection_cuda", [&] {
+    const BankArrays bank = prepare_bank<scalar_t>(tap_index, tap_weight, n_mels, stream);
+    nnls::with_mel_capacity(n_mels, [&](auto capacity) {
+      constexpr int kMels = decltype(capacity)::value;
+      const int64_t blocks = grid_for(mel_projection_kernel<scalar_t, kMels>, batch * time, melspec.device());
+      mel_projection_kernel<scalar_t, kMels><<<static_cast<unsigned>(blocks), kThreads, 0, stream>>>(
+          mel3.data_ptr<scalar_t>(), mel3.stride(0), mel3.stride(1), mel3.stride(2), prior3.data_ptr<scalar_t>(),
+          prior3.stride(0), prior3.stride(1), prior3.stride(2), batch, time, bank.index.data_ptr<int64_t>(),
+          bank.weight.data_ptr<scalar_t>(), bank.envelope.data_ptr<double>(), n_freqs, bank.index.size(1), n_mels,
+          bank.header.data_ptr<int64_t>(), bank.norm.data_ptr<double>(), penalty, steps, out.data_ptr<scalar_t>());
+      C10_CUDA_KERNEL_LAUNCH_CHECK();
+    });
+  });
+  return out;
+}
+
 }  // namespace
 
 TORCH_LIBRARY_IMPL(inverse_mel, CUDA, m) {
@@ -245,6 +309,7 @@ TORCH_LIBRARY_IMPL(inverse_mel, CUDA, m) {
   m.impl("nnls_backward", &nnls_backward_cuda);
   m.impl("_nnls_per_frame", &nnls_cuda);
   m.impl("_nnls_backward_per_frame", &nnls_backward_cuda);
+  m.impl("mel_projection", &mel_projection_cuda);
 }
 
 }  // namespace inverse_mel

@@ -81,6 +81,28 @@ inline void check_nnls_backward_inputs(const at::Tensor& grad, const at::Tensor&
   check_nnls_taps(tap_index, tap_weight, grad, "nnls_backward", device_type);
 }
 
+inline void check_mel_projection_inputs(const at::Tensor& melspec, const at::Tensor& prior, const at::Tensor& tap_index,
+                                        const at::Tensor& tap_weight, double penalty, int64_t steps,
+                                        c10::DeviceType device_type) {
+  TORCH_CHECK(melspec.dim() >= 2, "mel_projection: melspec must have shape (..., n_mels, time), found ",
+              melspec.sizes());
+  TORCH_CHECK(melspec.scalar_type() == at::kFloat || melspec.scalar_type() == at::kDouble,
+              "mel_projection: melspec must be float32 or float64, found ", melspec.scalar_type());
+  TORCH_CHECK(melspec.device().type() == device_type, "mel_projection (", backend_name(device_type),
+              " kernel): melspec must be on a ", backend_name(device_type), " device, found ", melspec.device());
+  check_nnls_taps(tap_index, tap_weight, melspec, "mel_projection", device_type);
+  std::vector<int64_t> sizes(melspec.sizes().begin(), melspec.sizes().end() - 2);
+  sizes.push_back(tap_index.size(0));
+  sizes.push_back(melspec.size(-1));
+  TORCH_CHECK(prior.sizes() == at::IntArrayRef(sizes) && prior.scalar_type() == melspec.scalar_type() &&
+                  prior.device() == melspec.device(),
+              "mel_projection: prior must have shape ", at::IntArrayRef(sizes), " (..., n_freqs, time), melspec's dtype ",
+              "and device, found ", prior.sizes(), ", ", prior.scalar_type(), ", ", prior.device());
+  TORCH_CHECK(std::isfinite(penalty) && penalty > 0.0, "mel_projection: penalty must be a finite number > 0, found ",
+              penalty);
+  TORCH_CHECK(steps >= 0, "mel_projection: steps must be >= 0, found ", steps);
+}
+
 // (..., n_freqs, time) and (..., time) for melspec (..., n_mels, time).
 inline std::vector<int64_t> nnls_output_sizes(const at::Tensor& melspec, int64_t n_freqs) {
   std::vector<int64_t> sizes(melspec.sizes().begin(), melspec.sizes().end() - 2);

@@ -13,6 +13,7 @@
 
 #include "banded_ldlt_math.h"
 #include "exp2_approx.h"
+#include "nnls_bank.h"
 #include "host_device.h"
 #include "nnls_constants.h"
 #include "nnls_scaling.h"
@@ -74,24 +75,7 @@ class FrameNnls {
   INVERSE_MEL_HOST_DEVICE FrameReport<scalar_t> solve(const scalar_t* mel, int64_t mel_stride, scalar_t* out,
                                                       int64_t out_stride, StridedRow s_work) {
     const int64_t n_mels = bank_.n_mels;
-    // Scale by a power of two (nnls_scaling.h).
-    scalar_t max_abs = 0;
-    for (int64_t k = 0; k < n_mels; ++k) {
-      m_[k] = mel[k * mel_stride];
-      const scalar_t a = m_[k] < scalar_t(0) ? -m_[k] : m_[k];
-      max_abs = max_abs < a ? a : max_abs;
-    }
-    scale_ = frame_scale(max_abs);
-    unscale_ = scalar_t(1) / scale_;  // a power of two: exact
-    scalar_t norm_squared = 0;
-    for (int64_t k = 0; k < n_mels; ++k) {
-      m_[k] *= scale_;
-    }
-    for (int64_t k = 0; k < n_mels; ++k) {
-      norm_squared += m_[k] * m_[k];
-    }
-    mel_norm_ = square_root(norm_squared);
-
+    load_scaled_mel(mel, mel_stride);
     const int32_t steps = entropy_phase();
     // Write the entropy solution out with its NNLS optimality measure, then test the frame.
     const scalar_t lipschitz = static_cast<scalar_t>(bank_.spectral_norm) * static_cast<scalar_t>(bank_.spectral_norm);
@@ -122,7 +106,54 @@ class FrameNnls {
     return report;
   }
 
+  // Mel-consistent Griffin-Lim's magnitude step for one frame: the maximum-entropy (KL) projection
+  // of a prior spectrum q (prior[f * prior_stride], in the mel's power) onto the spectra that fit
+  // the mel, s = q * exp(A^T lam), by the same penalised dual Newton as phase 1 with q in place of
+  // the mel envelope: at most `steps` Newton steps, the penalty `penalty` relative to the start's
+  // largest curvature diag(A diag(q) A^T) (a misfit of about that size is allowed where the mel is
+  // inconsistent). Writes s to out[f * out_stride]; bins no filter touches get q. Returns the steps.
+  INVERSE_MEL_HOST_DEVICE int32_t project(const scalar_t* mel, int64_t mel_stride, const scalar_t* prior,
+                                          int64_t prior_stride, double penalty, int64_t steps, scalar_t* out,
+                                          int64_t out_stride) {
+    load_scaled_mel(mel, mel_stride);
+    prior_ = prior;
+    prior_stride_ = prior_stride;
+    penalty_ = penalty;
+    entropy_max_steps_ = steps;
+    const int32_t taken = entropy_phase();
+    for (int64_t f = 0; f < bank_.n_freqs; ++f) {
+      scalar_t s = 0;
+      const bool inside = f >= bank_.lo && f < bank_.hi && bin_value(f, lam_, false, &s);
+      out[f * out_stride] = inside ? s * unscale_ : prior[f * prior_stride];
+    }
+    prior_ = nullptr;
+    penalty_ = kEntropyPenalty;
+    entropy_max_steps_ = kEntropyMaxSteps;
+    return taken;
+  }
+
  private:
+  // m_ = the frame scaled by a power of two (nnls_scaling.h), mel_norm_ its norm.
+  INVERSE_MEL_HOST_DEVICE void load_scaled_mel(const scalar_t* mel, int64_t mel_stride) {
+    const int64_t n_mels = bank_.n_mels;
+    scalar_t max_abs = 0;
+    for (int64_t k = 0; k < n_mels; ++k) {
+      m_[k] = mel[k * mel_stride];
+      const scalar_t a = m_[k] < scalar_t(0) ? -m_[k] : m_[k];
+      max_abs = max_abs < a ? a : max_abs;
+    }
+    scale_ = frame_scale(max_abs);
+    unscale_ = scalar_t(1) / scale_;  // a power of two: exact
+    scalar_t norm_squared = 0;
+    for (int64_t k = 0; k < n_mels; ++k) {
+      m_[k] *= scale_;
+    }
+    for (int64_t k = 0; k < n_mels; ++k) {
+      norm_squared += m_[k] * m_[k];
+    }
+    mel_norm_ = square_root(norm_squared);
+  }
+
   // -- the bins, through their taps ---------------------------------------------------------------
   // sum_j w_j x[k_j] over bin f's taps, in tap order (as cpu/nnls gathers); false for a bin without taps.
   template <typename value_t, typename weight_fn>
@@ -151,10 +182,16 @@ class FrameNnls {
 
   // The entropy solution at bin f: max(0, envelope) * 2^(A^T lam log2 e); the envelope alone at
   // lam = 0. False for a bin without taps.
+  // With a prior (project()), the prior, scaled as the mel, is the envelope.
   INVERSE_MEL_HOST_DEVICE bool bin_value(int64_t f, const scalar_t* lam, bool lam_is_zero, scalar_t* s) const {
     scalar_t envelope = 0, u = 0;
-    const bool any = gather_with(f, m_, &envelope, [this](int64_t i) { return static_cast<scalar_t>(bank_.envelope64[i]); });
-    gather_with(f, lam, &u, [this](int64_t i) { return static_cast<scalar_t>(static_cast<double>(bank_.weight[i]) * kLog2e); });
+    const bool any =
+        gather_with(f, lam, &u, [this](int64_t i) { return static_cast<scalar_t>(static_cast<double>(bank_.weight[i]) * kLog2e); });
+    if (prior_ != nullptr) {
+      envelope = prior_[f * prior_stride_] * scale_;
+    } else {
+      gather_with(f, m_, &envelope, [this](int64_t i) { return static_cast<scalar_t>(bank_.envelope64[i]); });
+    }
     envelope = relu_nan(envelope);
     *s = lam_is_zero ? envelope : envelope * exp2_approx<scalar_t>(u);
     return any;
@@ -207,7 +244,7 @@ class FrameNnls {
   // residual_ = A s - m; returns the steps taken.
   INVERSE_MEL_HOST_DEVICE int32_t entropy_phase() {
     const int64_t n_mels = bank_.n_mels;
-    const int64_t max_steps = max_iter_ < kEntropyMaxSteps ? max_iter_ : kEntropyMaxSteps;
+    const int64_t max_steps = max_iter_ < entropy_max_steps_ ? max_iter_ : entropy_max_steps_;
     const scalar_t tol = static_cast<scalar_t>(kEntropyTolerance * tol_);
     const scalar_t round_off_margin = scalar_t(16) * std::numeric_limits<scalar_t>::epsilon();
     for (int64_t k = 0; k < n_mels; ++k) {
@@ -220,7 +257,7 @@ class FrameNnls {
       ridge = ridge < k_[k] ? k_[k] : ridge;
     }
     const scalar_t tiny = std::numeric_limits<scalar_t>::min() / std::numeric_limits<scalar_t>::epsilon();
-    ridge = scalar_t(kEntropyPenalty) * ridge + tiny;
+    ridge = scalar_t(penalty_) * ridge + tiny;
     scalar_t dual = -total;  // the dual objective at lam = 0
     int32_t steps = 0;
     const BandRows<scalar_t> k_rows{k_, n_mels, 1};
@@ -570,6 +607,11 @@ class FrameNnls {
   const int64_t max_iter_;
   const double tol_;
   scalar_t scale_ = 1, unscale_ = 1, mel_norm_ = 0;
+  // Phase 1's settings: the NNLS ones, or project()'s prior, penalty and step budget.
+  const scalar_t* prior_ = nullptr;
+  int64_t prior_stride_ = 0;
+  double penalty_ = kEntropyPenalty;
+  int64_t entropy_max_steps_ = kEntropyMaxSteps;
   // Phase 1 (scalar_t): the scaled mel, the dual point and its candidate, the fit A s and its
   // candidate, the dual gradient, the Newton step, the residual; K and its candidate (band storage).
   scalar_t m_[kMaxMels], lam_[kMaxMels], lam_c_[kMaxMels], fit_[kMaxMels], fit_c_[kMaxMels], grad_[kMaxMels],

@@ -1,4 +1,5 @@
-"""The functional API: mel filterbanks, the mel inverse and Griffin-Lim.
+"""The functional API: mel filterbanks, the mel inverse, and phase reconstruction (Griffin-Lim, PGHI,
+mel-consistent Griffin-Lim).
 
 Shapes follow torchaudio: a filterbank ``fb`` is ``(n_freqs, n_mels)``, a linear spectrogram
 ``(..., n_freqs, time)`` and a mel spectrogram ``(..., n_mels, time)``, with
@@ -6,6 +7,8 @@ Shapes follow torchaudio: a filterbank ``fb`` is ``(n_freqs, n_mels)``, a linear
 """
 from .filterbank import band_edge_fill, hz_to_mel, mel_scale, mel_to_hz, melscale_fbanks
 from .phase import griffin_lim, griffinlim
+from .pghi import gaussian_lambda, phase_gradient_init
+from .mel_consistent import mel_consistent_griffin_lim
 from .inverse import (
     DEFAULT_MAX_ITER,
     DEFAULT_RCOND,
@@ -29,13 +32,16 @@ __all__ = [
     "InverseMelResult",
     "LstsqOperator",
     "band_edge_fill",
+    "gaussian_lambda",
     "griffin_lim",
     "griffinlim",
     "hz_to_mel",
     "inverse_mel_scale",
     "inverse_mel_scale_with_info",
     "lstsq_operator",
+    "mel_consistent_griffin_lim",
     "mel_scale",
     "mel_to_hz",
     "melscale_fbanks",
+    "phase_gradient_init",
 ]

@@ -6,6 +6,7 @@ import torch
 from torch import Tensor
 
 from .. import _validation as V
+from .pghi import phase_gradient_init
 
 __all__ = ["griffinlim", "griffin_lim"]
 
@@ -72,19 +73,46 @@ def griffin_lim(
     rand_init: bool,
     *,
     generator: Optional[torch.Generator] = None,
+    phase_init: Optional[str] = None,
 ) -> Tensor:
-    """:func:`griffinlim` with a ``generator`` for a reproducible random initial phase and
-    ``window=None`` for a Hann window. Without a generator it draws from the global one, as
-    :func:`griffinlim` does (and gives the same audio)."""
+    """:func:`griffinlim` with a ``generator`` for a reproducible random initial phase,
+    ``window=None`` for a Hann window, and ``phase_init="pghi"`` to start from the phase-gradient
+    heap integration of the magnitude (:func:`inverse_mel.functional.phase_gradient_init`; bins far
+    below the maximum keep a random phase) instead of a random or zero phase. Without a generator it
+    draws from the global one, as :func:`griffinlim` does (and gives the same audio)."""
     if window is None:
         window = torch.hann_window(win_length, device=specgram.device, dtype=specgram.dtype)
-    if generator is None or not rand_init:
+    check_phase_init(phase_init, "griffin_lim")
+    if phase_init is None and (generator is None or not rand_init):
         return griffinlim(specgram, window, n_fft, hop_length, win_length, power, n_iter, momentum, length, rand_init)
     check_inputs(specgram, n_fft, hop_length, win_length, power, n_iter, momentum, length, "griffin_lim")
-    # Drawn where the generator lives (a CPU generator gives the same phase on every device).
-    angles = torch.rand(flat_shape(specgram), dtype=_complex_dtype(specgram.dtype), device=generator.device,
-                        generator=generator).to(specgram.device)
+    if phase_init == "pghi":
+        angles = pghi_angles(specgram, window, n_fft, hop_length, win_length, power, generator)
+    else:
+        # Drawn where the generator lives (a CPU generator gives the same phase on every device).
+        angles = torch.rand(flat_shape(specgram), dtype=_complex_dtype(specgram.dtype), device=generator.device,
+                            generator=generator).to(specgram.device)
     return phase_iterations(specgram, angles, window, n_fft, hop_length, win_length, power, n_iter, momentum, length)
+
+
+PHASE_INITS = ("pghi",)
+
+
+def check_phase_init(phase_init: Optional[str], fn: str) -> None:
+    if phase_init is not None and phase_init not in PHASE_INITS:
+        raise ValueError(f"{fn}: phase_init must be None (rand_init decides) or 'pghi', found {phase_init!r}")
+
+
+def pghi_angles(specgram: Tensor, window: Tensor, n_fft: int, hop_length: int, win_length: int, power: float,
+                generator: Optional[torch.Generator]) -> Tensor:
+    """PGHI's initial phasors in :func:`phase_iterations`' layout ``(batch, freqs, frames)``. The
+    window is placed in ``n_fft`` as ``torch.stft`` places it."""
+    flat = specgram.reshape(flat_shape(specgram))
+    padded = window
+    if win_length < n_fft:
+        left = (n_fft - win_length) // 2
+        padded = torch.nn.functional.pad(window, (left, n_fft - win_length - left))
+    return phase_gradient_init(flat, padded, n_fft, hop_length, power, generator=generator)
 
 
 def flat_shape(specgram: Tensor) -> List[int]:

@@ -80,9 +80,12 @@ def _torch_requirement() -> str:
     return f"torch=={torch.__version__.split('+')[0]}"
 
 
+# What the inverse-mel command needs (imported on first use: `import inverse_mel` needs only torch).
+CLI_REQUIREMENTS = ["numpy", "soundfile>=0.12", "soxr>=0.3", "tqdm>=4.60"]
+
 setup(
     ext_modules=get_extensions(),
-    install_requires=[_torch_requirement()],
+    install_requires=[_torch_requirement()] + CLI_REQUIREMENTS,
     cmdclass={"build_ext": BuildExtension.with_options(use_ninja=True)},
     options={"bdist_wheel": {"py_limited_api": "cp310"}},
 )

@@ -1,17 +1,30 @@
-"""File input/output for the command-line tool: mel arrays (.npy, .npz, .pt), audio (.wav with the
-standard library; other formats through the optional ``soundfile``) and quality measures."""
+"""File input and output of the command-line tool: audio through soundfile (libsndfile: any format
+it reads, recognised by content), resampling through soxr, mel arrays (.npy, .npz, .pt), and
+atomic writes (a partial file in the same folder, renamed when complete).
+
+soundfile, soxr and numpy are imported on first use: ``import inverse_mel`` stays light.
+"""
 from __future__ import annotations
 
+import contextlib
 import os
-import wave
-from typing import Optional, Tuple
+from typing import Callable, Optional, Tuple
 
 import torch
 from torch import Tensor
 
 ARRAY_SUFFIXES = (".npy", ".npz", ".pt")
-AUDIO_SUFFIXES = (".wav", ".flac", ".ogg", ".mp3", ".aiff", ".aif")
+# Output audio: suffix -> (libsndfile format, {--sample-format: libsndfile subtype}); Ogg is Vorbis.
+AUDIO_OUTPUTS = {
+    ".wav": ("WAV", {"pcm16": "PCM_16", "pcm24": "PCM_24", "float": "FLOAT"}),
+    ".flac": ("FLAC", {"pcm16": "PCM_16", "pcm24": "PCM_24"}),
+    ".ogg": ("OGG", {}),
+}
+SAMPLE_FORMATS = ("pcm16", "pcm24", "float")
+# Names that say "audio": an unreadable file with one of them gets libsndfile's reason, not "unsupported".
+AUDIO_NAME_SUFFIXES = (".wav", ".flac", ".ogg", ".oga", ".opus", ".mp3", ".aiff", ".aif", ".au", ".caf", ".w64")
 MEL_KEYS = ("mel", "melspec", "mel_spectrogram", "features", "feats", "logmel", "log_mel", "spec")
+PARTIAL_SUFFIX = ".partial"
 
 
 class InputError(Exception):
@@ -22,28 +35,40 @@ def suffix(path: str) -> str:
     return os.path.splitext(path)[1].lower()
 
 
-def _numpy():
+def _soundfile():
+    import soundfile
+
+    return soundfile
+
+
+def is_array_file(path: str) -> bool:
+    return suffix(path) in ARRAY_SUFFIXES
+
+
+def is_audio_file(path: str) -> bool:
+    """Whether libsndfile recognises the file's content as audio (whatever its name)."""
     try:
-        import numpy
-    except ImportError:  # pragma: no cover - numpy ships with the test extras
-        raise InputError("reading .npy/.npz needs numpy: pip install numpy") from None
-    return numpy
+        _soundfile().info(path)
+    except Exception:  # noqa: BLE001 - any failure means "not audio we can read"
+        return False
+    return True
 
 
+# -- reading -------------------------------------------------------------------------------------
 def load_array(path: str, key: Optional[str] = None) -> Tensor:
     """A mel array from .npy, .npz or .pt (a tensor, or a dict holding one under ``key`` or a
-    usual name such as ``mel``)."""
+    usual name such as ``mel``), as float32."""
+    import numpy
+
     ext = suffix(path)
     try:
         if ext == ".pt":
             obj = torch.load(path, map_location="cpu", weights_only=True)
         elif ext == ".npy":
-            obj = torch.from_numpy(_numpy().load(path, allow_pickle=False))
+            obj = torch.from_numpy(numpy.load(path, allow_pickle=False))
         else:
-            with _numpy().load(path, allow_pickle=False) as npz:
+            with numpy.load(path, allow_pickle=False) as npz:
                 obj = {name: torch.from_numpy(npz[name]) for name in npz.files}
-    except InputError:
-        raise
     except Exception as exc:  # noqa: BLE001 - any reader failure is one line for the user
         raise InputError(f"cannot read {ext} file: {type(exc).__name__}: {exc}") from None
     if isinstance(obj, dict):
@@ -65,100 +90,100 @@ def load_array(path: str, key: Optional[str] = None) -> Tensor:
 
 
 def load_audio(path: str) -> Tuple[Tensor, int]:
-    """Mono float32 audio in [-1, 1] and its sample rate."""
-    if suffix(path) == ".wav":
-        try:
-            return _load_wav(path)
-        except (wave.Error, EOFError) as exc:
-            wav_error = exc  # e.g. a float WAV: try soundfile below
-        except OSError as exc:
-            raise InputError(f"cannot read audio: {exc.strerror or exc}") from None
-    else:
-        wav_error = None
-    try:
-        import soundfile
-    except ImportError:
-        detail = f" ({wav_error})" if wav_error else ""
-        raise InputError(
-            f"cannot read this audio file{detail}: only PCM .wav is built in; pip install soundfile for "
-            f"{suffix(path) or 'this format'}"
-        ) from None
+    """Mono float32 audio (channels averaged) and its sample rate, from any format libsndfile reads."""
+    soundfile = _soundfile()
     try:
         data, rate = soundfile.read(path, dtype="float32", always_2d=True)
-    except Exception as exc:  # noqa: BLE001
-        raise InputError(f"cannot read audio: {exc}") from None
+    except OSError as exc:
+        raise InputError(f"cannot read audio: {exc.strerror or exc}") from None
+    except Exception as exc:  # noqa: BLE001 - libsndfile's own message, on one line
+        raise InputError(f"cannot read audio: {str(exc).splitlines()[0]}") from None
+    if data.shape[0] == 0:
+        raise InputError("the audio file holds no samples")
     return torch.from_numpy(data).mean(dim=1), int(rate)
 
 
-def _load_wav(path: str) -> Tuple[Tensor, int]:
-    with wave.open(path, "rb") as f:
-        channels, width, rate, frames = f.getnchannels(), f.getsampwidth(), f.getframerate(), f.getnframes()
-        raw = f.readframes(frames)
-    if width == 1:
-        x = torch.frombuffer(bytearray(raw), dtype=torch.uint8).to(torch.float32).sub_(128.0).div_(128.0)
-    elif width == 2:
-        x = torch.frombuffer(bytearray(raw), dtype=torch.int16).to(torch.float32).div_(32768.0)
-    elif width == 3:
-        b = torch.frombuffer(bytearray(raw), dtype=torch.uint8).reshape(-1, 3).to(torch.int32)
-        v = b[:, 0] | (b[:, 1] << 8) | (b[:, 2] << 16)
-        x = torch.where(v >= 2**23, v - 2**24, v).to(torch.float32).div_(2.0**23)
-    elif width == 4:
-        x = torch.frombuffer(bytearray(raw), dtype=torch.int32).to(torch.float32).div_(2.0**31)
-    else:
-        raise InputError(f"unsupported WAV sample width of {width} bytes")
-    if x.numel() == 0:
-        raise InputError("the audio file holds no samples")
-    return x.reshape(-1, channels).mean(dim=1), rate
+def resample(audio: Tensor, source_rate: int, target_rate: int) -> Tensor:
+    """Band-limited resampling with soxr (high quality), float32 in and out."""
+    if source_rate == target_rate:
+        return audio
+    import soxr
+
+    out = soxr.resample(audio.numpy(), source_rate, target_rate, quality="HQ")
+    return torch.from_numpy(out.astype("float32", copy=False))
 
 
-def write_wav(path: str, audio: Tensor, sample_rate: int) -> None:
-    """16-bit PCM mono WAV; peaks above full scale are scaled down, not clipped."""
+# -- writing: every output goes to a partial file in its folder, renamed when complete -------------
+def partial_path(path: str) -> str:
+    """The temporary name an output is written under (hidden, in the same folder, so the rename is
+    atomic). Only the process that owns ``path`` writes it, so the name needs no process id."""
+    folder, name = os.path.split(os.path.abspath(path))
+    return os.path.join(folder, f".{name}{PARTIAL_SUFFIX}")
+
+
+def write_partial(path: str, encode: Callable) -> str:
+    """Write ``path``'s content with ``encode(binary_file)`` to its partial file, flushed to disk;
+    returns the partial file's name, for :func:`commit`. On an error nothing is left behind."""
+    partial = partial_path(path)
+    try:
+        with open(partial, "wb") as f:
+            encode(f)
+            f.flush()
+            os.fsync(f.fileno())
+    except BaseException as exc:
+        discard(partial)
+        if isinstance(exc, OSError):
+            raise InputError(f"cannot write {path}: {exc.strerror or exc}") from None
+        if isinstance(exc, Exception) and not isinstance(exc, InputError):
+            raise InputError(f"cannot write {path}: {str(exc).splitlines()[0]}") from None  # e.g. libsndfile's
+        raise
+    return partial
+
+
+def commit(partial: str, path: str) -> None:
+    """Move a complete partial file to its final name (atomic within a folder)."""
+    try:
+        os.replace(partial, path)
+    except OSError as exc:
+        discard(partial)
+        raise InputError(f"cannot write {path}: {exc.strerror or exc}") from None
+
+
+def discard(partial: str) -> None:
+    with contextlib.suppress(OSError):
+        os.remove(partial)
+
+
+def audio_encoder(kind: str, audio: Tensor, sample_rate: int, sample_format: str = "pcm16") -> Callable:
+    """Mono audio as ``kind`` (.wav, .flac, .ogg) with ``sample_format`` (pcm16, pcm24 or float;
+    .ogg is always Vorbis, .flac has no float). Peaks above full scale are scaled down, not clipped."""
+    container, subtypes = AUDIO_OUTPUTS[kind]
+    subtype = "VORBIS" if container == "OGG" else subtypes.get(sample_format)
+    if subtype is None:
+        raise InputError(f"{kind} cannot hold {sample_format} samples; use --sample-format " + " or ".join(subtypes))
     x = audio.detach().to("cpu", torch.float32).reshape(-1)
     peak = float(x.abs().max()) if x.numel() else 0.0
     if peak > 1.0:
         x = x / peak
-    pcm = (x * 32767.0).round().clamp(-32768, 32767).to(torch.int16)
-    with wave.open(path, "wb") as f:
-        f.setnchannels(1)
-        f.setsampwidth(2)
-        f.setframerate(int(sample_rate))
-        f.writeframes(pcm.numpy().tobytes())
+    soundfile = _soundfile()
+    return lambda f: soundfile.write(f, x.numpy(), int(sample_rate), subtype=subtype, format=container)
+
+
+def array_encoder(kind: str, array: Tensor) -> Callable:
+    """A tensor as .npy or .pt."""
+    x = array.detach().to("cpu")
+    if kind == ".pt":
+        return lambda f: torch.save(x, f)
+    import numpy
+
+    return lambda f: numpy.save(f, x.numpy())
+
+
+def write_audio(path: str, audio: Tensor, sample_rate: int, sample_format: str = "pcm16") -> None:
+    """Write one audio file atomically (its format from its suffix)."""
+    commit(write_partial(path, audio_encoder(suffix(path), audio, sample_rate, sample_format)), path)
 
 
 def write_array(path: str, array: Tensor) -> None:
-    x = array.detach().to("cpu")
-    if suffix(path) == ".pt":
-        torch.save(x, path)
-    else:
-        _numpy().save(path, x.numpy())
-
-
-def resample(audio: Tensor, source_rate: int, target_rate: int) -> Tensor:
-    """Band-limited resampling through scipy (an optional dependency)."""
-    if source_rate == target_rate:
-        return audio
-    try:
-        from math import gcd
-
-        from scipy.signal import resample_poly
-    except ImportError:
-        raise InputError(
-            f"the audio is {source_rate} Hz but the preset needs {target_rate} Hz; resampling needs scipy "
-            "(pip install scipy), or resample the file first"
-        ) from None
-    g = gcd(source_rate, target_rate)
-    out = resample_poly(audio.numpy(), target_rate // g, source_rate // g)
-    return torch.from_numpy(out.astype("float32"))
-
-
-def spectral_convergence(reference: Tensor, estimate: Tensor) -> float:
-    """``||S - S_hat||_F / ||S||_F`` on magnitudes."""
-    return float((reference - estimate).norm() / reference.norm().clamp_min(1e-30))
-
-
-def log_spectral_distance(reference_power: Tensor, estimate_power: Tensor, floor_db: float = -80.0) -> float:
-    """Mean over frames of the RMS over bins of ``10 log10(P / P_hat)``, in dB, with both powers
-    floored at ``floor_db`` below the reference's peak."""
-    floor = reference_power.max().clamp_min(1e-30) * 10.0 ** (floor_db / 10.0)
-    diff = 10.0 * torch.log10(reference_power.clamp_min(floor) / estimate_power.clamp_min(floor))
-    return float(diff.square().mean(dim=-2).sqrt().mean())
+    """Write one .npy or .pt file atomically."""
+    commit(write_partial(path, array_encoder(suffix(path), array)), path)

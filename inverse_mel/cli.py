@@ -1,16 +1,23 @@
-"""``inverse-mel``: invert mel spectrograms to linear spectrograms and audio.
+"""``inverse-mel``: invert mel spectrograms to linear spectrograms and audio, one file or millions.
 
     inverse-mel INPUT... --output OUT [--preset NAME] [--solver lstsq|nnls] [--device cpu|cuda]
-                         [--griffin-lim-iters N] [--plot PNG]
+                         [--write wav|flac|ogg|npy|pt] [--shard I/N] [--overwrite] [--plot PNG]
 
 INPUT is a mel array (.npy, .npz, .pt: the preset's model features, e.g. HiFi-GAN's ln-mel, or a
-linear mel with --input-scale linear), an audio file (its mel is computed with the preset, and the
-result is compared with the original), or a folder of those. OUT is a file for one input (.wav for
-audio, .npy/.pt for the linear spectrogram) or a folder (one output per input, see --write).
-Without arguments it runs the built-in demo.
+linear mel with --input-scale linear), an audio file in any format libsndfile reads (its mel is
+computed with the preset, and the result is measured against the original), or a folder of those.
+OUT is a file for one input (.wav, .flac, .ogg for audio; .npy, .pt for the linear spectrogram) or a
+folder: one output per input and --write kind, and a manifest (manifest.jsonl: each input's
+status, error, seconds and metrics). Without arguments it runs the built-in demo.
 
-Errors print one line and exit non-zero; in a run over several files a failed file is reported
-and skipped, the others are still written, and the exit status is 1.
+Outputs appear only when complete (written to a hidden partial file, then renamed). A rerun into the
+same folder skips the inputs whose outputs are complete (--overwrite converts them again), so a
+killed run resumes where it stopped. Under torchrun every process converts its share of the sorted
+inputs (RANK, WORLD_SIZE; --device cuda uses cuda:LOCAL_RANK); --shard I/N does the same without
+torchrun, e.g. in a SLURM array job. Each shard writes its own manifest part.
+
+Errors print one line and exit non-zero; in a run over several files a failed file is reported and
+skipped, the others are still written, and the exit status is 1.
 """
 from __future__ import annotations
 
@@ -18,14 +25,13 @@ import argparse
 import os
 import sys
 import time
-import warnings
 from typing import List, Optional
 
 import torch
 
-from . import _io
-from .functional.filterbank import mel_scale
-from .pipeline import preset_griffin_lim
+from . import _batch, _io
+from ._convert import Converter
+from .pipeline import DEFAULT_MCGL_ITER, DEFAULT_METHOD, METHODS
 from .presets import PRESETS, get_preset
 
 PROG = "inverse-mel"
@@ -60,10 +66,20 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--solver", choices=["lstsq", "nnls"], default="nnls", help="mel inverse (default nnls)")
     p.add_argument("--device", choices=["cpu", "cuda"], default="cpu")
     p.add_argument("--griffin-lim-iters", type=int, default=32, metavar="N", help="Griffin-Lim iterations (default 32)")
-    p.add_argument("--write", action="append", choices=["wav", "npy", "pt"],
+    p.add_argument("--method", choices=list(METHODS), default=DEFAULT_METHOD,
+                   help=f"phase reconstruction (default {DEFAULT_METHOD}): griffin_lim from a random phase, pghi "
+                   "(phase-gradient start), mcgl (pghi, then mel-consistent iterations)")
+    p.add_argument("--mcgl-iters", type=int, default=DEFAULT_MCGL_ITER, metavar="N",
+                   help=f"mel-consistent iterations of --method mcgl (default {DEFAULT_MCGL_ITER})")
+    p.add_argument("--write", action="append", choices=list(_batch.OUTPUT_KINDS),
                    help="what to write per input into a folder OUT (repeatable; default wav)")
+    p.add_argument("--sample-format", choices=list(_io.SAMPLE_FORMATS), default="pcm16",
+                   help="samples of .wav/.flac outputs (default pcm16; .ogg is Vorbis)")
+    p.add_argument("--overwrite", action="store_true", help="convert inputs whose outputs already exist")
+    p.add_argument("--shard", metavar="I/N", help="convert the I-th of N shares of the inputs (default: torchrun's "
+                   "RANK/WORLD_SIZE, else all)")
     p.add_argument("--plot", metavar="PNG", help="draw the inversion (a folder when there are several inputs)")
-    p.add_argument("--quiet", action="store_true", help="no progress lines")
+    p.add_argument("--quiet", action="store_true", help="no progress bar or per-file lines (errors still print)")
     p.add_argument("--repeats", type=int, default=20, help="demo only: timing repeats")
     return p
 
@@ -83,130 +99,68 @@ def _preset_from_args(args):
     return preset
 
 
-def _collect_inputs(paths: List[str]) -> List[str]:
-    files = []
-    for path in paths:
-        if os.path.isdir(path):
-            found = sorted(
-                os.path.join(path, name) for name in os.listdir(path)
-                if _io.suffix(name) in _io.ARRAY_SUFFIXES + _io.AUDIO_SUFFIXES
-            )
-            if not found:
-                raise _io.InputError(f"{path}: folder holds no .npy, .npz, .pt or audio files")
-            files.extend(found)
-        else:
-            files.append(path)  # a missing file is reported when it is processed
-    return files
+OUTPUT_SUFFIXES = tuple("." + kind for kind in _batch.OUTPUT_KINDS)
 
 
-class Job:
-    """Inverts one file with shared modules (built once per run)."""
-
-    def __init__(self, preset, args, device, wants_audio: bool):
-        self.preset, self.args, self.device, self.wants_audio = preset, args, device, wants_audio
-        with warnings.catch_warnings(record=True) as caught:
-            warnings.simplefilter("always")
-            self.inverse = preset.inverse_mel_scale(solver=args.solver).to(device)
-        self.notes = [str(w.message) for w in caught]
-
-    def run(self, path: str):
-        preset, args = self.preset, self.args
-        if not os.path.exists(path):
-            raise _io.InputError("no such file")
-        ext = _io.suffix(path)
-        original = None
-        if ext in _io.AUDIO_SUFFIXES:
-            audio, rate = _io.load_audio(path)
-            audio = _io.resample(audio, rate, preset.sample_rate)
-            if audio.numel() <= preset.n_fft:
-                raise _io.InputError(f"audio of {audio.numel()} samples is shorter than n_fft={preset.n_fft}")
-            original = preset.spectrogram(audio)
-            mel = mel_scale(original, preset.fbanks())
-            mel = preset.to_linear_mel(preset.compress(mel))  # what a model's features hold
-        elif ext in _io.ARRAY_SUFFIXES:
-            array = _io.load_array(path, args.key)
-            if array.dim() == 3 and array.shape[0] == 1:
-                array = array[0]
-            if array.dim() != 2 or array.shape[0] != preset.n_mels:
-                hint = "; it looks transposed: save it as (n_mels, frames)" if array.dim() == 2 and array.shape[1] == preset.n_mels else ""
-                raise _io.InputError(
-                    f"expected mel features of shape ({preset.n_mels}, frames) for preset {preset.name}, "
-                    f"found {tuple(array.shape)}{hint}"
-                )
-            if not bool(torch.isfinite(array).all()):
-                raise _io.InputError("the array contains NaN or Inf")
-            mel = array if args.input_scale == "linear" else preset.to_linear_mel(array)
-            if args.input_scale == "linear" and bool((mel < 0).any()):
-                raise _io.InputError("a linear mel spectrogram must be non-negative (is it log-scaled? drop --input-scale linear)")
-        else:
-            raise _io.InputError(f"unsupported file type {ext or '(none)'}; use .npy, .npz, .pt or audio")
-        mel = mel.to(self.device)
-        estimate = self.inverse(mel)
-        audio_out = None
-        if self.wants_audio:
-            audio_out = preset_griffin_lim(estimate, preset, args.griffin_lim_iters, 0.99, None, True, seed=0)
-        quality = {}
-        if original is not None:
-            mag = original if preset.power == 1 else original.sqrt()
-            est_cpu = estimate.cpu()
-            mag_est = est_cpu if preset.power == 1 else est_cpu.sqrt()
-            quality["SC"] = _io.spectral_convergence(mag, mag_est)
-            quality["LSD"] = _io.log_spectral_distance(mag.square(), mag_est.square())
-            if audio_out is not None:
-                again = preset.spectrogram(audio_out.cpu())
-                again = again if preset.power == 1 else again.sqrt()
-                n = min(again.shape[-1], mag.shape[-1])
-                quality["SC audio"] = _io.spectral_convergence(mag[..., :n], again[..., :n])
-        return mel.cpu(), estimate.cpu(), original, audio_out, quality
+def _fail(message, code: int = 2) -> int:
+    print(f"{PROG}: error: {message}", file=sys.stderr)
+    return code
 
 
-def _stems(files: List[str]) -> List[str]:
-    """Output names per input: the file's stem, or stem_ext where two inputs share a stem."""
-    stems = [os.path.splitext(os.path.basename(f))[0] for f in files]
-    return [
-        s if stems.count(s) == 1 else f"{s}_{_io.suffix(f).lstrip('.') or 'noext'}" for s, f in zip(stems, files)
-    ]
+def _device(name: str, shard: _batch.Shard) -> torch.device:
+    if name == "cpu":
+        return torch.device("cpu")
+    if not torch.cuda.is_available():
+        raise ValueError(f"--device cuda, but no CUDA device is available to this torch ({torch.__version__})")
+    count = torch.cuda.device_count()
+    if shard.local_rank >= count:
+        raise ValueError(f"LOCAL_RANK={shard.local_rank}, but this node has {count} CUDA device(s): start at most "
+                         f"{count} process(es) per node (torchrun --nproc-per-node {count})")
+    return torch.device("cuda", shard.local_rank)
 
 
-def _outputs_for(stem: str, args, single: bool) -> List[str]:
-    if single:
-        return [args.output]
-    kinds = args.write or ["wav"]
-    return [os.path.join(args.output, f"{stem}.{kind}") for kind in kinds]
+def _output_is_a_file(output: str) -> bool:
+    """A file for one input when its suffix is one we write; an existing folder, or a name without
+    such a suffix, is a folder. An audio suffix we cannot write is refused (not made a folder)."""
+    kind = _io.suffix(output)
+    if os.path.isdir(output):
+        return False
+    if kind in OUTPUT_SUFFIXES:
+        return True
+    if kind in _io.AUDIO_NAME_SUFFIXES or kind == ".npz":
+        raise ValueError(f"cannot write {kind} files; name the output .wav, .flac, .ogg, .npy or .pt, or give a folder")
+    return False
 
 
-def _progress(i: int, n: int, width: int = 24) -> str:
-    done = int(width * i / n)
-    return f"[{'#' * done}{'.' * (width - done)}] {i}/{n}"
+def _encoder(out: str, result, preset, sample_format: str):
+    kind = _io.suffix(out)
+    if kind in _batch.AUDIO_OUTPUTS:
+        return _io.audio_encoder(kind, result.audio, preset.sample_rate, sample_format)
+    return _io.array_encoder(kind, result.estimate)
+
+
+def _metrics_text(metrics) -> str:
+    return "".join(f", {k} {v:.3f}" + (" dB" if k == "LSD" else "") for k, v in metrics.items())
 
 
 def run(args) -> int:
     try:
         preset = _preset_from_args(args)
-    except ValueError as exc:
-        print(f"{PROG}: error: {exc}", file=sys.stderr)
-        return 2
-    if args.output is None:
-        print(f"{PROG}: error: --output is required (a file for one input, or a folder)", file=sys.stderr)
-        return 2
-    if args.griffin_lim_iters < 0:
-        print(f"{PROG}: error: --griffin-lim-iters must be >= 0, found {args.griffin_lim_iters}", file=sys.stderr)
-        return 2
-    if args.device == "cuda" and not torch.cuda.is_available():
-        print(f"{PROG}: error: --device cuda, but no CUDA device is available to this torch ({torch.__version__})",
-              file=sys.stderr)
-        return 2
-    try:
-        files = _collect_inputs(args.inputs)
-    except _io.InputError as exc:
-        print(f"{PROG}: error: {exc}", file=sys.stderr)
-        return 2
-    out_suffix = _io.suffix(args.output)
-    single = len(files) == 1 and not os.path.isdir(args.output) and out_suffix in (".wav", ".npy", ".pt")
-    if len(files) > 1 and out_suffix in (".wav", ".npy", ".pt"):
-        print(f"{PROG}: error: {len(files)} inputs need a folder as --output, found the file name {args.output}",
-              file=sys.stderr)
-        return 2
+        shard = _batch.shard_from(args.shard, os.environ)
+        device = _device(args.device, shard)
+        if args.output is None:
+            raise ValueError("--output is required (a file for one input, or a folder)")
+        if args.griffin_lim_iters < 0:
+            raise ValueError(f"--griffin-lim-iters must be >= 0, found {args.griffin_lim_iters}")
+        if args.mcgl_iters < 0:
+            raise ValueError(f"--mcgl-iters must be >= 0, found {args.mcgl_iters}")
+        file_output = _output_is_a_file(args.output)
+        files = _batch.discover(args.inputs)
+    except (ValueError, _io.InputError) as exc:
+        return _fail(exc)
+    if len(files) > 1 and file_output:
+        return _fail(f"{len(files)} inputs need a folder as --output, found the file name {args.output}")
+    single = len(files) == 1 and file_output
     try:
         if single:
             parent = os.path.dirname(os.path.abspath(args.output))
@@ -218,61 +172,92 @@ def run(args) -> int:
             os.makedirs(args.plot, exist_ok=True)
     except (OSError, _io.InputError) as exc:
         message = exc.strerror if isinstance(exc, OSError) and exc.strerror else str(exc)
-        print(f"{PROG}: error: cannot create output: {message}", file=sys.stderr)
-        return 2
+        return _fail(f"cannot create output: {message}")
 
-    stems = _stems(files)
-    outputs_needed = [_outputs_for(stem, args, single) for stem in stems]
-    wants_audio = any(_io.suffix(o) == ".wav" for outs in outputs_needed for o in outs)
-    job = Job(preset, args, torch.device(args.device), wants_audio)
-    if not args.quiet:
-        print(f"{PROG}: preset {preset.name} ({preset.sample_rate} Hz, n_fft {preset.n_fft}, hop {preset.hop_length}, "
-              f"{preset.n_mels} mels), solver {args.solver}, device {args.device}, "
-              f"{len(files)} input(s)", file=sys.stderr)
-        for note in job.notes:
-            print(f"{PROG}: note: {note}", file=sys.stderr)
-    failed = 0
-    for i, (path, stem, outputs) in enumerate(zip(files, stems, outputs_needed), start=1):
-        t0 = time.perf_counter()
+    plans = shard.take(_batch.plan(files, args.output, args.write or ["wav"], single))
+    for planned in plans:  # what a killed run left half-written
+        for out in planned.outputs:
+            _io.discard(_io.partial_path(out))
+    manifest = None
+    todo, done = plans, []
+    if not single:  # a single output file is always rewritten; folder runs resume
+        todo, done = _batch.split_done(plans, args.overwrite)
         try:
-            mel, estimate, original, audio_out, quality = job.run(path)
-            for out in outputs:
-                try:
-                    if _io.suffix(out) == ".wav":
-                        _io.write_wav(out, audio_out, preset.sample_rate)
-                    else:
-                        _io.write_array(out, estimate)
-                except OSError as exc:
-                    raise _io.InputError(f"cannot write {out}: {exc.strerror or exc}") from None
-            if args.plot:
-                plot_path = args.plot if len(files) == 1 else os.path.join(args.plot, stem + ".png")
-                from .plot import plot_inversion
-
-                title = f"{os.path.basename(path)}: preset {preset.name}, solver {args.solver}"
-                if quality:
-                    title += ", " + ", ".join(f"{k} {v:.3f}" + (" dB" if k == "LSD" else "") for k, v in quality.items())
-                try:
-                    plot_inversion(plot_path, preset, mel, estimate, original, title=title)
-                except ImportError as exc:
-                    raise _io.InputError(str(exc)) from None
-                except OSError as exc:
-                    raise _io.InputError(f"cannot write the plot {plot_path}: {exc.strerror or exc}") from None
-                outputs = outputs + [plot_path]
-            if not args.quiet:
-                q = "".join(f", {k} {v:.3f}" + (" dB" if k == "LSD" else "") for k, v in quality.items())
-                print(f"{_progress(i, len(files))} {path}: ok ({time.perf_counter() - t0:.2f} s{q}) -> "
-                      f"{', '.join(outputs)}", file=sys.stderr)
+            manifest = _batch.Manifest(_batch.manifest_path(args.output, shard)).load_complete({p.path for p in done})
         except _io.InputError as exc:
-            failed += 1
-            print(f"{_progress(i, len(files))} {path}: error: {exc}", file=sys.stderr)
-        except (ValueError, TypeError, RuntimeError) as exc:
-            failed += 1
-            print(f"{_progress(i, len(files))} {path}: error: {str(exc).splitlines()[0]}", file=sys.stderr)
-    if failed:
-        print(f"{PROG}: {failed} of {len(files)} input(s) failed", file=sys.stderr)
+            return _fail(exc)
+        for planned in done:
+            if planned.path not in manifest.records:
+                manifest.append(dict(input=planned.path, outputs=planned.outputs, status="ok", error=None,
+                                     seconds=None, metrics={}, shard=shard.label, note="complete before this run"))
+
+    converter = Converter(preset, args.solver, device, args.griffin_lim_iters, args.input_scale, args.key, args.method,
+                          args.mcgl_iters)
+    if not args.quiet:
+        share = f", shard {shard.label}: {len(plans)} of them" if shard.count > 1 else ""
+        resumed = f", {len(done)} already complete" if done else ""
+        print(f"{PROG}: preset {preset.name} ({preset.sample_rate} Hz, n_fft {preset.n_fft}, hop {preset.hop_length}, "
+              f"{preset.n_mels} mels), solver {args.solver}, method {args.method}, device {device}, {len(files)} input(s)"
+              f"{share}{resumed}",
+              file=sys.stderr)
+        note = converter.rank_note()
+        if note and shard.index == 0:
+            print(f"{PROG}: note: {note}", file=sys.stderr)
+    failed = _convert_all(todo, converter, manifest, preset, shard, args, single=single, n_inputs=len(files))
+    if failed:  # each failure has had its own error line
+        where = f" in shard {shard.label}" if shard.count > 1 else ""
+        print(f"{PROG}: {failed} of {len(plans)} input(s) failed{where}", file=sys.stderr)
         return 1
     return 0
 
+
+def _convert_all(todo, converter, manifest, preset, shard, args, single: bool, n_inputs: int) -> int:
+    from tqdm import tqdm
+
+    failed = 0
+    with tqdm(total=len(todo), unit="file", file=sys.stderr, disable=True if args.quiet else None,
+              desc=f"shard {shard.label}" if shard.count > 1 else PROG) as progress:
+        for planned in todo:
+            started = time.perf_counter()
+            partials = []
+            outputs = list(planned.outputs)
+            try:
+                want_audio = any(_io.suffix(o) in _batch.AUDIO_OUTPUTS for o in outputs)
+                result = converter.convert(planned.path, want_audio)
+                for out in outputs:
+                    partials.append((_io.write_partial(out, _encoder(out, result, preset, args.sample_format)), out))
+                if args.plot:
+                    plot_path = args.plot if n_inputs == 1 else os.path.join(
+                        args.plot, os.path.splitext(os.path.basename(outputs[0]))[0] + ".png")
+                    partials.append((_io.write_partial(plot_path, _plotter(planned.path, result, preset, args)), plot_path))
+                    outputs.append(plot_path)
+                record = dict(input=planned.path, outputs=outputs, status="ok", error=None,
+                              seconds=round(time.perf_counter() - started, 4), metrics=result.metrics, shard=shard.label)
+                if manifest is not None:
+                    manifest.append(record)  # before the renames: every complete output has its record
+                for partial, out in partials:
+                    _io.commit(partial, out)
+                if not args.quiet:
+                    progress.write(f"{planned.path}: ok ({record['seconds']:.2f} s{_metrics_text(result.metrics)}) -> "
+                                   f"{', '.join(outputs)}", file=sys.stderr)
+            except (_io.InputError, ValueError, TypeError, RuntimeError, OSError, ImportError) as exc:
+                for partial, _ in partials:
+                    _io.discard(partial)
+                failed += 1
+                message = (exc.strerror if isinstance(exc, OSError) and exc.strerror else str(exc)).splitlines()[0]
+                if manifest is not None:
+                    manifest.append(dict(input=planned.path, outputs=planned.outputs, status="error", error=message,
+                                         seconds=round(time.perf_counter() - started, 4), metrics={}, shard=shard.label))
+                progress.write(f"{planned.path}: error: {message}", file=sys.stderr)
+            progress.update(1)
+    return failed
+
+
+def _plotter(path: str, result, preset, args):
+    from .plot import plot_inversion
+
+    title = f"{os.path.basename(path)}: preset {preset.name}, solver {args.solver}{_metrics_text(result.metrics)}"
+    return lambda f: plot_inversion(f, preset, result.mel, result.estimate, result.original, title=title)
 
 def main(argv: Optional[List[str]] = None) -> int:
     args = build_parser().parse_args(argv)

@@ -27,7 +27,7 @@ def plot_inversion(
     """Write a PNG.
 
     Args:
-        path: output file.
+        path: output file name, or a binary file object.
         preset: the :class:`inverse_mel.presets.Preset` (axes: its sample rate, hop and mel scale).
         mel: ``(n_mels, frames)`` linear mel spectrogram in the preset's power.
         estimate: ``(n_freqs, frames)`` reconstructed linear spectrogram, same power.
@@ -92,5 +92,5 @@ def plot_inversion(
     axes[-1].set_xlabel("time (s)")
     if title:
         fig.suptitle(title)
-    fig.savefig(path, dpi=110)
+    fig.savefig(path, dpi=110, format="png")
     plt.close(fig)

@@ -12,6 +12,7 @@ import torch
 import inverse_mel
 from inverse_mel import _io, cli
 from inverse_mel.demo import synthesize
+from devices import needs_cuda
 
 
 @pytest.fixture(scope="module")
@@ -20,8 +21,8 @@ def files(tmp_path_factory):
     preset = inverse_mel.get_preset("hifigan")
     audio = synthesize(22050, seconds=1.5)
     features = preset.features(audio)
-    _io.write_wav(str(root / "clip.wav"), audio, 22050)
-    _io.write_wav(str(root / "clip16k.wav"), synthesize(16000, seconds=1.0), 16000)
+    _io.write_audio(str(root / "clip.wav"), audio, 22050)
+    _io.write_audio(str(root / "clip16k.wav"), synthesize(16000, seconds=1.0), 16000)
     np.save(root / "feats.npy", features.numpy())
     np.savez(root / "bundle.npz", mel=features.numpy(), other=np.zeros(3))
     np.savez(root / "two.npz", a=features.numpy(), b=features.numpy())
@@ -139,6 +140,20 @@ def test_failures_are_one_clear_line(files, capsys, tmp_path, argv, message):
 def test_cuda_requested_without_cuda(files, capsys, tmp_path):
     code, err = run_cli(capsys, files[0] / "feats.npy", "-o", tmp_path / "x.npy", "--device", "cuda")
     assert code == 2 and "no CUDA device is available" in err
+
+
+@needs_cuda
+def test_cuda_run_matches_cpu(files, capsys, tmp_path):
+    # NNLS (the default solver) on the GPU, then the same phase iterations: the audio agrees.
+    root = files[0]
+    outputs = {}
+    for device in ("cpu", "cuda"):
+        out = tmp_path / f"{device}.wav"
+        code, err = run_cli(capsys, root / "feats.npy", "-o", out, "--device", device, "--griffin-lim-iters", "8")
+        assert code == 0, err
+        outputs[device] = _io.load_audio(str(out))[0]
+    difference = (outputs["cuda"] - outputs["cpu"]).norm() / outputs["cpu"].norm()
+    assert float(difference) < 1e-2
 
 
 def test_python_dash_m_entry_point(files, tmp_path):

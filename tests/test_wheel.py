@@ -1,8 +1,6 @@
-"""Build the wheel, install it into a fresh venv, import it there and run an op.
-
-The fresh venv sees this environment's torch (through a .pth line pointing at torch's
-site-packages, whose own .pth files are not processed, so this checkout's editable install
-stays invisible) and nothing else: the package it imports must come from the wheel.
+"""Build the publishable wheel (tools/build_wheel.sh: pip wheel + auditwheel repair), install it
+into a fresh venv with nothing but torch and what the wheel itself declares, then run an op and
+the inverse-mel command there on an Ogg file, writing a FLAC.
 """
 import json
 import os
@@ -11,11 +9,14 @@ import sys
 import zipfile
 
 import pytest
+import soundfile
 import torch
 
 import inverse_mel
+from inverse_mel.demo import synthesize
 
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+TORCH_VERSION = torch.__version__.split("+")[0]
 
 
 def _clean_env():
@@ -26,7 +27,7 @@ def _clean_env():
 
 
 def _run(cmd, **kwargs):
-    res = subprocess.run(cmd, capture_output=True, text=True, env=_clean_env(), **kwargs)
+    res = subprocess.run(list(map(str, cmd)), capture_output=True, text=True, env=_clean_env(), **kwargs)
     assert res.returncode == 0, f"{' '.join(map(str, cmd))} failed:\n{res.stdout[-3000:]}\n{res.stderr[-3000:]}"
     return res
 
@@ -34,37 +35,41 @@ def _run(cmd, **kwargs):
 @pytest.fixture(scope="module")
 def wheel(tmp_path_factory):
     dist = tmp_path_factory.mktemp("dist")
-    _run([sys.executable, "-m", "pip", "wheel", "--no-build-isolation", "--no-deps", "-q", "-w", str(dist), REPO],
-         timeout=1200)
+    _run(["bash", os.path.join(REPO, "tools", "build_wheel.sh"), dist], timeout=1800)
     wheels = [f for f in os.listdir(dist) if f.endswith(".whl")]
     assert len(wheels) == 1, wheels
     return os.path.join(dist, wheels[0])
 
 
 @pytest.mark.slow
-def test_wheel_tags_and_torch_pin(wheel):
+def test_wheel_tags_metadata_and_license(wheel):
     name = os.path.basename(wheel)
-    # One wheel per torch version for every CPython >= 3.10 (py_limited_api).
-    assert name.startswith("inverse_mel-") and "-cp310-abi3-" in name, name
+    # One manylinux wheel per torch version for every CPython >= 3.10 (py_limited_api).
+    assert name.startswith("inverse_mel-") and "-cp310-abi3-manylinux_" in name and name.endswith("_x86_64.whl"), name
     with zipfile.ZipFile(wheel) as z:
         names = z.namelist()
         metadata = z.read(next(n for n in names if n.endswith(".dist-info/METADATA"))).decode()
         entry_points = z.read(next(n for n in names if n.endswith(".dist-info/entry_points.txt"))).decode()
+        licenses = [n for n in names if n.endswith("LICENSE")]
+        license_text = z.read(licenses[0]).decode() if licenses else ""
     assert any(n.startswith("inverse_mel/_C") and n.endswith(".so") for n in names)  # the compiled extension
-    assert f"Requires-Dist: torch=={torch.__version__.split('+')[0]}" in metadata
+    assert not any("libtorch" in n or "libc10" in n for n in names)  # torch's libraries come from torch
+    assert f"Requires-Dist: torch=={TORCH_VERSION}" in metadata
+    for requirement in ("numpy", "soundfile", "soxr", "tqdm"):
+        assert f"Requires-Dist: {requirement}" in metadata, requirement
     assert "inverse-mel = inverse_mel.cli:main" in entry_points
+    assert "BSD 3-Clause License" in license_text
 
 
 @pytest.mark.slow
-def test_wheel_installs_into_a_fresh_venv_and_runs(wheel, tmp_path):
+def test_wheel_installs_into_a_fresh_venv_and_converts_ogg_to_flac(wheel, tmp_path):
     venv = tmp_path / "venv"
-    _run([sys.executable, "-m", "venv", str(venv)], timeout=300)
+    _run([sys.executable, "-m", "venv", venv], timeout=300)
     python = venv / "bin" / "python"
-    site = _run([str(python), "-c", "import sysconfig; print(sysconfig.get_paths()['purelib'])"]).stdout.strip()
-    torch_site = os.path.dirname(os.path.dirname(torch.__file__))
-    with open(os.path.join(site, "_parent_torch.pth"), "w") as f:
-        f.write(torch_site + "\n")
-    _run([str(python), "-m", "pip", "install", "-q", "--no-deps", "--no-index", wheel], timeout=600)
+    # torch as a user gets it, then the wheel with the dependencies it declares (and nothing else).
+    _run([python, "-m", "pip", "install", "-q", f"torch=={TORCH_VERSION}"], timeout=1200)
+    _run([python, "-m", "pip", "install", "-q", wheel], timeout=1200)
+    site = _run([python, "-c", "import sysconfig; print(sysconfig.get_paths()['purelib'])"]).stdout.strip()
 
     probe = (
         "import json, torch, inverse_mel\n"
@@ -75,14 +80,18 @@ def test_wheel_installs_into_a_fresh_venv_and_runs(wheel, tmp_path):
         "print(json.dumps(dict(file=inverse_mel.__file__, so=inverse_mel._C.__file__, sum=float(y.double().sum()),"
         " equal=bool(torch.equal(y, m(x))))))\n"
     )
-    out = json.loads(_run([str(python), "-c", probe], cwd=str(tmp_path)).stdout.strip().splitlines()[-1])
+    out = json.loads(_run([python, "-c", probe], cwd=tmp_path).stdout.strip().splitlines()[-1])
     assert out["file"].startswith(site) and out["so"].startswith(site), out  # from the wheel, not this checkout
     assert out["equal"]
     module = inverse_mel.InverseMelScale(513, 80, 22050, f_max=8000.0, norm="slaney", mel_scale="slaney")
     expected = float(module(torch.rand(2, 80, 50, generator=torch.Generator().manual_seed(0))).double().sum())
     assert out["sum"] == pytest.approx(expected, rel=1e-12)
-    # The console script is installed too.
-    help_text = _run([str(venv / "bin" / "inverse-mel"), "--help"], cwd=str(tmp_path)).stdout
-    assert "usage: inverse-mel" in help_text
 
-
+    # The console script: an Ogg Vorbis file (.oga) in, a FLAC out, no warnings.
+    source = tmp_path / "speech.oga"
+    soundfile.write(source, synthesize(22050, seconds=1.0).numpy(), 22050, format="OGG", subtype="VORBIS")
+    result = _run([venv / "bin" / "inverse-mel", source, "-o", tmp_path / "speech.flac", "--griffin-lim-iters", "4"],
+                  cwd=tmp_path)
+    assert "warn" not in result.stderr.lower() and ": ok (" in result.stderr, result.stderr
+    info = soundfile.info(tmp_path / "speech.flac")
+    assert info.format == "FLAC" and info.samplerate == 22050 and info.frames > 20000

@@ -6,8 +6,10 @@ Vorbis, .oga) that benchmarks/fetch_audio.sh extracts, --copies times over. Each
 magnitude mel (n_fft 1024, hop 256, 80 slaney mels up to 8 kHz), invert, 32 Griffin-Lim iterations,
 write a 16-bit WAV.
 
-  ours, 1 process      inverse-mel FOLDER -o OUT --preset hifigan (NNLS, 32 iterations)
+  ours, 1 process      inverse-mel FOLDER -o OUT --preset hifigan --method griffin_lim (NNLS, 32
+                       iterations from a random phase: librosa's chain)
   ours, 2 processes    the same under torchrun --nproc-per-node 2 (each takes half the files)
+  ours, default        1 process, the command's default method (PGHI, then 32 iterations)
   librosa loop         a plain Python loop: librosa.load, librosa.feature.melspectrogram,
                        librosa.feature.inverse.mel_to_audio(n_iter=32), soundfile.write
 
@@ -86,11 +88,14 @@ def main():
         os.makedirs(inputs)
         files = collect(inputs, args.copies)
         seconds_of_audio = sum(__import__("soundfile").info(f).duration for f in files)
-        ours = [sys.executable, "-m", "inverse_mel", inputs, "--preset", "hifigan", "--quiet", "-o"]
-        torchrun = [sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc-per-node", "2",
-                    "-m", "inverse_mel", inputs, "--preset", "hifigan", "--quiet", "-o"]
+        cli = ["-m", "inverse_mel", inputs, "--preset", "hifigan", "--quiet"]
+        ours = [sys.executable] + cli + ["--method", "griffin_lim", "-o"]
+        torchrun = [sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc-per-node", "2"] + cli + [
+            "--method", "griffin_lim", "-o"]
+        default = [sys.executable] + cli + ["-o"]
         librosa = [sys.executable, "-c", LIBROSA_LOOP, inputs]
-        methods = {"ours, 1 process": ours, "ours, 2 processes (torchrun)": torchrun, "librosa loop": librosa}
+        methods = {"ours, 1 process": ours, "ours, 2 processes (torchrun)": torchrun,
+                   "ours, 1 process, default method (PGHI)": default, "librosa loop": librosa}
         times = {name: [] for name in methods}
         for _ in range(args.repeats):  # interleaved, so drifts in machine load hit every method alike
             for name, command in methods.items():
@@ -105,7 +110,7 @@ def main():
         "# Batch throughput: a folder of real recordings to audio (CPU)\n",
         f"Machine: {machine()}. {len(files)} files ({seconds_of_audio:.0f} s of audio: {args.copies} copies of the "
         f"{len(files) // args.copies} alsa-utils speech WAVs and sound-theme-freedesktop .oga), each read, resampled to 22.05 kHz, magnitude mel (n_fft 1024, hop 256, 80 slaney "
-        "mels to 8 kHz), inverted, 32 Griffin-Lim iterations, written as 16-bit WAV. Each method a fresh process "
+        "mels to 8 kHz), inverted, 32 Griffin-Lim iterations (from a random phase, as librosa's, unless PGHI is named), written as 16-bit WAV. Each method a fresh process "
         f"(startup included), median of {args.repeats}, run interleaved.\n",
         "| method | seconds | files/s | vs librosa loop |",
         "|---|---|---|---|",

@@ -5,7 +5,9 @@ HiFi-GAN/TTS front end, centred frames so that librosa analyses the same way), 3
 iterations with momentum 0.99 for every method.
 
 Methods:
-  ours (nnls)        inverse_mel.mel_to_audio(..., solver="nnls"): NNLS inverse + inverse_mel.griffin_lim
+  ours (default)     inverse_mel.mel_to_audio(...): NNLS inverse + PGHI + Griffin-Lim (method="pghi")
+  ours (mcgl)        method="mcgl": + 100 mel-consistent iterations (the best-quality setting)
+  ours (nnls)        method="griffin_lim": NNLS inverse + Griffin-Lim from a random phase (the classic chain)
   ours (lstsq)       the same with the least-squares inverse
   torchaudio chain   torchaudio's InverseMelScale method written inline (relu(torch.linalg.lstsq(fb.T[None], M,
                      driver="gels").solution), the filterbank factored on every call) + the same Griffin-Lim
@@ -33,7 +35,7 @@ import soundfile
 import torch
 
 import inverse_mel
-from inverse_mel import _io
+from inverse_mel import metrics
 from inverse_mel import functional as F
 from inverse_mel.demo import synthesize
 from common import machine, median_time, write_results
@@ -66,7 +68,7 @@ def quality(reference_mag, estimate_mag):
     """(spectral convergence, log-spectral distance in dB), the CLI's definitions, in float64."""
     n = min(reference_mag.shape[-1], estimate_mag.shape[-1])
     a, b = reference_mag[..., :n].double(), estimate_mag[..., :n].double()
-    return _io.spectral_convergence(a, b), _io.log_spectral_distance(a.square(), b.square())
+    return metrics.spectral_convergence(a, b), metrics.log_spectral_distance(a.square(), b.square())
 
 
 def torchaudio_chain(mel, fb):
@@ -91,9 +93,13 @@ def main():
 
     methods = {
         "ours (nnls)": lambda: inverse_mel.mel_to_audio(mel, PRESET, features=False, solver="nnls", n_iter=N_ITER,
-                                                        momentum=MOMENTUM, return_specgram=True),
+                                                        momentum=MOMENTUM, method="griffin_lim", return_specgram=True),
+        "ours (default: nnls + pghi)": lambda: inverse_mel.mel_to_audio(mel, PRESET, features=False, n_iter=N_ITER,
+                                                                        momentum=MOMENTUM, return_specgram=True),
+        "ours (nnls + mcgl)": lambda: inverse_mel.mel_to_audio(mel, PRESET, features=False, n_iter=N_ITER,
+                                                               momentum=MOMENTUM, method="mcgl", return_specgram=True),
         "ours (lstsq)": lambda: inverse_mel.mel_to_audio(mel, PRESET, features=False, solver="lstsq", n_iter=N_ITER,
-                                                         momentum=MOMENTUM, return_specgram=True),
+                                                         momentum=MOMENTUM, method="griffin_lim", return_specgram=True),
         "torchaudio chain": lambda: torchaudio_chain(mel, fb),
         "librosa": lambda: (
             torch.from_numpy(librosa.feature.inverse.mel_to_audio(
@@ -110,6 +116,8 @@ def main():
         lstsq_module = PRESET.inverse_mel_scale(solver="lstsq")
     inverse_only = {
         "ours (nnls)": lambda: nnls_module(mel),
+        "ours (default: nnls + pghi)": lambda: nnls_module(mel),
+        "ours (nnls + mcgl)": lambda: nnls_module(mel),
         "ours (lstsq)": lambda: lstsq_module(mel),
         "torchaudio chain": lambda: torch.relu(torch.linalg.lstsq(fb.T[None], mel[None], driver="gels").solution),
         "librosa": lambda: librosa.feature.inverse.mel_to_stft(mel_np, sr=SR, n_fft=N_FFT, power=1.0, fmax=F_MAX,

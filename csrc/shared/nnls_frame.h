@@ -9,6 +9,9 @@
 // tile of SIMD lanes, and it keeps only mel-sized state: phase 2 recomputes the per-bin quantities
 // (gradient, free set, step) from mel-sized vectors whenever it needs them, so its only per-bin
 // array is the iterate itself (`s_work`, float64).
+//
+// Longer than the project's ~600-line guide on purpose: it is one job, one class (FrameNnls) whose
+// phases share the frame's state and its projection (mel-consistent Griffin-Lim's magnitude step).
 #pragma once
 
 #include "banded_ldlt_math.h"

@@ -19,6 +19,42 @@ INVERSE_MEL_HOST_DEVICE INVERSE_MEL_FORCE_INLINE bool is_tap(weight_t w, int64_t
   return w != weight_t(0) && k >= 0 && k < n_mels;
 }
 
+// Adds value * w_j to target[k_j] for bin f's taps j (the bin's column of A = fb^T times value),
+// with the products in T.
+template <typename T, typename weight_t>
+INVERSE_MEL_HOST_DEVICE INVERSE_MEL_FORCE_INLINE void add_bin_to_mel(const int64_t* index, const weight_t* weight,
+                                                                  int64_t taps, int64_t n_mels, int64_t f, T value,
+                                                                  T* target) {
+  for (int64_t j = 0; j < taps; ++j) {
+    if (is_tap(weight[f * taps + j], index[f * taps + j], n_mels)) {
+      target[index[f * taps + j]] += T(weight[f * taps + j]) * value;
+    }
+  }
+}
+
+// Adds bin_weight * w_a * w_b for every pair a <= b of bin f's taps to K = A diag(.) A^T in band
+// storage (band[d * n_mels + k] = K[k, k - d]: a pair a != b lands once below the diagonal), with
+// the products in T. The one Gram accumulation of the per-frame solver and of spectral_norm.
+template <typename T, typename weight_t>
+INVERSE_MEL_HOST_DEVICE INVERSE_MEL_FORCE_INLINE void add_bin_to_band_gram(const int64_t* index, const weight_t* weight,
+                                                                        int64_t taps, int64_t n_mels, int64_t f,
+                                                                        T bin_weight, T* band) {
+  for (int64_t a = 0; a < taps; ++a) {
+    const int64_t ka = index[f * taps + a];
+    if (!is_tap(weight[f * taps + a], ka, n_mels)) {
+      continue;
+    }
+    for (int64_t b = a; b < taps; ++b) {
+      const int64_t kb = index[f * taps + b];
+      if (!is_tap(weight[f * taps + b], kb, n_mels)) {
+        continue;
+      }
+      const T ww = T(weight[f * taps + a]) * T(weight[f * taps + b]);
+      band[(ka > kb ? ka - kb : kb - ka) * n_mels + (ka > kb ? ka : kb)] += ww * bin_weight;
+    }
+  }
+}
+
 // [lo, hi): the bins some filter touches (both 0 when none does).
 template <typename weight_t>
 INVERSE_MEL_HOST_DEVICE void touched_bin_range(const int64_t* index, const weight_t* weight, int64_t n_freqs,
@@ -72,21 +108,7 @@ INVERSE_MEL_HOST_DEVICE double spectral_norm(const int64_t* index, const weight_
     gram[i] = 0.0;
   }
   for (int64_t f = 0; f < n_freqs; ++f) {
-    for (int64_t a = 0; a < taps; ++a) {
-      const int64_t ka = index[f * taps + a];
-      if (!is_tap(weight[f * taps + a], ka, n_mels)) {
-        continue;
-      }
-      for (int64_t b = a; b < taps; ++b) {
-        const int64_t kb = index[f * taps + b];
-        if (!is_tap(weight[f * taps + b], kb, n_mels)) {
-          continue;
-        }
-        const double ww = double(weight[f * taps + a]) * weight[f * taps + b];
-        const int64_t d = ka > kb ? ka - kb : kb - ka;
-        gram[d * n_mels + (ka > kb ? ka : kb)] += ww;
-      }
-    }
+    add_bin_to_band_gram(index, weight, taps, n_mels, f, 1.0, gram);
   }
   for (int64_t k = 0; k < n_mels; ++k) {
     x[k] = 1.0;

@@ -67,6 +67,22 @@ INVERSE_MEL_HOST_DEVICE INVERSE_MEL_FORCE_INLINE value_t relu_nan(value_t v) {
 
 // kMaxMels, kMaxBands: the capacity of the solver's arrays (thread-local on the GPU); the op picks
 // the smallest instantiation that holds n_mels (and refuses banks with more bands).
+// K += (ridge * max diag + tiny) I, then K = L D L^T in place (band storage, as add_bin_to_band_gram):
+// the damping that keeps a Gram with empty rows (bound or untouched mels) factorable.
+template <typename T>
+INVERSE_MEL_HOST_DEVICE void add_ridge_and_factor(T* band, int64_t n_mels, int64_t bands, T ridge) {
+  T largest = 0;
+  for (int64_t k = 0; k < n_mels; ++k) {
+    largest = largest < band[k] ? band[k] : largest;
+  }
+  const T tiny = std::numeric_limits<T>::min() / std::numeric_limits<T>::epsilon();
+  for (int64_t k = 0; k < n_mels; ++k) {
+    band[k] += ridge * largest + tiny;
+  }
+  T row = 0;
+  ldlt_factor_body(BandRows<T>{band, n_mels, 1}, bands, int64_t(1), &row);
+}
+
 template <typename scalar_t, int kMaxMels, int kMaxBands>
 class FrameNnls {
  public:
@@ -219,26 +235,8 @@ class FrameNnls {
         continue;
       }
       sum += v;
-      for (int64_t a = 0; a < bank_.taps; ++a) {
-        const int64_t ia = f * bank_.taps + a;
-        const int64_t ka = bank_.index[ia];
-        const scalar_t wa = bank_.weight[ia];
-        if (!is_tap(wa, ka, n_mels)) {
-          continue;
-        }
-        fit[ka] += wa * v;
-        for (int64_t b = a; b < bank_.taps; ++b) {
-          const int64_t ib = f * bank_.taps + b;
-          const int64_t kb = bank_.index[ib];
-          const scalar_t wb = bank_.weight[ib];
-          if (!is_tap(wb, kb, n_mels)) {
-            continue;
-          }
-          const scalar_t ww = wa * wb;
-          // K[max, max - d]: a pair a != b lands once below the diagonal.
-          k_band[(ka > kb ? ka - kb : kb - ka) * n_mels + (ka > kb ? ka : kb)] += ww * v;
-        }
-      }
+      add_bin_to_mel(bank_.index, bank_.weight, bank_.taps, n_mels, f, v, fit);
+      add_bin_to_band_gram(bank_.index, bank_.weight, bank_.taps, n_mels, f, v, k_band);
     }
     *total = sum;
   }
@@ -458,12 +456,7 @@ class FrameNnls {
       residual[k] = -m64_[k];
     }
     for (int64_t f = bank_.lo; f < bank_.hi; ++f) {
-      for (int64_t j = 0; j < bank_.taps; ++j) {
-        const int64_t i = f * bank_.taps + j;
-        if (is_tap(bank_.weight[i], bank_.index[i], bank_.n_mels)) {
-          residual[bank_.index[i]] += double(bank_.weight[i]) * x[f - bank_.lo];
-        }
-      }
+      add_bin_to_mel(bank_.index, bank_.weight, bank_.taps, bank_.n_mels, f, x[f - bank_.lo], residual);
     }
   }
 
@@ -482,34 +475,9 @@ class FrameNnls {
       k64_[i] = 0;
     }
     for (int64_t f = bank_.lo; f < bank_.hi; ++f) {
-      const double weight_f = free_weight(s, f, lipschitz);
-      for (int64_t a = 0; a < bank_.taps; ++a) {
-        const int64_t ia = f * bank_.taps + a;
-        const int64_t ka = bank_.index[ia];
-        if (!is_tap(bank_.weight[ia], ka, n_mels)) {
-          continue;
-        }
-        for (int64_t b = a; b < bank_.taps; ++b) {
-          const int64_t ib = f * bank_.taps + b;
-          const int64_t kb = bank_.index[ib];
-          if (!is_tap(bank_.weight[ib], kb, n_mels)) {
-            continue;
-          }
-          const double ww = double(bank_.weight[ia]) * double(bank_.weight[ib]);
-          k64_[(ka > kb ? ka - kb : kb - ka) * n_mels + (ka > kb ? ka : kb)] += ww * weight_f;
-        }
-      }
+      add_bin_to_band_gram(bank_.index, bank_.weight, bank_.taps, n_mels, f, free_weight(s, f, lipschitz), k64_);
     }
-    double largest = 0;
-    for (int64_t k = 0; k < n_mels; ++k) {
-      largest = largest < k64_[k] ? k64_[k] : largest;
-    }
-    const double tiny = std::numeric_limits<double>::min() / std::numeric_limits<double>::epsilon();
-    for (int64_t k = 0; k < n_mels; ++k) {
-      k64_[k] += damping * largest + tiny;
-    }
-    double row = 0;
-    ldlt_factor_body(BandRows<double>{k64_, n_mels, 1}, bank_.bands, int64_t(1), &row);
+    add_ridge_and_factor(k64_, n_mels, bank_.bands, damping);
   }
 
   // The Newton direction at bin f: -W_F (A^T lam)_f on the free set, -s_f (to 0) on the bound set.
@@ -691,12 +659,7 @@ class FrameNnlsBackward {
   }
 
   INVERSE_MEL_HOST_DEVICE void scatter(int64_t f, scalar_t value, scalar_t* target) const {
-    for (int64_t j = 0; j < bank_.taps; ++j) {
-      const int64_t i = f * bank_.taps + j;
-      if (is_tap(bank_.weight[i], bank_.index[i], bank_.n_mels)) {
-        target[bank_.index[i]] += bank_.weight[i] * value;
-      }
-    }
+    add_bin_to_mel(bank_.index, bank_.weight, bank_.taps, bank_.n_mels, f, value, target);
   }
 
   INVERSE_MEL_HOST_DEVICE void scatter_masked(const scalar_t* grad, const scalar_t* solution, int64_t stride,
@@ -715,34 +678,9 @@ class FrameNnlsBackward {
     }
     for (int64_t f = 0; f < bank_.n_freqs; ++f) {
       const scalar_t free = solution[f * stride] > scalar_t(0) ? scalar_t(1) : scalar_t(0);
-      for (int64_t a = 0; a < bank_.taps; ++a) {
-        const int64_t ia = f * bank_.taps + a;
-        const int64_t ka = bank_.index[ia];
-        if (!is_tap(bank_.weight[ia], ka, n_mels)) {
-          continue;
-        }
-        for (int64_t b = a; b < bank_.taps; ++b) {
-          const int64_t ib = f * bank_.taps + b;
-          const int64_t kb = bank_.index[ib];
-          if (!is_tap(bank_.weight[ib], kb, n_mels)) {
-            continue;
-          }
-          const scalar_t ww = bank_.weight[ia] * bank_.weight[ib];
-          k_[(ka > kb ? ka - kb : kb - ka) * n_mels + (ka > kb ? ka : kb)] += ww * free;
-        }
-      }
+      add_bin_to_band_gram(bank_.index, bank_.weight, bank_.taps, n_mels, f, free, k_);
     }
-    scalar_t largest = 0;
-    for (int64_t k = 0; k < n_mels; ++k) {
-      largest = largest < k_[k] ? k_[k] : largest;
-    }
-    const scalar_t tiny = std::numeric_limits<scalar_t>::min() / std::numeric_limits<scalar_t>::epsilon();
-    const scalar_t ridge = static_cast<scalar_t>(backward_ridge<scalar_t>());
-    for (int64_t k = 0; k < n_mels; ++k) {
-      k_[k] += ridge * largest + tiny;
-    }
-    scalar_t row = 0;
-    ldlt_factor_body(BandRows<scalar_t>{k_, n_mels, 1}, bank_.bands, int64_t(1), &row);
+    add_ridge_and_factor(k_, n_mels, bank_.bands, static_cast<scalar_t>(backward_ridge<scalar_t>()));
   }
 
   const FrameBank<scalar_t> bank_;

@@ -18,6 +18,8 @@ from typing import Optional
 import torch
 from torch import Tensor
 
+from .phase import iteration_length, stft_round_trip
+
 __all__ = ["mel_consistent_griffin_lim", "MCGL_PENALTY", "MCGL_NEWTON_STEPS"]
 
 MCGL_PENALTY = 0.03
@@ -75,17 +77,12 @@ def mel_consistent_griffin_lim(
     covered = (tap_weight != 0).any(dim=1)[:, None]  # (n_freqs, 1): bins some filter touches
     magnitude = start.pow(1.0 / power)
     phasors = angles.detach().reshape(-1, n_freqs, frames)
-    loop_length: Optional[int] = None
-    if length is not None and 1 + length // hop_length == frames:
-        loop_length = length
+    loop_length = iteration_length(length, hop_length, frames)
     weight = momentum / (1 + momentum)
     previous = torch.zeros_like(phasors)
     fixed = magnitude
     for iteration in range(fixed_iterations + n_iter):
-        inverse = torch.istft(magnitude * phasors, n_fft=n_fft, hop_length=hop_length, win_length=win_length,
-                              window=window, length=loop_length)
-        rebuilt = torch.stft(inverse, n_fft=n_fft, hop_length=hop_length, win_length=win_length, window=window,
-                             center=True, pad_mode="reflect", normalized=False, onesided=True, return_complex=True)
+        rebuilt = stft_round_trip(magnitude * phasors, window, n_fft, hop_length, win_length, loop_length)
         accelerated = rebuilt - weight * previous
         previous = rebuilt
         phasors = accelerated / accelerated.abs().add(1e-16)

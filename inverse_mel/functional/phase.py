@@ -150,18 +150,11 @@ def phase_iterations(
     # layout too make the products in the loop run on matching strides (10% faster for a 10 s
     # clip; the values are the same).
     magnitude = magnitude.transpose(-1, -2).contiguous().transpose(-1, -2)
-    # torchaudio iterates with istft(length=length); that keeps the frame count only when length
-    # gives as many STFT frames as the spectrogram has. Otherwise iterate at the natural length.
-    loop_length: Optional[int] = None
-    if length is not None and 1 + length // hop_length == frames:
-        loop_length = length
+    loop_length = iteration_length(length, hop_length, frames)
     momentum = momentum / (1 + momentum)
     previous = torch.tensor(0.0, dtype=magnitude.dtype, device=magnitude.device)
     for _ in range(n_iter):
-        inverse = torch.istft(magnitude * angles, n_fft=n_fft, hop_length=hop_length, win_length=win_length,
-                              window=window, length=loop_length)
-        rebuilt = torch.stft(inverse, n_fft=n_fft, hop_length=hop_length, win_length=win_length, window=window,
-                             center=True, pad_mode="reflect", normalized=False, onesided=True, return_complex=True)
+        rebuilt = stft_round_trip(magnitude * angles, window, n_fft, hop_length, win_length, loop_length)
         angles = rebuilt
         if momentum != 0.0:
             angles = angles - previous.mul_(momentum)
@@ -172,8 +165,27 @@ def phase_iterations(
     return waveform.reshape(batch_shape + [waveform.shape[-1]])
 
 
+def iteration_length(length: Optional[int], hop_length: int, frames: int) -> Optional[int]:
+    """The ``length`` to iterate at. torchaudio iterates with ``istft(length=length)``; that keeps the
+    frame count only when ``length`` gives as many STFT frames as the spectrogram has. Otherwise
+    iterate at the natural length (``None``)."""
+    if length is not None and 1 + length // hop_length == frames:
+        return length
+    return None
+
+
+def stft_round_trip(spectrum: Tensor, window: Tensor, n_fft: int, hop_length: int, win_length: int,
+                    length: Optional[int]) -> Tensor:
+    """Griffin-Lim's consistency projection ``stft(istft(spectrum))``, centred frames (torchaudio's
+    arguments): ``(batch, freqs, frames)`` complex in and out."""
+    inverse = torch.istft(spectrum, n_fft=n_fft, hop_length=hop_length, win_length=win_length, window=window,
+                          length=length)
+    return torch.stft(inverse, n_fft=n_fft, hop_length=hop_length, win_length=win_length, window=window,
+                      center=True, pad_mode="reflect", normalized=False, onesided=True, return_complex=True)
+
+
 def check_inputs(specgram: Tensor, n_fft: int, hop_length: int, win_length: int, power: float, n_iter: int,
-           momentum: float, length: Optional[int], fn: str) -> None:
+                 momentum: float, length: Optional[int], fn: str) -> None:
     if not torch.jit.is_scripting():
         V.check_griffin_lim_settings(n_fft, hop_length, win_length, power, n_iter, momentum, length, fn)
     elif not 0 <= momentum < 1:

@@ -37,6 +37,7 @@ class Converter:
             # The rank note is given once by the caller (rank_note), in words that fit a preset.
             warnings.simplefilter("ignore")
             self.inverse = preset.inverse_mel_scale(solver=solver).to(device)
+        self.fbanks = preset.fbanks()  # (n_freqs, n_mels), for the mel of audio inputs (on the CPU)
 
     def rank_note(self) -> Optional[str]:
         """A one-line note for a least-squares run on a filterbank with nearly coincident filters
@@ -62,7 +63,7 @@ class Converter:
             if audio.numel() <= preset.n_fft:
                 raise _io.InputError(f"audio of {audio.numel()} samples is shorter than n_fft={preset.n_fft}")
             original = preset.spectrogram(audio)
-            mel = preset.to_linear_mel(preset.compress(mel_scale(original, preset.fbanks())))  # a model's features
+            mel = preset.to_linear_mel(preset.compress(mel_scale(original, self.fbanks)))  # a model's features
         mel = mel.to(self.device)
         estimate = self.inverse(mel)
         audio_out = None

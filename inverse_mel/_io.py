@@ -31,6 +31,11 @@ class InputError(Exception):
     """A problem with one input or output file, reported as one line."""
 
 
+def reason(exc: BaseException) -> str:
+    """An error's reason for a one-line message: an OS error's text without its errno and path."""
+    return exc.strerror if isinstance(exc, OSError) and exc.strerror else str(exc)
+
+
 def suffix(path: str) -> str:
     return os.path.splitext(path)[1].lower()
 
@@ -95,7 +100,7 @@ def load_audio(path: str) -> Tuple[Tensor, int]:
     try:
         data, rate = soundfile.read(path, dtype="float32", always_2d=True)
     except OSError as exc:
-        raise InputError(f"cannot read audio: {exc.strerror or exc}") from None
+        raise InputError(f"cannot read audio: {reason(exc)}") from None
     except Exception as exc:  # noqa: BLE001 - libsndfile's own message, on one line
         raise InputError(f"cannot read audio: {str(exc).splitlines()[0]}") from None
     if data.shape[0] == 0:
@@ -133,7 +138,7 @@ def write_partial(path: str, encode: Callable) -> str:
     except BaseException as exc:
         discard(partial)
         if isinstance(exc, OSError):
-            raise InputError(f"cannot write {path}: {exc.strerror or exc}") from None
+            raise InputError(f"cannot write {path}: {reason(exc)}") from None
         if isinstance(exc, Exception) and not isinstance(exc, InputError):
             raise InputError(f"cannot write {path}: {str(exc).splitlines()[0]}") from None  # e.g. libsndfile's
         raise
@@ -146,7 +151,7 @@ def commit(partial: str, path: str) -> None:
         os.replace(partial, path)
     except OSError as exc:
         discard(partial)
-        raise InputError(f"cannot write {path}: {exc.strerror or exc}") from None
+        raise InputError(f"cannot write {path}: {reason(exc)}") from None
 
 
 def discard(partial: str) -> None:

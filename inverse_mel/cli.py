@@ -171,7 +171,7 @@ def run(args) -> int:
         if args.plot and len(files) > 1:
             os.makedirs(args.plot, exist_ok=True)
     except (OSError, _io.InputError) as exc:
-        message = exc.strerror if isinstance(exc, OSError) and exc.strerror else str(exc)
+        message = _io.reason(exc)
         return _fail(f"cannot create output: {message}")
 
     plans = shard.take(_batch.plan(files, args.output, args.write or ["wav"], single))
@@ -244,7 +244,7 @@ def _convert_all(todo, converter, manifest, preset, shard, args, single: bool, n
                 for partial, _ in partials:
                     _io.discard(partial)
                 failed += 1
-                message = (exc.strerror if isinstance(exc, OSError) and exc.strerror else str(exc)).splitlines()[0]
+                message = _io.reason(exc).splitlines()[0]
                 if manifest is not None:
                     manifest.append(dict(input=planned.path, outputs=planned.outputs, status="error", error=message,
                                          seconds=round(time.perf_counter() - started, 4), metrics={}, shard=shard.label))
@@ -258,6 +258,7 @@ def _plotter(path: str, result, preset, args):
 
     title = f"{os.path.basename(path)}: preset {preset.name}, solver {args.solver}{_metrics_text(result.metrics)}"
     return lambda f: plot_inversion(f, preset, result.mel, result.estimate, result.original, title=title)
+
 
 def main(argv: Optional[List[str]] = None) -> int:
     args = build_parser().parse_args(argv)

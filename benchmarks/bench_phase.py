@@ -146,7 +146,7 @@ def floor_rows(preset, clips):
 def main():
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--out", default=os.path.join(HERE, "results", "phase.md"))
-    parser.add_argument("--mcgl", default="16,32,100", help="mel-consistent iteration counts to measure")
+    parser.add_argument("--mcgl", default="8,16,32,100", help="mel-consistent iteration counts to measure")
     parser.add_argument("--quick", action="store_true", help="3 clips, no librosa (a smoke run)")
     args = parser.parse_args()
     mcgl_iters = [int(k) for k in args.mcgl.split(",")]

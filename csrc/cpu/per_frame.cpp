@@ -1,6 +1,6 @@
 // CPU builds of the per-frame code the CUDA kernels run (schemas in csrc/inverse_mel.cpp):
 // _nnls_per_frame and _nnls_backward_per_frame run shared/nnls_frame.h one frame at a time,
-// _lstsq_apply_per_frame runs a dense product and shared/lstsq_expand.h. They exist for the tests
+// _lstsq_apply_per_frame runs shared/lstsq_expand.h one frame at a time. They exist for the tests
 // (tests/test_per_frame.py), which hold them to the CPU kernels.
 #include "../shared/lstsq_apply_checks.h"
 #include "../shared/lstsq_expand.h"
@@ -118,21 +118,29 @@ at::Tensor lstsq_apply_per_frame_cpu(const at::Tensor& melspec, const at::Tensor
   if (out.numel() == 0) {
     return out;
   }
-  // The small product, as the CUDA kernel's cuBLAS call makes it, then the shared expansion.
-  const at::Tensor y = at::matmul(gram_pinv, melspec.reshape({-1, n_mels, time})).contiguous();
+  // Per frame, as the CUDA kernel does: y = gram_pinv @ m (shared/lstsq_expand.h), then the expansion.
+  const at::Tensor mel3 = melspec.reshape({-1, n_mels, time});
+  const at::Tensor gram = gram_pinv.contiguous();
   const at::Tensor index = tap_index.contiguous();
   const at::Tensor weight = tap_weight.contiguous();
-  const int64_t batch = y.size(0), taps = index.size(1);
+  const int64_t batch = mel3.size(0), taps = index.size(1);
+  const int64_t s_b = mel3.stride(0), s_k = mel3.stride(1), s_t = mel3.stride(2);
   AT_DISPATCH_FLOATING_TYPES(melspec.scalar_type(), "lstsq_apply_per_frame_cpu", [&] {
-    const scalar_t* y_ptr = y.data_ptr<scalar_t>();
+    const scalar_t* mel_ptr = mel3.data_ptr<scalar_t>();
+    const scalar_t* gram_ptr = gram.data_ptr<scalar_t>();
     scalar_t* out_ptr = out.data_ptr<scalar_t>();
-    at::parallel_for(0, batch * n_freqs, 64, [&](int64_t begin, int64_t end) {
-      for (int64_t row = begin; row < end; ++row) {
-        const int64_t b = row / n_freqs, f = row % n_freqs;
-        for (int64_t t = 0; t < time; ++t) {
-          out_ptr[row * time + t] =
-              expanded_bin(index.data_ptr<int64_t>() + f * taps, weight.data_ptr<scalar_t>() + f * taps, taps, n_mels,
-                           y_ptr + b * n_mels * time + t, time);
+    at::parallel_for(0, batch * time, 64, [&](int64_t begin, int64_t end) {
+      std::vector<scalar_t> y(static_cast<size_t>(n_mels));
+      for (int64_t frame = begin; frame < end; ++frame) {
+        const int64_t b = frame / time, t = frame % time;
+        const scalar_t* m = mel_ptr + b * s_b + t * s_t;
+        for (int64_t k = 0; k < n_mels; ++k) {
+          y[k] = projected_mel(gram_ptr + k * n_mels, m, s_k, n_mels);
+        }
+        for (int64_t f = 0; f < n_freqs; ++f) {
+          out_ptr[(b * n_freqs + f) * time + t] = expanded_bin(index.data_ptr<int64_t>() + f * taps,
+                                                               weight.data_ptr<scalar_t>() + f * taps, taps, n_mels,
+                                                               y.data(), 1);
         }
       }
     });

@@ -1,18 +1,22 @@
-// CUDA kernel of inverse_mel::lstsq_apply and lstsq_apply_out (schemas in csrc/inverse_mel.cpp).
+// CUDA kernel of inverse_mel::lstsq_apply and lstsq_apply_out (schemas in csrc/inverse_mel.cpp), one
+// fused pass per tile of frames:
 //
-//   Y[b]         = gram_pinv @ melspec[b]                       (cuBLAS: a small n_mels x n_mels GEMM)
-//   out[b, f, t] = relu( sum_j tap_weight[f, j] * Y[b, tap_index[f, j], t] )   (expand_kernel)
+//   y[b, :, t]   = gram_pinv @ melspec[b, :, t]                                   (shared memory)
+//   out[b, f, t] = relu( sum_j tap_weight[f, j] * y[b, tap_index[f, j], t] )      (written once)
 //
 // The same factored operator as on CPU: with gram_pinv = (fb^T fb)^+ (cut at rcond) this is
 // relu(pinv(fb^T) @ melspec). On GPU the tridiagonal Cholesky band is not used: gram_pinv is its
-// exact inverse, and the dense product runs at cuBLAS speed on an input n_mels/n_freqs the size
-// of the output. The expansion reads Y (small) and writes the output once, with the ReLU fused;
-// a triangular bank has at most 2 non-zero taps per bin, so it moves the fewest bytes.
+// exact inverse. A block loads a tile of frames of melspec (any strides) into shared memory, forms
+// y there and expands it, so melspec is read once and the output written once, coalesced along
+// time: the bytes of a copy, plus an n_mels x n_mels product per frame from L1.
+//
+// The arithmetic is shared/lstsq_expand.h (projected_mel, then expanded_bin), summed in a fixed
+// order without fused multiply-adds, which the CPU op _lstsq_apply_per_frame also runs: the result
+// does not depend on the batch, the strides or the tile, and the CPU tests check its bits.
 //
 // Every launch: device guard, the current stream, a launch check, early return on empty input. No
 // host synchronisation: the tap indices come from the operator the Python layer built (and checked)
-// once, and the kernel skips an out-of-range tap rather than read out of bounds. The expansion's
-// arithmetic is shared/lstsq_expand.h, which the CPU op _lstsq_apply_per_frame also runs.
+// once, and the kernel skips an out-of-range tap rather than read out of bounds.
 #include "../shared/lstsq_apply_checks.h"
 #include "../shared/lstsq_expand.h"
 
@@ -32,28 +36,49 @@ namespace inverse_mel {
 namespace {
 
 constexpr int kThreads = 256;
+// Frames per tile: 32, one warp's width, so the shared-memory rows are read without bank conflicts
+// and the output rows written in 128-byte pieces; fewer when n_mels is large (shared memory).
+constexpr int64_t kTileFrames = 32;
+constexpr int64_t kSharedBytes = 48 * 1024;  // the default per-block limit, no opt-in needed
 
-// Grid (time blocks, f, b): threads run over time, so reads of Y rows and writes of the output row
-// are coalesced. Taps with weight 0 (ELL padding) are skipped, as on CPU, so a NaN in another
-// band never enters a bin through a zero weight.
 template <typename scalar_t>
-__global__ void expand_kernel(
-    const scalar_t* __restrict__ y,  // (batch, n_mels, time), contiguous
-    const int64_t* __restrict__ tap_index,  // (n_freqs, taps)
-    const scalar_t* __restrict__ tap_weight,  // (n_freqs, taps)
-    scalar_t* __restrict__ out,  // (batch, n_freqs, time), contiguous
-    int64_t n_mels,
-    int64_t n_freqs,
-    int64_t taps,
-    int64_t time) {
-  const int64_t t = static_cast<int64_t>(blockIdx.x) * blockDim.x + threadIdx.x;
-  if (t >= time) {
-    return;
+__global__ void __launch_bounds__(kThreads) lstsq_apply_kernel(
+    const scalar_t* __restrict__ mel, int64_t stride_b, int64_t stride_k, int64_t stride_t,
+    const scalar_t* __restrict__ gram_pinv,   // (n_mels, n_mels), contiguous
+    const int64_t* __restrict__ tap_index,    // (n_freqs, taps), contiguous
+    const scalar_t* __restrict__ tap_weight,  // (n_freqs, taps), contiguous
+    scalar_t* __restrict__ out,               // (batch, n_freqs, time), contiguous
+    int64_t batch, int64_t n_mels, int64_t n_freqs, int64_t taps, int64_t time, int64_t tile_frames) {
+  extern __shared__ __align__(sizeof(double)) unsigned char shared_bytes[];
+  scalar_t* mel_tile = reinterpret_cast<scalar_t*>(shared_bytes);  // (n_mels, tile_frames)
+  scalar_t* y_tile = mel_tile + n_mels * tile_frames;               // (n_mels, tile_frames)
+  const int64_t tiles_per_item = (time + tile_frames - 1) / tile_frames;
+  const int64_t tile_size = n_mels * tile_frames;
+  for (int64_t tile = blockIdx.x; tile < batch * tiles_per_item; tile += gridDim.x) {
+    const int64_t b = tile / tiles_per_item;
+    const int64_t t0 = (tile - b * tiles_per_item) * tile_frames;
+    const int64_t width = time - t0 < tile_frames ? time - t0 : tile_frames;
+    const scalar_t* mel_item = mel + b * stride_b + t0 * stride_t;
+    for (int64_t i = threadIdx.x; i < tile_size; i += blockDim.x) {
+      const int64_t k = i / tile_frames, t = i - k * tile_frames;
+      mel_tile[i] = t < width ? mel_item[k * stride_k + t * stride_t] : scalar_t(0);
+    }
+    __syncthreads();
+    for (int64_t i = threadIdx.x; i < tile_size; i += blockDim.x) {
+      const int64_t k = i / tile_frames, t = i - k * tile_frames;
+      y_tile[i] = projected_mel(gram_pinv + k * n_mels, mel_tile + t, tile_frames, n_mels);
+    }
+    __syncthreads();
+    scalar_t* out_item = out + b * n_freqs * time + t0;
+    for (int64_t i = threadIdx.x; i < n_freqs * tile_frames; i += blockDim.x) {
+      const int64_t f = i / tile_frames, t = i - f * tile_frames;
+      if (t < width) {
+        out_item[f * time + t] =
+            expanded_bin(tap_index + f * taps, tap_weight + f * taps, taps, n_mels, y_tile + t, tile_frames);
+      }
+    }
+    __syncthreads();  // the next tile overwrites the shared memory
   }
-  const int64_t f = blockIdx.y;
-  const int64_t b = blockIdx.z;
-  out[(b * n_freqs + f) * time + t] =
-      expanded_bin(tap_index + f * taps, tap_weight + f * taps, taps, n_mels, y + b * n_mels * time + t, time);
 }
 
 void run_lstsq_apply_cuda(
@@ -73,25 +98,24 @@ void run_lstsq_apply_cuda(
     return;
   }
   const int64_t batch = out.numel() / (n_freqs * time);
-  // The small product, batched, on the current stream (cuBLAS through ATen).
-  const at::Tensor y = at::matmul(gram_pinv, melspec.reshape({batch, n_mels, time})).contiguous();
+  const at::Tensor mel3 = melspec.reshape({batch, n_mels, time});
+  const at::Tensor gram = gram_pinv.contiguous();
   const at::Tensor index = tap_index.contiguous();
   const at::Tensor weight = tap_weight.contiguous();
-  constexpr int64_t kMaxGridYZ = 65535;
-  TORCH_CHECK(n_freqs <= kMaxGridYZ, "lstsq_apply (CUDA): at most ", kMaxGridYZ, " frequency bins, found ", n_freqs);
-  const int64_t time_blocks = (time + kThreads - 1) / kThreads;
-  TORCH_CHECK(time_blocks <= 2147483647LL, "lstsq_apply (CUDA): too many frames for one launch: ", time);
   cudaStream_t stream = c10::cuda::getCurrentCUDAStream();
   AT_DISPATCH_FLOATING_TYPES(melspec.scalar_type(), "lstsq_apply_cuda", [&] {
-    // gridDim.z is limited to 65535 items: launch batch chunks, with pointers offset by whole items.
-    for (int64_t b0 = 0; b0 < batch; b0 += kMaxGridYZ) {
-      const int64_t items = std::min<int64_t>(kMaxGridYZ, batch - b0);
-      const dim3 grid(static_cast<unsigned>(time_blocks), static_cast<unsigned>(n_freqs), static_cast<unsigned>(items));
-      expand_kernel<scalar_t><<<grid, kThreads, 0, stream>>>(
-          y.data_ptr<scalar_t>() + b0 * n_mels * time, index.data_ptr<int64_t>(), weight.data_ptr<scalar_t>(),
-          out.data_ptr<scalar_t>() + b0 * n_freqs * time, n_mels, n_freqs, index.size(1), time);
-      C10_CUDA_KERNEL_LAUNCH_CHECK();
-    }
+    const int64_t row_bytes = 2 * n_mels * static_cast<int64_t>(sizeof(scalar_t));  // a frame in both tiles
+    const int64_t tile_frames = std::min<int64_t>(kTileFrames, kSharedBytes / row_bytes);
+    TORCH_CHECK(tile_frames >= 1, "lstsq_apply (CUDA): at most ", kSharedBytes / (2 * sizeof(scalar_t)),
+                " mel bands in ", melspec.scalar_type(), ", found ", n_mels, "; solve larger filterbanks on the CPU");
+    const int64_t tiles = batch * ((time + tile_frames - 1) / tile_frames);
+    const unsigned blocks = static_cast<unsigned>(std::min<int64_t>(tiles, 1 << 20));  // grid-stride beyond
+    const size_t shared = static_cast<size_t>(tile_frames * row_bytes);
+    lstsq_apply_kernel<scalar_t><<<blocks, kThreads, shared, stream>>>(
+        mel3.data_ptr<scalar_t>(), mel3.stride(0), mel3.stride(1), mel3.stride(2), gram.data_ptr<scalar_t>(),
+        index.data_ptr<int64_t>(), weight.data_ptr<scalar_t>(), out.data_ptr<scalar_t>(), batch, n_mels, n_freqs,
+        index.size(1), time, tile_frames);
+    C10_CUDA_KERNEL_LAUNCH_CHECK();
   });
 }
 

@@ -453,3 +453,9 @@ def test_half_inputs_are_solved_in_chunks_with_the_same_result(monkeypatch, solv
     assert len(pieces) == 3 * 15  # 15 pieces per item
     assert chunked.dtype == dtype and torch.equal(chunked, whole)
     assert torch.equal(chunked, module(melspec.float()).to(dtype))
+    # Pieces that hold whole items: 2 items a piece, so 2 launches for 3 items (not one per item).
+    monkeypatch.setattr(inverse, "_half_piece_bytes", lambda: 513 * 4 * 200)
+    pieces.clear()
+    by_items = module(melspec)
+    assert pieces == [torch.Size([2, 80, 100]), torch.Size([1, 80, 100])]
+    assert torch.equal(by_items, whole)

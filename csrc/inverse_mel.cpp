@@ -110,4 +110,10 @@ TORCH_LIBRARY(inverse_mel, m) {
   m.def(
       "mel_projection(Tensor melspec, Tensor prior, Tensor tap_index, Tensor tap_weight, float penalty, "
       "int steps) -> Tensor");
+
+  // How the CUDA NNLS forward kernel for `n_mels` mels in `like`'s dtype is launched on `like`'s
+  // device, for the benchmark's occupancy report (CUDA only; no kernel runs):
+  //   returns [registers per thread, local memory bytes per thread, threads per block,
+  //            resident blocks per SM, SMs, max resident threads per SM]
+  m.def("_nnls_cuda_launch_info(Tensor like, int n_mels) -> int[]");
 }

@@ -302,9 +302,34 @@ at::Tensor mel_projection_cuda(const at::Tensor& melspec, const at::Tensor& prio
   return out;
 }
 
+std::vector<int64_t> nnls_cuda_launch_info(const at::Tensor& like, int64_t n_mels) {
+  TORCH_CHECK(like.is_cuda(), "_nnls_cuda_launch_info: like must be a CUDA tensor, found ", like.device());
+  TORCH_CHECK(n_mels >= 1, "_nnls_cuda_launch_info: n_mels must be >= 1, found ", n_mels);
+  check_mel_capacity(n_mels, "_nnls_cuda_launch_info");
+  const c10::cuda::CUDAGuard guard(like.device());
+  std::vector<int64_t> info;
+  AT_DISPATCH_FLOATING_TYPES(like.scalar_type(), "nnls_cuda_launch_info", [&] {
+    nnls::with_mel_capacity(n_mels, [&](auto capacity) {
+      constexpr int kMels = decltype(capacity)::value;
+      const auto kernel = nnls_forward_kernel<scalar_t, kMels>;
+      cudaFuncAttributes attributes{};
+      C10_CUDA_CHECK(cudaFuncGetAttributes(&attributes, kernel));
+      int sms = 0, blocks_per_sm = 0, threads_per_sm = 0;
+      C10_CUDA_CHECK(cudaDeviceGetAttribute(&sms, cudaDevAttrMultiProcessorCount, like.device().index()));
+      C10_CUDA_CHECK(cudaDeviceGetAttribute(&threads_per_sm, cudaDevAttrMaxThreadsPerMultiProcessor,
+                                            like.device().index()));
+      C10_CUDA_CHECK(cudaOccupancyMaxActiveBlocksPerMultiprocessor(&blocks_per_sm, kernel, kThreads, 0));
+      info = {attributes.numRegs, static_cast<int64_t>(attributes.localSizeBytes), kThreads, blocks_per_sm, sms,
+              threads_per_sm};
+    });
+  });
+  return info;
+}
+
 }  // namespace
 
 TORCH_LIBRARY_IMPL(inverse_mel, CUDA, m) {
+  m.impl("_nnls_cuda_launch_info", &nnls_cuda_launch_info);
   m.impl("nnls", &nnls_cuda);
   m.impl("nnls_backward", &nnls_backward_cuda);
   m.impl("_nnls_per_frame", &nnls_cuda);

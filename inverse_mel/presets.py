@@ -192,6 +192,21 @@ class Preset:
     def as_dict(self) -> dict:
         return asdict(self)
 
+    @classmethod
+    def from_file(cls, path: str) -> "Preset":
+        """A preset from a flat ``.json`` object or ``.toml`` table of these fields (``None``
+        fields may be left out). Raises ``ValueError`` naming the file and the key for an unknown
+        key, a wrong type, a missing required key or an impossible value."""
+        from . import _preset_files
+
+        return _preset_files.read(cls, path)
+
+    def to_file(self, path: str) -> None:
+        """Write this preset as ``.json`` or ``.toml`` (``from_file`` reads it back equal)."""
+        from . import _preset_files
+
+        _preset_files.write(self, path)
+
     def window(self, device=None, dtype=torch.float32) -> Tensor:
         return torch.hann_window(self.window_length, device=device, dtype=dtype)
 

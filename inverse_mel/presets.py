@@ -44,7 +44,7 @@ from . import _validation as V
 from .functional.filterbank import mel_scale, melscale_fbanks
 from .transforms import GriffinLim, InverseMelScale
 
-__all__ = ["ALIASES", "Preset", "PRESETS", "get_preset", "register_preset"]
+__all__ = ["ALIASES", "Detection", "Preset", "PRESETS", "detect", "get_preset", "register_preset"]
 
 _LOGS = ("none", "ln", "log10")
 _NORMALIZATIONS = ("none", "whisper", "mean_std", "coqui")
@@ -502,3 +502,5 @@ ALIASES: Dict[str, str] = {
 """Models whose feature code is exactly another preset's (same settings, same formula): the name on
 the left gets the preset on the right. CosyVoice 1 uses Matcha's copy of HiFi-GAN's
 ``mel_spectrogram`` with HiFi-GAN's settings; BigVGAN v2's fmax8k model is HiFi-GAN's settings."""
+
+from ._detect import Detection, detect  # noqa: E402  (ranks the presets registered above)

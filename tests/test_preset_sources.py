@@ -10,6 +10,7 @@ import importlib.util
 import math
 import sys
 import types
+import warnings
 
 import numpy as np
 import pytest
@@ -280,3 +281,21 @@ def test_styletts2_offset_floor_and_overflow_message():
     assert float(preset.to_linear_mel(torch.full((80, 2), -4.0)).max()) == 0.0
     with pytest.raises(ValueError, match=r"features up to 1e\+30 overflow when preset 'hifigan' undoes its ln log"):
         PRESETS["hifigan"].to_linear_mel(torch.full((80, 3), 1e30))
+
+
+@pytest.mark.parametrize("name", sorted(SOURCES))
+def test_mel_to_audio_with_every_model_preset(audio_by_rate, name):
+    """Each model preset's features back to audio: finite, the source's length (within a hop), and a
+    spectrogram close to the source's (every preset measured 0.07-0.25 at 16 iterations)."""
+    preset = inverse_mel.get_preset(name)
+    audio = audio_by_rate[preset.sample_rate]
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # rank notes of the least-squares start
+        waveform = inverse_mel.mel_to_audio(preset.features(audio), name, n_iter=16)
+    assert bool(torch.isfinite(waveform).all())
+    assert abs(waveform.numel() - audio.numel()) < preset.hop_length
+    truth, rebuilt = preset.spectrogram(audio), preset.spectrogram(waveform)
+    if preset.power == 2:
+        truth, rebuilt = truth.sqrt(), rebuilt.sqrt()
+    n = min(truth.shape[-1], rebuilt.shape[-1])
+    assert float((truth[..., :n] - rebuilt[..., :n]).norm() / truth[..., :n].norm()) < 0.35

@@ -37,9 +37,12 @@ class Converted(NamedTuple):
 
 def convention_warning(preset: Preset, features: Tensor) -> Optional[str]:
     """One line when ``features`` look like another preset's and not like ``preset``'s, else None."""
-    from .presets import detect
+    from .presets import PRESETS, detect
 
-    found = detect(features)
+    candidates = list(PRESETS.values())
+    if PRESETS.get(preset.name) != preset:  # a preset file's or explicit settings: ranked with the others
+        candidates.append(preset)
+    found = detect(features, presets=candidates)
     if found.best is None or preset.name in found.ties:
         return None
     scores = dict(found)

@@ -106,3 +106,10 @@ def test_overflowing_features_name_the_features_and_the_log(arrays, capsys, tmp_
     assert code != 0
     assert "features up to 1e+30 overflow when preset 'hifigan' undoes its ln log" in err, err
     assert "InverseMelScale" not in err and "NaN or Inf" not in err
+
+
+def test_an_unregistered_preset_that_fits_gives_no_warning(arrays, capsys, tmp_path):
+    preset_file = tmp_path / "whisper_copy.json"
+    inverse_mel.get_preset("whisper").replace(name="my-whisper").to_file(str(preset_file))
+    code, err = run_cli(capsys, arrays[0] / "whisper.npy", "-o", tmp_path / "w.npy", "--preset", preset_file)
+    assert code == 0 and "warning" not in err, err

@@ -43,13 +43,13 @@ def convention_warning(preset: Preset, features: Tensor) -> Optional[str]:
     if PRESETS.get(preset.name) != preset:  # a preset file's or explicit settings: ranked with the others
         candidates.append(preset)
     found = detect(features, presets=candidates)
-    if found.best is None or preset.name in found.ties:
+    if found.best is None or not found.fits or preset.name in found.ties:
         return None
     scores = dict(found)
     if found[0][1] < 0.5 or scores.get(preset.name, 0.0) > 0.05:
         return None  # no clear alternative, or the chosen preset fits too
     best = found.best
-    return (f"these values look like {best}'s features ({found.reason}); preset {preset.name} expects "
+    return (f"these values look like {found.reason}; preset {preset.name} expects "
             f"{preset.describe_scale()}; converting with {preset.name} anyway (--preset {best} or --preset auto to "
             "use the fit)")
 
@@ -156,7 +156,7 @@ class Converter:
         from .presets import detect
 
         found = detect(array)
-        if found.best is None:
+        if found.best is None or not found.fits:
             return ""
         return f"; they look like {found.best}'s features (--preset {found.best})"
 

@@ -42,16 +42,19 @@ class Detection(list):
         reason: one line on why the top preset fits (its floor, range and level).
         ties: the presets tied with the top one (same value convention, nearly the same score),
             the top one included; ``len(ties) > 1`` means values cannot tell them apart.
+        fits: whether the values lie within the top preset's floor and ceiling (``False``: even
+            the best preset does not explain them, e.g. values no audio gives).
     """
 
-    def __init__(self, ranked: Sequence[Tuple[str, float]], reason: str, ties: Tuple[str, ...]):
+    def __init__(self, ranked: Sequence[Tuple[str, float]], reason: str, ties: Tuple[str, ...], fits: bool = False):
         super().__init__(ranked)
         self.best: Optional[str] = ranked[0][0] if ranked and ranked[0][1] > 0 else None
         self.reason = reason
         self.ties = ties
+        self.fits = fits
 
     def __repr__(self) -> str:
-        return f"Detection({list.__repr__(self)}, reason={self.reason!r}, ties={self.ties!r})"
+        return f"Detection({list.__repr__(self)}, reason={self.reason!r}, ties={self.ties!r}, fits={self.fits!r})"
 
 
 def _value_convention(preset) -> tuple:
@@ -112,8 +115,8 @@ def _words(floor: Tensor) -> str:
     return f"{low:.4g}" if high - low < 1e-9 else f"{low:.4g} to {high:.4g} by band"
 
 
-def _score(preset, values: Tensor, at_minimum: Tensor) -> Tuple[float, str]:
-    """(log-score, the reason in words) of one preset for finite ``values`` (n_mels, frames),
+def _score(preset, values: Tensor, at_minimum: Tensor) -> Tuple[float, str, bool]:
+    """(log-score, the reason in words, within its bounds) of one preset for finite ``values`` (n_mels, frames),
     float64; ``at_minimum`` marks the values at their band's minimum when those form a plateau."""
     floor = _floor(preset, values)
     tol = 1e-3 * floor.abs().clamp_min(1.0)
@@ -140,17 +143,17 @@ def _score(preset, values: Tensor, at_minimum: Tensor) -> Tuple[float, str]:
         try:
             mel = preset.to_linear_mel(values)
         except ValueError:
-            return -math.inf, "the values overflow its inverse"
+            return -math.inf, "the values overflow its inverse", False
     above_floor = values > floor + tol
     levels = _level_db(preset, mel[above_floor])
     if not levels.numel():
-        return -math.inf, "no value above its floor"
+        return -math.inf, "no value above its floor", False
     loud, dynamic_range = _spread(levels)
     score -= 0.5 * ((loud - loud_ref) / _LEVEL_SPREAD_DB) ** 2
     # A wrong log base or normalisation stretches or shrinks the dB range by its factor.
     score -= 0.5 * (math.log2(dynamic_range / range_ref) / _RANGE_SPREAD_OCTAVES) ** 2
     notes.append(f"loud parts {loud - loud_ref:+.0f} dB from a full-scale signal's, a {dynamic_range:.0f} dB range")
-    return score, "; ".join(notes)
+    return score, "; ".join(notes), below == 0 and above == 0
 
 
 def detect(features, sample_rate: Optional[int] = None, presets=None) -> Detection:
@@ -194,28 +197,27 @@ def detect(features, sample_rate: Optional[int] = None, presets=None) -> Detecti
     at_minimum &= at_minimum.sum(dim=1, keepdim=True) >= 3  # a plateau needs repeats
     if float(at_minimum.double().mean()) < _PLATEAU_FRACTION:
         at_minimum = torch.zeros_like(at_minimum)  # no clamp to be seen
-    scored: List[Tuple[object, float, str]] = []
+    scored: List[Tuple[object, float, str, bool]] = []
     for preset in candidates:
         if preset.n_mels != n_mels or (sample_rate is not None and preset.sample_rate != sample_rate):
             continue
-        score, note = _score(preset, frames, at_minimum)
-        scored.append((preset, score, note))
+        scored.append((preset, *_score(preset, frames, at_minimum)))
     excluded = [(p.name, 0.0) for p in candidates if all(p is not s[0] for s in scored)]
     if not scored:
         rate = f" at {sample_rate} Hz" if sample_rate is not None else ""
         known = sorted({p.n_mels for p in candidates})
         return Detection(excluded, f"no preset{rate} has {n_mels} mels (the presets have {known})", ())
     scored.sort(key=lambda item: -item[1])
-    finite = [s for _, s, _ in scored if s > -math.inf]
+    finite = [s for _, s, _, _ in scored if s > -math.inf]
     top = max(finite) if finite else 0.0
-    weights = [math.exp(s - top) if s > -math.inf else 0.0 for _, s, _ in scored]
+    weights = [math.exp(s - top) if s > -math.inf else 0.0 for _, s, _, _ in scored]
     total = sum(weights) or 1.0
-    ranked = [(p.name, w / total) for (p, _, _), w in zip(scored, weights)] + excluded
-    best, best_score, note = scored[0]
-    ties = tuple(p.name for p, s, _ in scored
+    ranked = [(p.name, w / total) for (p, _, _, _), w in zip(scored, weights)] + excluded
+    best, best_score, note, fits = scored[0]
+    ties = tuple(p.name for p, s, _, _ in scored
                  if _value_convention(p) == _value_convention(best) and best_score - s < _TIE_MARGIN)
-    reason = f"{best.name}'s {best.describe_scale()}: {note}"
+    reason = f"{best.name}'s {best.describe_scale()} ({note})"
     if len(ties) > 1:
         reason += f"; tied with {', '.join(t for t in ties if t != best.name)} (same values convention, " \
                   "different framing or filterbank: values cannot tell them apart)"
-    return Detection(ranked, reason, ties)
+    return Detection(ranked, reason, ties, fits)

@@ -27,7 +27,7 @@ def test_ranking_form(features_by_preset):
     assert math.isclose(sum(scores), 1.0, rel_tol=1e-9)
     assert {name for name, _ in found} == set(PRESETS)
     assert dict(found)["vocos"] == 0.0  # 100 mels: not a candidate for 80
-    assert found.ties == ("whisper",)
+    assert found.ties == ("whisper",) and found.fits
     assert "whisper's log10-mel" in found.reason and "at its floor" in found.reason
 
 
@@ -54,6 +54,11 @@ def test_batch_and_sample_rate(features_by_preset):
     at_24k = detect(hifigan, sample_rate=24000)
     assert all(PRESETS[name].sample_rate == 24000 for name, score in at_24k if score > 0)
     assert detect(hifigan, sample_rate=22050).best in ("hifigan", "tacotron2", "bigvgan-22k-80", "matcha", "coqui")
+
+
+def test_values_no_preset_gives_do_not_fit():
+    found = detect(torch.full((80, 3), 1e30))
+    assert found.best is not None and not found.fits
 
 
 def test_no_preset_with_these_mels():

@@ -100,7 +100,7 @@ def _espnet2(audio, fb):
     return mel_feat.log10().T
 
 
-def _coqui(audio, fb):
+def _coqui(audio, fb, symmetric_norm=True, max_norm=4.0):
     """Coqui TTS AudioProcessor.melspectrogram with BaseAudioConfig's defaults (numpy)."""
     D = librosa.stft(y=audio.numpy(), n_fft=1024, hop_length=256, win_length=1024,
                      pad_mode="reflect", window="hann", center=True)
@@ -108,8 +108,10 @@ def _coqui(audio, fb):
     S = 20 * np.log10(np.maximum(1e-8, S))  # amp_to_db, spec_gain 20
     S = S - 20  # ref_level_db
     S_norm = (S - -100) / (--100)
-    S_norm = ((2 * 4.0) * S_norm) - 4.0
-    return torch.from_numpy(np.clip(S_norm, -4.0, 4.0))  # float64, as the model computes it
+    if symmetric_norm:
+        S_norm = ((2 * max_norm) * S_norm) - max_norm
+        return torch.from_numpy(np.clip(S_norm, -max_norm, max_norm))  # float64, as the model computes it
+    return torch.from_numpy(np.clip(max_norm * S_norm, 0, max_norm))
 
 
 def _styletts2(audio, fb):
@@ -299,3 +301,15 @@ def test_mel_to_audio_with_every_model_preset(audio_by_rate, name):
         truth, rebuilt = truth.sqrt(), rebuilt.sqrt()
     n = min(truth.shape[-1], rebuilt.shape[-1])
     assert float((truth[..., :n] - rebuilt[..., :n]).norm() / truth[..., :n].norm()) < 0.35
+
+
+def test_coqui_zero_to_one_normalisation(audio_by_rate):
+    """symmetric_norm=False, max_norm=1: Coqui's [0, 1] range (normalize's other branch)."""
+    preset = inverse_mel.get_preset("coqui").replace(name="coqui-01", symmetric_norm=False, max_norm=1.0)
+    audio = audio_by_rate[22050].double()
+    ours = preset.features(audio)
+    torch.testing.assert_close(ours, _coqui(audio, preset.fbanks().double(), symmetric_norm=False, max_norm=1.0),
+                               rtol=1e-4, atol=2e-4)
+    assert float(ours.min()) >= 0.0 and float(ours.max()) <= 1.0
+    mel = torch.pow(10.0, -3 * torch.rand(80, 20, generator=torch.Generator().manual_seed(1), dtype=torch.float64))
+    torch.testing.assert_close(preset.to_linear_mel(preset.compress(mel)), mel, rtol=1e-9, atol=0)

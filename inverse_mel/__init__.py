@@ -3,7 +3,8 @@
 ``inverse_mel.InverseMelScale``, ``MelScale`` and ``GriffinLim`` are drop-in replacements for
 torchaudio's transforms; ``inverse_mel.functional`` has the functional forms
 (``melscale_fbanks``, ``inverse_mel_scale``, ``griffinlim``, ...). The ``presets`` (Whisper,
-HiFi-GAN, Vocos) and ``mel_to_audio`` go from a model's log-mel features to audio; ``inverse-mel``
+HiFi-GAN, Vocos, BigVGAN, SpeechT5, Tacotron 2, ESPnet2, Coqui, StyleTTS 2, Matcha, CosyVoice 2, F5-TTS;
+``presets.detect`` recognises them) and ``mel_to_audio`` go from a model's log-mel features to audio; ``inverse-mel``
 (``python -m inverse_mel``) is the command-line tool. The compiled kernels are
 ``torch.ops.inverse_mel.*``.
 """

@@ -17,11 +17,41 @@ from .presets import Preset
 
 
 class Converted(NamedTuple):
-    mel: Tensor  # (n_mels, frames), linear, on the CPU
-    estimate: Tensor  # (n_freqs, frames) linear spectrogram, on the CPU
+    mel: Tensor  # (n_mels, frames), or (batch, n_mels, frames) for a batched array; linear, on the CPU
+    estimate: Tensor  # (n_freqs, frames) linear spectrogram (batch first for a batched array), on the CPU
     original: Optional[Tensor]  # the source's spectrogram (audio input only)
-    audio: Optional[Tensor]  # (samples,) on the CPU, when audio was asked for
+    audio: Optional[Tensor]  # (samples,) or (batch, samples) on the CPU, when audio was asked for
     metrics: Dict[str, float]  # SC, LSD (and SC of the audio) when the source is known
+
+    @property
+    def batched(self) -> bool:
+        return self.mel.dim() == 3
+
+    def item(self, index: int) -> "Converted":
+        """Item ``index`` of a batched result (the same for an unbatched one and index 0)."""
+        if not self.batched:
+            return self
+        audio = None if self.audio is None else self.audio[index]
+        return Converted(self.mel[index], self.estimate[index], None, audio, {})
+
+
+def convention_warning(preset: Preset, features: Tensor) -> Optional[str]:
+    """One line when ``features`` look like another preset's and not like ``preset``'s, else None."""
+    from .presets import PRESETS, detect
+
+    candidates = list(PRESETS.values())
+    if PRESETS.get(preset.name) != preset:  # a preset file's or explicit settings: ranked with the others
+        candidates.append(preset)
+    found = detect(features, presets=candidates)
+    if found.best is None or not found.fits or preset.name in found.ties:
+        return None
+    scores = dict(found)
+    if found[0][1] < 0.5 or scores.get(preset.name, 0.0) > 0.05:
+        return None  # no clear alternative, or the chosen preset fits too
+    best = found.best
+    return (f"these values look like {found.reason}; preset {preset.name} expects "
+            f"{preset.describe_scale()}; converting with {preset.name} anyway (--preset {best} or --preset auto to "
+            "use the fit)")
 
 
 class Converter:
@@ -38,6 +68,7 @@ class Converter:
             warnings.simplefilter("ignore")
             self.inverse = preset.inverse_mel_scale(solver=solver).to(device)
         self.fbanks = preset.fbanks()  # (n_freqs, n_mels), for the mel of audio inputs (on the CPU)
+        self.convention_notes: list = []  # warnings on the arrays' scale, for the caller to print once
 
     def rank_note(self) -> Optional[str]:
         """A one-line note for a least-squares run on a filterbank with nearly coincident filters
@@ -88,17 +119,23 @@ class Converter:
         )
 
     def _mel_from_array(self, path: str) -> Tensor:
+        """The linear mel of an array file: ``(n_mels, frames)``, or ``(batch, n_mels, frames)`` for a
+        batch of a model's outputs (a batch of one is one item)."""
         preset = self.preset
         array = _io.load_array(path, self.key)
         if array.dim() == 3 and array.shape[0] == 1:
             array = array[0]
-        if array.dim() != 2 or array.shape[0] != preset.n_mels:
-            transposed = array.dim() == 2 and array.shape[1] == preset.n_mels
+        if array.dim() not in (2, 3) or array.shape[-2] != preset.n_mels:
+            transposed = array.dim() in (2, 3) and array.shape[-1] == preset.n_mels
             hint = "; it looks transposed: save it as (n_mels, frames)" if transposed else ""
+            if not transposed and array.dim() in (2, 3) and bool(torch.isfinite(array).all()):
+                hint = self._detected_hint(array)
             raise _io.InputError(
-                f"expected mel features of shape ({preset.n_mels}, frames) for preset {preset.name}, "
-                f"found {tuple(array.shape)}{hint}"
+                f"expected mel features of shape ({preset.n_mels}, frames) for preset {preset.name}, found "
+                f"{tuple(array.shape)}{hint} (a batch is (batch, {preset.n_mels}, frames))"
             )
+        if array.shape[-1] == 0 or array.shape[0] == 0:
+            raise _io.InputError(f"the array of shape {tuple(array.shape)} holds no frames")
         if not bool(torch.isfinite(array).all()):
             raise _io.InputError("the array contains NaN or Inf")
         if self.input_scale == "linear":
@@ -106,7 +143,22 @@ class Converter:
                 raise _io.InputError(
                     "a linear mel spectrogram must be non-negative (is it log-scaled? drop --input-scale linear)")
             return array
-        return preset.to_linear_mel(array)
+        warning = convention_warning(preset, array)
+        if warning and warning not in self.convention_notes:
+            self.convention_notes.append(warning)
+        try:
+            return preset.to_linear_mel(array)
+        except ValueError as exc:  # finite features that overflow the preset's inverse scaling
+            raise _io.InputError(f"{exc}{self._detected_hint(array)}") from None
+
+    @staticmethod
+    def _detected_hint(array: Tensor) -> str:
+        from .presets import detect
+
+        found = detect(array)
+        if found.best is None or not found.fits:
+            return ""
+        return f"; they look like {found.best}'s features (--preset {found.best})"
 
     def _metrics(self, original: Optional[Tensor], estimate: Tensor, audio: Optional[Tensor]) -> Dict[str, float]:
         if original is None:

@@ -4,7 +4,8 @@
                          [--write wav|flac|ogg|npy|pt] [--shard I/N] [--overwrite] [--plot PNG]
 
 INPUT is a mel array (.npy, .npz, .pt: the preset's model features, e.g. HiFi-GAN's ln-mel, or a
-linear mel with --input-scale linear), an audio file in any format libsndfile reads (its mel is
+linear mel with --input-scale linear; (n_mels, frames), or (batch, n_mels, frames) for a batch of a
+model's outputs, written one output per item as NAME_0, NAME_1, ...), an audio file in any format libsndfile reads (its mel is
 computed with the preset, and the result is measured against the original), or a folder of those.
 OUT is a file for one input (.wav, .flac, .ogg for audio; .npy, .pt for the linear spectrogram) or a
 folder: one output per input and --write kind, and a manifest (manifest.jsonl: each input's
@@ -15,6 +16,10 @@ same folder skips the inputs whose outputs are complete (--overwrite converts th
 killed run resumes where it stopped. Under torchrun every process converts its share of the sorted
 inputs (RANK, WORLD_SIZE; --device cuda uses cuda:LOCAL_RANK); --shard I/N does the same without
 torchrun, e.g. in a SLURM array job. Each shard writes its own manifest part.
+
+--preset takes a preset name, a preset file (.json/.toml) or auto (the best fit to the first mel
+array). When an array's values contradict the chosen preset (e.g. Whisper's normalised log10 given
+to hifigan), one warning names the preset they look like and why; the conversion still runs.
 
 Errors print one line and exit non-zero; in a run over several files a failed file is reported and
 skipped, the others are still written, and the exit status is 1.
@@ -32,7 +37,8 @@ import torch
 from . import _batch, _io
 from ._convert import Converter
 from .pipeline import DEFAULT_MCGL_ITER, DEFAULT_METHOD, METHODS
-from .presets import PRESETS, get_preset
+from . import _preset_files
+from .presets import PRESETS, Preset, detect, get_preset
 
 PROG = "inverse-mel"
 
@@ -47,7 +53,10 @@ def build_parser() -> argparse.ArgumentParser:
     p = _OneLineParser(prog=PROG, description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("inputs", nargs="*", metavar="INPUT", help="mel arrays, audio files or folders")
     p.add_argument("-o", "--output", help="output file (one input) or folder")
-    p.add_argument("--preset", default="hifigan", help=f"analysis settings: {', '.join(sorted(PRESETS))} (default hifigan)")
+    p.add_argument("--preset", default="hifigan",
+                   help=f"analysis settings: {', '.join(sorted(PRESETS))} (default hifigan); a preset file "
+                   "(.json or .toml, see Preset.to_file); or auto: the preset whose convention the first mel array "
+                   "fits best (inverse_mel.presets.detect)")
     g = p.add_argument_group("explicit settings (override the preset's)")
     g.add_argument("--sample-rate", type=int)
     g.add_argument("--n-fft", type=int)
@@ -84,8 +93,32 @@ def build_parser() -> argparse.ArgumentParser:
     return p
 
 
+def _base_preset(args):
+    """--preset: a name, a .json/.toml preset file, or auto (the best fit to the first array input)."""
+    name = args.preset
+    if name == "auto":
+        return _auto_preset(args)
+    if _io.suffix(name) in _preset_files.SUFFIXES or os.path.sep in name:
+        return Preset.from_file(name)
+    return get_preset(name)
+
+
+def _auto_preset(args):
+    files = [f for f in _batch.discover(args.inputs) if _io.is_array_file(f)]
+    if not files:
+        raise ValueError("--preset auto recognises a model's features in mel arrays (.npy, .npz, .pt); the inputs "
+                         "hold none: name the preset")
+    found = detect(_io.load_array(files[0], args.key), sample_rate=args.sample_rate)
+    if found.best is None:
+        raise ValueError(f"--preset auto: {found.reason}; name the preset (or define one in a .json file)")
+    if not args.quiet:
+        tied = f" (tied: {', '.join(found.ties)})" if len(found.ties) > 1 else ""
+        print(f"{PROG}: --preset auto: {found.best}{tied}, from {files[0]}: {found.reason}", file=sys.stderr)
+    return get_preset(found.best)
+
+
 def _preset_from_args(args):
-    preset = get_preset(args.preset)
+    preset = _base_preset(args)
     overrides = {
         "sample_rate": args.sample_rate, "n_fft": args.n_fft, "hop_length": args.hop_length,
         "win_length": args.win_length, "n_mels": args.n_mels, "f_min": args.f_min, "f_max": args.f_max,
@@ -224,9 +257,14 @@ def _convert_all(todo, converter, manifest, preset, shard, args, single: bool, n
             try:
                 want_audio = any(_io.suffix(o) in _batch.AUDIO_OUTPUTS for o in outputs)
                 result = converter.convert(planned.path, want_audio)
+                _print_notes(converter, args)
+                if result.batched:  # a batch of a model's outputs: one output per item, named by index
+                    items = range(result.mel.shape[0])
+                    outputs = [_item_path(out, index) for out in planned.outputs for index in items]
                 for out in outputs:
-                    partials.append((_io.write_partial(out, _encoder(out, result, preset, args.sample_format)), out))
-                if args.plot:
+                    item = result.item(_item_index(out)) if result.batched else result
+                    partials.append((_io.write_partial(out, _encoder(out, item, preset, args.sample_format)), out))
+                if args.plot and not result.batched:
                     plot_path = args.plot if n_inputs == 1 else os.path.join(
                         args.plot, os.path.splitext(os.path.basename(outputs[0]))[0] + ".png")
                     partials.append((_io.write_partial(plot_path, _plotter(planned.path, result, preset, args)), plot_path))
@@ -251,6 +289,23 @@ def _convert_all(todo, converter, manifest, preset, shard, args, single: bool, n
                 progress.write(f"{planned.path}: error: {message}", file=sys.stderr)
             progress.update(1)
     return failed
+
+
+def _item_path(out: str, index: int) -> str:
+    stem, ext = os.path.splitext(out)
+    return f"{stem}_{index}{ext}"
+
+
+def _item_index(out: str) -> int:
+    return int(os.path.splitext(out)[0].rsplit("_", 1)[1])
+
+
+def _print_notes(converter, args) -> None:
+    """The converter's warnings on the arrays' scale, each once per run."""
+    printed = getattr(converter, "notes_printed", 0)
+    for note in converter.convention_notes[printed:]:
+        print(f"{PROG}: warning: {note}", file=sys.stderr)
+    converter.notes_printed = len(converter.convention_notes)
 
 
 def _plotter(path: str, result, preset, args):

@@ -92,7 +92,9 @@ def mel_to_audio(
             features (e.g. Whisper's normalised log10-mel, HiFi-GAN's ln-mel); with
             ``features=False`` a linear mel spectrogram in the preset's power.
         preset: a name from :data:`inverse_mel.presets.PRESETS` (``"whisper"``, ``"hifigan"``,
-            ``"vocos"``) or a :class:`inverse_mel.presets.Preset`; default ``"hifigan"``.
+            ``"vocos"``, ``"bigvgan-24k-100"``, ...) or an alias from ``ALIASES``, or a
+            :class:`inverse_mel.presets.Preset`; default ``"hifigan"``. Not sure which?
+            :func:`inverse_mel.presets.detect` ranks them for your features.
         solver: ``"nnls"`` (default: the best spectra) or ``"lstsq"`` (torchaudio's method).
         method: the phase reconstruction. ``"pghi"`` (default): phase-gradient heap integration
             (:func:`inverse_mel.functional.phase_gradient_init`), then ``n_iter`` fast Griffin-Lim

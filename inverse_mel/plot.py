@@ -58,9 +58,10 @@ def plot_inversion(
     ax = axes[0]
     mel_top = float(mel_p.max().clamp_min(1e-30))
     im = ax.imshow(_db(mel_p, mel_top).numpy(), extent=(0.0, seconds, 0, mel_p.shape[0]), **image_args)
-    f_max = preset.f_max or nyquist
+    f_max = preset.mel_f_max  # in the filterbank's Hz: another rate's for StyleTTS 2, rescaled below
     centres = F.mel_to_hz(torch.linspace(F.hz_to_mel(preset.f_min, preset.mel_scale), F.hz_to_mel(f_max, preset.mel_scale),
                                          preset.n_mels + 2, dtype=torch.float64), preset.mel_scale)[1:-1]
+    centres = centres * (preset.sample_rate / preset.mel_sample_rate)
     ticks = torch.linspace(0, preset.n_mels - 1, 6).round().long()
     ax.set_yticks((ticks + 0.5).tolist())
     ax.set_yticklabels([f"{float(centres[i]) / 1000:.1f}" for i in ticks])

@@ -139,7 +139,7 @@ def check_finite(x: Tensor, name: str, fn: str) -> None:
             return
     # One fast pass: a float64 sum of finite float32/16 values cannot overflow, so a finite sum
     # proves the input finite (a float64 input may overflow: then look element-wise).
-    if x.dtype != torch.float64 and bool(torch.isfinite(x.detach().sum(dtype=torch.float64))):
+    if x.dtype != torch.float64 and math.isfinite(float(x.detach().sum(dtype=torch.float64))):
         return
     bad = ~torch.isfinite(x.detach())
     if not bool(bad.any()):

@@ -3,7 +3,7 @@ and ``GriffinLim`` (same signatures, defaults, buffers and outputs; they script 
 import threading
 import warnings
 import weakref
-from typing import Optional
+from typing import Optional, Tuple
 
 import torch
 from torch import Tensor, nn
@@ -17,6 +17,7 @@ from .functional.inverse import (
     InverseMelResult,
     LstsqOperator,
     apply_operator,
+    apply_operator_specgram,
     gram_bands,
     kept_rank,
     lstsq_operator,
@@ -189,7 +190,9 @@ class InverseMelScale(nn.Module):
         Returns:
             ``(..., n_stft, time)`` non-negative linear spectrogram, in ``melspec``'s dtype.
         """
-        return self._inverse(melspec, False).specgram
+        gram, weight, band, fill_from = self._checked_operator(melspec)
+        return apply_operator_specgram(melspec, gram, self._tap_index, weight, band, self.solver, self.max_iter,
+                                       self.tol, fill_from)
 
     @torch.jit.export
     def forward_with_info(self, melspec: Tensor) -> InverseMelResult:
@@ -202,9 +205,13 @@ class InverseMelScale(nn.Module):
             and ``iterations``, ``residual`` (relative mel residual), ``converged``, each
             ``(..., time)``.
         """
-        return self._inverse(melspec, True)
+        gram, weight, band, fill_from = self._checked_operator(melspec)
+        return apply_operator(melspec, gram, self._tap_index, weight, band, self.solver, self.max_iter, self.tol,
+                              fill_from, True)
 
-    def _inverse(self, melspec: Tensor, with_info: bool) -> InverseMelResult:
+    def _checked_operator(self, melspec: Tensor) -> Tuple[Tensor, Tensor, Optional[Tensor], Optional[Tensor]]:
+        """Check ``melspec`` against the module; the operator's ``gram_pinv``, ``tap_weight``, band and
+        ``fill_from`` for its dtype."""
         fn = "InverseMelScale"
         V.check_spectrogram(melspec, "melspec", "n_mels", self.n_mels, fn)
         V.check_finite(melspec, "melspec", fn)
@@ -230,8 +237,7 @@ class InverseMelScale(nn.Module):
             V.check_cuda_nnls_bank(self.n_mels, self._nnls_gram_bands, melspec.device, fn)
             if self._fill_from.numel() > 0:
                 fill_from = self._fill_from
-        return apply_operator(melspec, gram, self._tap_index, weight, band, self.solver, self.max_iter, self.tol,
-                              fill_from, with_info)
+        return gram, weight, band, fill_from
 
     def extra_repr(self) -> str:
         rcond = "None (noise-gain rule)" if self.rcond is None else f"{self.rcond:g}"

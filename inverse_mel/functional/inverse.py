@@ -246,23 +246,42 @@ def apply_operator(
 ) -> InverseMelResult:
     """Solve with a ready operator (on ``melspec``'s device, in its compute dtype). Without
     ``with_info`` only ``specgram`` is filled (the other fields are empty)."""
+    if not with_info:
+        return _without_info(
+            apply_operator_specgram(melspec, gram_pinv, tap_index, tap_weight, band, solver, max_iter, tol, fill_from))
     compute = compute_dtype_of(melspec.dtype)
+    result = _solve(melspec.to(compute), gram_pinv, tap_index, tap_weight, band, solver, max_iter, tol, fill_from,
+                    with_info)
+    return InverseMelResult(result.specgram.to(melspec.dtype), result.iterations, result.residual, result.converged)
+
+
+def apply_operator_specgram(
+    melspec: Tensor,
+    gram_pinv: Tensor,
+    tap_index: Tensor,
+    tap_weight: Tensor,
+    band: Optional[Tensor],
+    solver: str,
+    max_iter: int,
+    tol: float,
+    fill_from: Optional[Tensor],
+) -> Tensor:
+    """:func:`apply_operator` without the report: only what a forward needs, ``(..., n_freqs, time)``
+    in ``melspec``'s dtype (the modules' per-call path; no conversion when the dtype is computed)."""
+    compute = compute_dtype_of(melspec.dtype)
+    if compute == melspec.dtype:
+        return _specgram(melspec, gram_pinv, tap_index, tap_weight, band, solver, max_iter, tol, fill_from)
     half_in_pieces = (
-        compute != melspec.dtype
-        and not with_info
-        and not (melspec.requires_grad and torch.is_grad_enabled())
+        not (melspec.requires_grad and torch.is_grad_enabled())
         and melspec.numel() > 0
         and melspec.numel() // melspec.shape[-2] * tap_index.shape[0] * 4 > _half_piece_bytes()
     )
     if not torch.jit.is_scripting():
         half_in_pieces = half_in_pieces and not torch.compiler.is_compiling()
     if half_in_pieces:
-        specgram = _solve_half_in_pieces(melspec, gram_pinv, tap_index, tap_weight, band, solver, max_iter, tol,
-                                         fill_from)
-        return _without_info(specgram)
-    result = _solve(melspec.to(compute), gram_pinv, tap_index, tap_weight, band, solver, max_iter, tol, fill_from,
-                    with_info)
-    return InverseMelResult(result.specgram.to(melspec.dtype), result.iterations, result.residual, result.converged)
+        return _solve_half_in_pieces(melspec, gram_pinv, tap_index, tap_weight, band, solver, max_iter, tol, fill_from)
+    specgram = _specgram(melspec.to(compute), gram_pinv, tap_index, tap_weight, band, solver, max_iter, tol, fill_from)
+    return specgram.to(melspec.dtype)
 
 
 def _solve(
@@ -278,15 +297,50 @@ def _solve(
     with_info: bool,
 ) -> InverseMelResult:
     """The op call, on ``mel`` in its compute dtype (float32 or float64)."""
+    if not with_info:
+        return _without_info(_specgram(mel, gram_pinv, tap_index, tap_weight, band, solver, max_iter, tol, fill_from))
     if solver == "nnls":
         specgram, iterations, residual, converged = torch.ops.inverse_mel.nnls(
             mel, tap_index, tap_weight, max_iter, tol, fill_from)
         return InverseMelResult(specgram, iterations, residual, converged)
     specgram = torch.ops.inverse_mel.lstsq_apply(mel, gram_pinv, tap_index, tap_weight, band)
-    if not with_info:
-        return _without_info(specgram)
     iterations, residual, converged = _lstsq_residual_info(mel, specgram, tap_index, tap_weight, gram_pinv.shape[0])
     return InverseMelResult(specgram, iterations, residual, converged)
+
+
+def _specgram(
+    mel: Tensor,
+    gram_pinv: Tensor,
+    tap_index: Tensor,
+    tap_weight: Tensor,
+    band: Optional[Tensor],
+    solver: str,
+    max_iter: int,
+    tol: float,
+    fill_from: Optional[Tensor],
+) -> Tensor:
+    """The op call for the solution alone, on ``mel`` in its compute dtype. In eager mode, when no
+    gradient can be asked for, the op is called below the autograd layer: the Python autograd
+    wrapper that torch.library puts around it costs more than the op itself at 1 x 100 frames."""
+    if not torch.jit.is_scripting():
+        if _no_gradient_possible(mel, gram_pinv, tap_weight):
+            with torch._C._AutoDispatchBelowAutograd():
+                if solver == "nnls":
+                    return torch.ops.inverse_mel.nnls(mel, tap_index, tap_weight, max_iter, tol, fill_from)[0]
+                return torch.ops.inverse_mel.lstsq_apply(mel, gram_pinv, tap_index, tap_weight, band)
+    if solver == "nnls":
+        return torch.ops.inverse_mel.nnls(mel, tap_index, tap_weight, max_iter, tol, fill_from)[0]
+    return torch.ops.inverse_mel.lstsq_apply(mel, gram_pinv, tap_index, tap_weight, band)
+
+
+def _no_gradient_possible(mel: Tensor, gram_pinv: Tensor, tap_weight: Tensor) -> bool:
+    """Eager mode, no tensor that could need a gradient, no functorch transform and no tracing:
+    then skipping the autograd layer changes nothing but the time."""
+    if torch.compiler.is_compiling() or torch.jit.is_tracing():
+        return False
+    if torch.is_grad_enabled() and (mel.requires_grad or gram_pinv.requires_grad or tap_weight.requires_grad):
+        return False
+    return not torch._C._are_functorch_transforms_active()
 
 
 def _half_piece_bytes() -> int:

@@ -459,3 +459,24 @@ def test_half_inputs_are_solved_in_chunks_with_the_same_result(monkeypatch, solv
     by_items = module(melspec)
     assert pieces == [torch.Size([2, 80, 100]), torch.Size([1, 80, 100])]
     assert torch.equal(by_items, whole)
+
+
+@pytest.mark.parametrize("solver", ["lstsq", "nnls"])
+def test_forward_skips_autograd_only_where_no_gradient_is_possible(solver):
+    # The per-call path calls the op below the autograd layer when nothing can need a gradient:
+    # same values, and a graph whenever the input requires grad under grad mode.
+    module = inverse_mel.InverseMelScale(513, 80, 22050, f_max=8000.0, norm="slaney", mel_scale="slaney",
+                                         solver=solver).double()
+    mel = module.fb.T @ torch.rand(2, 513, 7, generator=torch.Generator().manual_seed(0), dtype=torch.float64)
+    plain = module(mel)
+    assert plain.grad_fn is None
+    leaf = mel.clone().requires_grad_()
+    tracked = module(leaf)
+    assert tracked.grad_fn is not None and torch.equal(tracked.detach(), plain)
+    (grad,) = torch.autograd.grad(tracked.sum(), leaf)
+    assert torch.isfinite(grad).all() and grad.abs().sum() > 0
+    with torch.no_grad():
+        assert module(leaf).grad_fn is None
+    with torch.inference_mode():
+        assert torch.equal(module(mel), plain)
+    assert torch.equal(module.forward_with_info(mel).specgram, plain)

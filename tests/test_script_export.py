@@ -107,3 +107,55 @@ def test_functional_namespace_is_clean():
     assert all(callable(getattr(F, name)) or name.isupper() for name in public)
     top = {name for name in dir(inverse_mel) if not name.startswith("_")} - set(inverse_mel.__all__)
     assert "torch" not in top and "warnings" not in top
+
+
+def _saved_and_loaded(scripted):
+    buffer = io.BytesIO()
+    torch.jit.save(scripted, buffer)
+    buffer.seek(0)
+    return torch.jit.load(buffer)
+
+
+def test_scripted_functions_survive_save_and_load_called_as_torchaudios():
+    # torch.jit.save keeps no default values of a scripted function: a deployed pipeline calls the
+    # loaded copy with torchaudio's positional arguments, so the signatures must be torchaudio's.
+    fb_args = (201, 0.0, 8000.0, 40, 16000, "slaney", "slaney")
+    loaded = _saved_and_loaded(torch.jit.script(F.melscale_fbanks))
+    assert torch.equal(loaded(*fb_args), F.melscale_fbanks(*fb_args))
+    on_device = _saved_and_loaded(torch.jit.script(F.melscale_fbanks_on_device))
+    assert torch.equal(on_device(*fb_args, torch.device("cpu")), F.melscale_fbanks(*fb_args))
+    spec = torch.rand(2, 201, 9, generator=torch.Generator().manual_seed(0))
+    window = torch.hann_window(400)
+    gl_args = (spec, window, 400, 160, 400, 2.0, 3, 0.99, None, False)  # torchaudio's griffinlim, no random start
+    loaded_gl = _saved_and_loaded(torch.jit.script(F.griffinlim))
+    torch.testing.assert_close(loaded_gl(*gl_args), F.griffinlim(*gl_args))
+    fb = F.melscale_fbanks(*fb_args)
+    loaded_mel = _saved_and_loaded(torch.jit.script(F.mel_scale))
+    assert torch.equal(loaded_mel(spec, fb), F.mel_scale(spec, fb))
+
+
+@pytest.mark.parametrize("make", [
+    lambda: _tts(),
+    lambda: _tts(solver="nnls"),
+    lambda: inverse_mel.MelScale(80, 22050, 0.0, 8000.0, 513, "slaney", "slaney"),
+    lambda: inverse_mel.GriffinLim(n_fft=1024, n_iter=3, rand_init=False),
+])
+def test_scripted_modules_survive_save_and_load(make):
+    module = make()
+    if isinstance(module, inverse_mel.InverseMelScale):
+        x = _melspec(module, 2)
+    else:
+        x = torch.rand(2, 513, 9, generator=torch.Generator().manual_seed(0))
+    loaded = _saved_and_loaded(torch.jit.script(module))
+    torch.testing.assert_close(loaded(x), module(x), rtol=0, atol=0)
+
+
+@pytest.mark.parametrize("make", [lambda: _tts(), lambda: _tts(solver="nnls"),
+                                  lambda: inverse_mel.MelScale(80, 22050, 0.0, 8000.0, 513, "slaney", "slaney")])
+def test_exported_programs_survive_save_and_load(make, tmp_path):
+    module = make()
+    x = _melspec(module, 2) if isinstance(module, inverse_mel.InverseMelScale) else torch.rand(2, 513, 9)
+    path = tmp_path / "program.pt2"
+    torch.export.save(torch.export.export(module, (x,)), str(path))
+    loaded = torch.export.load(str(path)).module()
+    torch.testing.assert_close(loaded(x), module(x), rtol=0, atol=0)

@@ -5,7 +5,7 @@ Shapes follow torchaudio: a filterbank ``fb`` is ``(n_freqs, n_mels)``, a linear
 ``(..., n_freqs, time)`` and a mel spectrogram ``(..., n_mels, time)``, with
 ``melspec = fb.T @ specgram``.
 """
-from .filterbank import band_edge_fill, hz_to_mel, mel_scale, mel_to_hz, melscale_fbanks
+from .filterbank import band_edge_fill, hz_to_mel, mel_scale, mel_to_hz, melscale_fbanks, melscale_fbanks_on_device
 from .phase import griffin_lim, griffinlim
 from .pghi import gaussian_lambda, phase_gradient_init
 from .mel_consistent import mel_consistent_griffin_lim
@@ -43,5 +43,6 @@ __all__ = [
     "mel_scale",
     "mel_to_hz",
     "melscale_fbanks",
+    "melscale_fbanks_on_device",
     "phase_gradient_init",
 ]

@@ -13,7 +13,7 @@ from torch import Tensor
 
 from .. import _validation as V
 
-__all__ = ["hz_to_mel", "mel_to_hz", "melscale_fbanks", "mel_scale", "band_edge_fill"]
+__all__ = ["hz_to_mel", "mel_to_hz", "melscale_fbanks", "melscale_fbanks_on_device", "mel_scale", "band_edge_fill"]
 
 # Slaney's scale is linear below 1 kHz and logarithmic above. Its constants (torchaudio's and
 # librosa's) are written out in each function: TorchScript code cannot read module globals.
@@ -83,9 +83,11 @@ def melscale_fbanks(
     sample_rate: int,
     norm: Optional[str] = None,
     mel_scale: str = "htk",
-    device: Optional[torch.device] = None,
 ) -> Tensor:
-    """Triangular mel filterbank, identical to ``torchaudio.functional.melscale_fbanks``.
+    """Triangular mel filterbank, identical to ``torchaudio.functional.melscale_fbanks``: the same
+    signature (so a scripted copy saved with ``torch.jit.save``, which keeps no default values,
+    is called with the same seven arguments), the same bits. On CPU; for a filterbank built on a
+    GPU see :func:`melscale_fbanks_on_device`.
 
     It accepts what torchaudio's accepts and returns the same bits, including ``f_min > f_max``
     and ``f_max`` above Nyquist (filters that cover no bin come out all zero, with torchaudio's
@@ -100,12 +102,30 @@ def melscale_fbanks(
         sample_rate: sample rate of the audio, in Hz.
         norm: ``None`` or ``"slaney"`` (divide each triangle by its width: constant energy).
         mel_scale: ``"htk"`` or ``"slaney"``.
-        device: where to build it (a ``torch.device`` or string; default CPU). On CUDA the weights
-            come from a kernel (``torch.ops.inverse_mel.melscale_fbanks_triangles``) with the same
-            float32 arithmetic: the same bits as on CPU.
     Returns:
         ``fb`` of shape ``(n_freqs, n_mels)``, float32, so that ``melspec = fb.T @ specgram``.
         (librosa's ``librosa.filters.mel`` returns the transpose, ``(n_mels, n_freqs)``.)
+    """
+    return melscale_fbanks_on_device(n_freqs, f_min, f_max, n_mels, sample_rate, norm, mel_scale, None)
+
+
+def melscale_fbanks_on_device(
+    n_freqs: int,
+    f_min: float,
+    f_max: float,
+    n_mels: int,
+    sample_rate: int,
+    norm: Optional[str],
+    mel_scale: str,
+    device: Optional[torch.device],
+) -> Tensor:
+    """:func:`melscale_fbanks` built on ``device`` (a ``torch.device`` or, in eager mode, a string;
+    ``None``: CPU). On CUDA the weights come from a kernel
+    (``torch.ops.inverse_mel.melscale_fbanks_triangles``) with the same float32 arithmetic: the
+    same bits as on CPU. Every argument is required, so a saved scripted copy is called as written.
+
+    Returns:
+        ``(n_freqs, n_mels)`` float32 on ``device``.
     """
     V.check_norm(norm)
     V.check_mel_scale(mel_scale)

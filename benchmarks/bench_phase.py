@@ -36,7 +36,7 @@ import inverse_mel
 from inverse_mel import metrics
 from inverse_mel.functional.filterbank import mel_scale
 from inverse_mel.functional.phase import griffin_lim, griffinlim
-from inverse_mel.pipeline import preset_griffin_lim
+from inverse_mel.pipeline import reconstruct_waveform
 from common import machine, write_results
 
 HERE = os.path.dirname(os.path.abspath(__file__))
@@ -87,8 +87,8 @@ def methods_for(preset, nnls, lstsq_fb, mcgl_iters):
     def ours(method, mcgl_iter=16):
         def run(mel, length):
             spec = nnls(mel)
-            return preset_griffin_lim(spec, preset, N_ITER, MOMENTUM, length, True, 0, method=method, melspec=mel,
-                                      inverse=nnls, mcgl_iter=mcgl_iter)
+            return reconstruct_waveform(spec, preset, N_ITER, MOMENTUM, length, True, 0, method=method, melspec=mel,
+                                        inverse=nnls, mcgl_iter=mcgl_iter)
         return run
 
     def torchaudio_chain(mel, length):
@@ -120,7 +120,7 @@ def methods_for(preset, nnls, lstsq_fb, mcgl_iters):
 
 
 def _uncentre(preset, waveform, length):
-    if not preset.center:  # as preset_griffin_lim aligns uncentred frames
+    if not preset.center:  # as reconstruct_waveform aligns uncentred frames
         shift = preset.n_fft // 2 - (preset.n_fft - preset.hop_length) // 2
         waveform = torch.nn.functional.pad(waveform, (shift, 0))[..., :length]
     return waveform

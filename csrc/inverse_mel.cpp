@@ -3,13 +3,15 @@
 // Kernels live beside their backend (csrc/cpu/<family>.cpp, csrc/cuda/<family>.cu)
 // and register themselves with TORCH_LIBRARY_IMPL. Fake (meta) kernels and
 // autograd formulas are registered from Python, in inverse_mel/_registrations.py.
+#include "shared/nnls_capacity.h"
+
 #include <Python.h>
 #include <torch/library.h>
 
 extern "C" {
 // Importing inverse_mel._C loads this shared library, which runs the static
-// TORCH_LIBRARY initialisers below. The module itself is empty; it only uses
-// the limited C API, so one wheel serves every CPython >= 3.10.
+// TORCH_LIBRARY initialisers below. The module holds only two constants; it uses
+// only the limited C API, so one wheel serves every CPython >= 3.10.
 PyObject* PyInit__C(void) {
   static struct PyModuleDef module_def = {
       PyModuleDef_HEAD_INIT,
@@ -18,7 +20,14 @@ PyObject* PyInit__C(void) {
       -1,  // no per-interpreter state
       nullptr,  // no methods
   };
-  return PyModule_Create(&module_def);
+  PyObject* module = PyModule_Create(&module_def);
+  // The CUDA NNLS kernel's capacities, for the Python layer's checks (defined once, in C++).
+  if (module != nullptr && (PyModule_AddIntConstant(module, "CUDA_NNLS_MAX_MELS", inverse_mel::nnls::kFrameMaxMels) < 0 ||
+                            PyModule_AddIntConstant(module, "CUDA_NNLS_MAX_BANDS", inverse_mel::nnls::kFrameMaxBands) < 0)) {
+    Py_DECREF(module);
+    return nullptr;
+  }
+  return module;
 }
 }
 

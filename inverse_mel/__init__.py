@@ -10,7 +10,7 @@ HiFi-GAN, Vocos, BigVGAN, SpeechT5, Tacotron 2, ESPnet2, Coqui, StyleTTS 2, Matc
 """
 from . import _ops  # noqa: F401  (loads the compiled op library first)
 from . import _meta_registrations  # noqa: F401  (fake kernels and autograd of the ops)
-from . import functional, presets
+from . import constants, functional, presets
 from ._version import __version__
 from .functional import DEFAULT_RCOND, griffin_lim, griffinlim, inverse_mel_scale, melscale_fbanks
 from .pipeline import mel_to_audio
@@ -24,6 +24,7 @@ __all__ = [
     "MelScale",
     "PRESETS",
     "Preset",
+    "constants",
     "functional",
     "get_preset",
     "griffin_lim",

@@ -12,7 +12,7 @@ from torch import Tensor
 from . import _io
 from .functional.filterbank import mel_scale
 from .metrics import log_spectral_distance, spectral_convergence
-from .pipeline import DEFAULT_MCGL_ITER, DEFAULT_METHOD, preset_griffin_lim
+from .pipeline import DEFAULT_MCGL_ITER, DEFAULT_METHOD, reconstruct_waveform
 from .presets import Preset
 
 
@@ -99,9 +99,9 @@ class Converter:
         estimate = self.inverse(mel)
         audio_out = None
         if want_audio:
-            audio_out = preset_griffin_lim(estimate, preset, self.griffin_lim_iters, 0.99, None, True, 0,
-                                           method=self.method, melspec=mel, inverse=self.inverse,
-                                           mcgl_iter=self.mcgl_iters).cpu()
+            audio_out = reconstruct_waveform(estimate, preset, self.griffin_lim_iters, 0.99, None, True, 0,
+                                             method=self.method, melspec=mel, inverse=self.inverse,
+                                             mcgl_iter=self.mcgl_iters).cpu()
         estimate = estimate.cpu()
         return Converted(mel.cpu(), estimate, original, audio_out, self._metrics(original, estimate, audio_out))
 

@@ -14,6 +14,11 @@ except ImportError as exc:  # pragma: no cover - exercised only on a broken inst
     ) from exc
 
 
+# The CUDA NNLS kernel's capacities, defined once in C++ (csrc/shared/nnls_capacity.h).
+CUDA_NNLS_MAX_MELS: int = _C.CUDA_NNLS_MAX_MELS
+CUDA_NNLS_MAX_BANDS: int = _C.CUDA_NNLS_MAX_BANDS
+
+
 def dense_from_taps(tap_index: Tensor, tap_weight: Tensor, n_mels: int) -> Tensor:
     """The ``(n_freqs, n_mels)`` matrix of a filterbank stored as taps (ELL format: row ``f`` holds
     weight ``tap_weight[f, j]`` in column ``tap_index[f, j]``; padding taps have weight 0)."""

@@ -10,10 +10,9 @@ from typing import List, Optional
 import torch
 from torch import Tensor
 
+from .constants import DRIVERS, MEL_SCALES, METHODS, PHASE_INITS, SOLVERS
+
 FLOAT_DTYPES = (torch.float32, torch.float64, torch.float16, torch.bfloat16)
-MEL_SCALES = ("htk", "slaney")
-DRIVERS = ("gels", "gelsy", "gelsd", "gelss")
-SOLVERS = ("lstsq", "nnls")
 
 
 def shape_str(shape: List[int]) -> str:
@@ -81,6 +80,16 @@ def check_solver(solver: str, max_iter: int, tol: float) -> None:
         raise ValueError(f"max_iter must be an int >= 0, found {max_iter!r}")
     if not is_number(tol) or not math.isfinite(tol) or tol < 0:
         raise ValueError(f"tol must be a finite number >= 0, found {tol!r}")
+
+
+def check_phase_init(phase_init: Optional[str], fn: str) -> None:
+    if phase_init is not None and phase_init not in PHASE_INITS:
+        raise ValueError(f"{fn}: phase_init must be None (rand_init decides) or 'pghi', found {phase_init!r}")
+
+
+def check_method(method: str) -> None:
+    if method not in METHODS:
+        raise ValueError(f"method must be one of {', '.join(METHODS)}, found {method!r}")
 
 
 def check_rcond(rcond) -> None:
@@ -186,19 +195,39 @@ def check_nonnegative(fb: Tensor, fn: str) -> None:
         )
 
 
+def cuda_nnls_refusal(n_mels: int, gram_bands: int, fn: str) -> str:
+    """Why the CUDA NNLS kernel cannot take this bank ("" when it can), from the operator's shape and
+    band count, known on the host when the operator is built: the forward needs no device sync. The
+    kernel keeps a frame's state in arrays sized at compile time (csrc/shared/nnls_capacity.h, read
+    here from the extension); larger banks are solved on the CPU. Eager only."""
+    from ._ops import CUDA_NNLS_MAX_BANDS, CUDA_NNLS_MAX_MELS
+
+    if n_mels <= CUDA_NNLS_MAX_MELS and gram_bands <= CUDA_NNLS_MAX_BANDS:
+        return ""
+    return (
+        fn + ': solver="nnls" on CUDA takes filterbanks of at most ' + str(CUDA_NNLS_MAX_MELS)
+        + " mels whose frequency bins each touch at most " + str(CUDA_NNLS_MAX_BANDS)
+        + " adjacent filters (every mel bank does); found " + str(n_mels) + " mels and bins spanning "
+        + str(gram_bands) + ' filters. Solve on the CPU (move the input and fb with .cpu()) or use solver="lstsq"'
+    )
+
+
 def check_cuda_nnls_bank(n_mels: int, gram_bands: int, device: torch.device, fn: str) -> None:
-    """From the operator's shape and band count, known on the host: no device sync. The CUDA kernel
-    keeps a frame's state in registers and local memory sized at compile time (kFrameMaxMels and
-    kFrameMaxBands in csrc/shared/nnls_frame.h); larger banks are solved on the CPU. (Local
-    constants: TorchScript cannot read a global int.)"""
-    max_mels = 512
-    max_bands = 4
+    """Raise :func:`cuda_nnls_refusal`'s reason for a CUDA device. Eager only."""
     if device.type != "cuda":
         return
-    if n_mels > max_mels or gram_bands > max_bands:
-        raise ValueError(
-            fn + ': solver="nnls" on CUDA takes filterbanks of at most ' + str(max_mels)
-            + " mels whose frequency bins each touch at most " + str(max_bands)
-            + " adjacent filters (every mel bank does); found " + str(n_mels) + " mels and bins spanning "
-            + str(gram_bands) + ' filters. Solve on the CPU (move the input and fb with .cpu()) or use solver="lstsq"'
-        )
+    reason = cuda_nnls_refusal(n_mels, gram_bands, fn)
+    if reason:
+        raise ValueError(reason)
+
+
+def check_griffin_lim_inputs(specgram: Tensor, n_fft: int, hop_length: int, win_length: int, power: float,
+                              n_iter: int, momentum: float, length: Optional[int], fn: str) -> None:
+    if not torch.jit.is_scripting():
+        check_griffin_lim_settings(n_fft, hop_length, win_length, power, n_iter, momentum, length, fn)
+    elif not 0 <= momentum < 1:
+        raise ValueError("momentum must be in range [0, 1). Found: {}".format(momentum))
+    check_spectrogram(specgram, "specgram", "n_fft // 2 + 1", n_fft // 2 + 1, fn)
+    if specgram.dtype != torch.float32 and specgram.dtype != torch.float64:
+        raise TypeError(f"{fn}: specgram must be float32 or float64, found {specgram.dtype}; use specgram.float()")
+    check_finite(specgram, "specgram", fn)

@@ -36,7 +36,8 @@ import torch
 
 from . import _batch, _io
 from ._convert import Converter
-from .pipeline import DEFAULT_MCGL_ITER, DEFAULT_METHOD, METHODS
+from .constants import METHODS
+from .pipeline import DEFAULT_MCGL_ITER, DEFAULT_METHOD
 from . import _preset_files
 from .presets import PRESETS, Preset, detect, get_preset
 

@@ -6,14 +6,15 @@ from typing import Optional
 import torch
 from torch import Tensor
 
+from . import _validation as V
 from .functional.mel_consistent import mel_consistent_griffin_lim
-from .functional.phase import griffin_lim, pghi_angles
+from .functional._core import pghi_angles
+from .functional.phase import griffin_lim
 from .presets import Preset, get_preset
 
-__all__ = ["mel_to_audio", "preset_griffin_lim"]
+__all__ = ["DEFAULT_MCGL_ITER", "DEFAULT_METHOD", "mel_to_audio", "reconstruct_waveform"]
 
 
-METHODS = ("griffin_lim", "pghi", "mcgl")
 DEFAULT_METHOD = "pghi"
 """mel_to_audio's default phase reconstruction, chosen by measurement (benchmarks/results/phase.md):
 on 13 real recordings and 4 presets it lowers the audio's SC by 5-35% at 1.1-1.3x the time of the
@@ -23,18 +24,19 @@ DEFAULT_MCGL_ITER = 100
 every preset, at 11-14x its time)."""
 
 
-def preset_griffin_lim(specgram: Tensor, preset: Preset, n_iter: int, momentum: float, length: Optional[int],
-                       rand_init: bool, seed: int, *, method: str = "griffin_lim", melspec: Optional[Tensor] = None,
-                       inverse=None, mcgl_iter: int = DEFAULT_MCGL_ITER) -> Tensor:
-    """Phase reconstruction with a preset's STFT settings, aligned in time with the audio the frames
-    came from (``length`` ``None``: that audio's length). ``(..., n_freqs, frames)`` -> ``(..., samples)``.
+def reconstruct_waveform(specgram: Tensor, preset: Preset, n_iter: int, momentum: float, length: Optional[int],
+                         rand_init: bool, seed: int, *, method: str = "griffin_lim", melspec: Optional[Tensor] = None,
+                         inverse=None, mcgl_iter: int = DEFAULT_MCGL_ITER) -> Tensor:
+    """The waveform of a linear spectrogram by one of the phase methods, with a preset's STFT
+    settings, aligned in time with the audio the frames came from (``length`` ``None``: that
+    audio's length). ``(..., n_freqs, frames)`` -> ``(..., samples)``. (Called
+    ``preset_griffin_lim`` before 0.2; that name remains an alias.)
 
     ``method``: ``"griffin_lim"`` (``n_iter`` fast Griffin-Lim iterations from a random phase, or
     zero without ``rand_init``), ``"pghi"`` (the same from PGHI's phase) or ``"mcgl"`` (``"pghi"``,
     then ``mcgl_iter`` mel-consistent iterations, which need the linear ``melspec`` and the
     ``inverse`` module whose filterbank made it)."""
-    if method not in METHODS:
-        raise ValueError(f"method must be one of {', '.join(METHODS)}, found {method!r}")
+    V.check_method(method)
     compute = specgram if specgram.dtype in (torch.float32, torch.float64) else specgram.float()
     if length is None:
         length = preset.frames_to_samples(compute.shape[-1])
@@ -61,6 +63,10 @@ def preset_griffin_lim(specgram: Tensor, preset: Preset, n_iter: int, momentum: 
         shift = preset.n_fft // 2 - (preset.n_fft - preset.hop_length) // 2
         waveform = torch.nn.functional.pad(waveform, (shift, 0))[..., :length]
     return waveform
+
+
+
+preset_griffin_lim = reconstruct_waveform  # the name before 0.2
 
 
 @functools.lru_cache(maxsize=16)
@@ -118,8 +124,8 @@ def mel_to_audio(
     mel = p.to_linear_mel(melspec) if features else melspec
     inverse = _cached_inverse(p, solver, mel.device)
     specgram = inverse(mel)
-    waveform = preset_griffin_lim(specgram, p, n_iter, momentum, length, rand_init, seed, method=method, melspec=mel,
-                                  inverse=inverse, mcgl_iter=mcgl_iter)
+    waveform = reconstruct_waveform(specgram, p, n_iter, momentum, length, rand_init, seed, method=method, melspec=mel,
+                                    inverse=inverse, mcgl_iter=mcgl_iter)
     if return_specgram:
         return waveform, specgram
     return waveform

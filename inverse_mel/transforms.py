@@ -10,20 +10,18 @@ from torch import Tensor, nn
 
 from . import _validation as V
 from .functional.filterbank import band_edge_fill, mel_scale, melscale_fbanks
+from .functional._core import InverseMelResult, apply_operator, apply_operator_specgram, flat_shape, phase_iterations
 from .functional.inverse import (
     DEFAULT_MAX_ITER,
     DEFAULT_RCOND,
     DEFAULT_TOL,
-    InverseMelResult,
-    LstsqOperator,
-    apply_operator,
-    apply_operator_specgram,
+    FactoredFilterbank,
     gram_bands,
     kept_rank,
     lstsq_operator,
     rank_warning_text,
 )
-from .functional.phase import check_inputs, check_phase_init, flat_shape, griffin_lim, griffinlim, phase_iterations
+from .functional.phase import griffin_lim, griffinlim
 
 __all__ = ["InverseMelScale", "MelScale", "GriffinLim"]
 
@@ -140,6 +138,8 @@ class InverseMelScale(nn.Module):
         self._rank64 = op64.rank
         # "None" is stored as an empty tensor: torch.export cannot take buffers that are None.
         self.register_buffer("_tap_index", op32.tap_index, persistent=False)
+        # fb's singular values, from the factorisation: operator() reports them without an SVD per call.
+        self.register_buffer("_singular_values", op32.singular_values, persistent=False)
         for suffix, op, dtype in (("32", op32, torch.float32), ("64", op64, torch.float64)):
             self.register_buffer("_gram_pinv" + suffix, op.gram_pinv.to(dtype), persistent=False)
             self.register_buffer("_tap_weight" + suffix, op.tap_weight.to(dtype), persistent=False)
@@ -150,7 +150,9 @@ class InverseMelScale(nn.Module):
         fill = torch.empty(0, dtype=torch.int64) if fill is None else fill
         self.register_buffer("_fill_from", fill.to(fb.device), persistent=False)
         self._fb_nonnegative = not bool((fb < 0).any())
-        self._nnls_gram_bands = gram_bands(op32.tap_index, op32.tap_weight)
+        # Known on the host now, so the forward needs no device sync to refuse a bank on CUDA.
+        self._cuda_nnls_refusal = V.cuda_nnls_refusal(n_mels, gram_bands(op32.tap_index, op32.tap_weight),
+                                                      "InverseMelScale")
         self._built_from = (weakref.ref(fb), fb._version)
         if op32.rank < n_mels and op32.rank != self._warned_rank:
             self._warned_rank = op32.rank
@@ -166,7 +168,7 @@ class InverseMelScale(nn.Module):
             if ref() is not self.fb or self.fb._version != version:
                 self._build_locked()
 
-    def operator(self, dtype: torch.dtype = torch.float32) -> LstsqOperator:
+    def operator(self, dtype: torch.dtype = torch.float32) -> FactoredFilterbank:
         """The factored operator used for inputs of ``dtype`` (float16/bfloat16 use float32's)."""
         if not torch.compiler.is_compiling():
             self._rebuild_if_fb_changed()
@@ -174,8 +176,8 @@ class InverseMelScale(nn.Module):
             gram, weight, band, rank = self._gram_pinv64, self._tap_weight64, self._band64, self._rank64
         else:
             gram, weight, band, rank = self._gram_pinv32, self._tap_weight32, self._band32, self.rank
-        return LstsqOperator(gram, self._tap_index, weight, band if band.numel() else None, rank,
-                             torch.linalg.svdvals(self.fb.double()))
+        return FactoredFilterbank(gram, self._tap_index, weight, band if band.numel() else None, rank,
+                                  self._singular_values)
 
     def _apply(self, fn, recurse=True):
         module = super()._apply(fn, recurse)
@@ -234,7 +236,8 @@ class InverseMelScale(nn.Module):
         if self.solver == "nnls":
             if not self._fb_nonnegative:
                 V.check_nonnegative(self.fb, fn)
-            V.check_cuda_nnls_bank(self.n_mels, self._nnls_gram_bands, melspec.device, fn)
+            if melspec.device.type == "cuda" and len(self._cuda_nnls_refusal) > 0:
+                raise ValueError(self._cuda_nnls_refusal)
             if self._fill_from.numel() > 0:
                 fill_from = self._fill_from
         return gram, weight, band, fill_from
@@ -347,7 +350,7 @@ class GriffinLim(nn.Module):
         phase_init: Optional[str] = None,
     ) -> None:
         super().__init__()
-        check_phase_init(phase_init, "GriffinLim")
+        V.check_phase_init(phase_init, "GriffinLim")
         self.phase_init = phase_init
         self.n_fft = n_fft
         self.n_iter = n_iter
@@ -383,7 +386,7 @@ class GriffinLim(nn.Module):
             return griffinlim(specgram, window, self.n_fft, self.hop_length, self.win_length, self.power, self.n_iter,
                               self.momentum, self.length, self.rand_init)
         # A seeded phase: drawn on the CPU, so every device gets the same one.
-        check_inputs(specgram, self.n_fft, self.hop_length, self.win_length, self.power, self.n_iter, self.momentum,
+        V.check_griffin_lim_inputs(specgram, self.n_fft, self.hop_length, self.win_length, self.power, self.n_iter, self.momentum,
                      self.length, "GriffinLim")
         generator = torch.Generator()
         generator.manual_seed(seed)

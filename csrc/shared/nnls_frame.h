@@ -17,6 +17,7 @@
 #include "banded_ldlt_math.h"
 #include "exp2_approx.h"
 #include "nnls_bank.h"
+#include "nnls_capacity.h"
 #include "host_device.h"
 #include "nnls_constants.h"
 #include "nnls_scaling.h"
@@ -687,11 +688,6 @@ class FrameNnlsBackward {
   scalar_t z_[kMaxMels], x_[kMaxMels], correction_[kMaxMels];
   scalar_t k_[kMaxBands * kMaxMels];
 };
-
-// The capacities the per-frame solver is instantiated for: n_mels up to 512 (thread-local arrays on
-// the GPU), Gram bands up to 4 (a mel bank's bins touch 1 or 2 adjacent filters: 2 bands).
-constexpr int kFrameMaxMels = 512;
-constexpr int kFrameMaxBands = 4;
 
 template <int kMels>
 struct MelCapacity {

@@ -14,13 +14,14 @@ from .inverse import (
     DEFAULT_RCOND,
     DEFAULT_TOL,
     MAX_NOISE_GAIN,
+    FactoredFilterbank,
     InverseMelResult,
     LstsqOperator,
     inverse_mel_scale,
     inverse_mel_scale_with_info,
     lstsq_operator,
 )
-from .._validation import DRIVERS, SOLVERS
+from ..constants import DRIVERS, SOLVERS
 
 __all__ = [
     "DEFAULT_MAX_ITER",
@@ -29,6 +30,7 @@ __all__ = [
     "DRIVERS",
     "MAX_NOISE_GAIN",
     "SOLVERS",
+    "FactoredFilterbank",
     "InverseMelResult",
     "LstsqOperator",
     "band_edge_fill",

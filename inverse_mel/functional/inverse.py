@@ -1,12 +1,12 @@
 """The mel inverse: the least-squares solve operator factored once, and the solvers (torchaudio's
 least squares + ReLU, and non-negative least squares) on ``(..., n_mels, time)`` input."""
-from typing import NamedTuple, Optional
+from typing import NamedTuple, Optional, Tuple
 
 import torch
 from torch import Tensor
 
 from .. import _validation as V
-from .._ops import dense_from_taps
+from ._core import InverseMelResult, apply_operator, compute_dtype_of
 
 __all__ = [
     "DEFAULT_RCOND",
@@ -14,8 +14,13 @@ __all__ = [
     "DEFAULT_TOL",
     "MAX_NOISE_GAIN",
     "InverseMelResult",
+    "FactoredFilterbank",
     "LstsqOperator",
+    "filterbank_taps",
+    "gram_bands",
+    "kept_rank",
     "lstsq_operator",
+    "rank_warning_text",
     "inverse_mel_scale",
     "inverse_mel_scale_with_info",
 ]
@@ -41,26 +46,12 @@ _MAX_SPARSE_TAPS = 8
 _MAX_GRAM_BANDWIDTH = 8
 
 
-class InverseMelResult(NamedTuple):
-    """What the ``*_with_info`` forms return, like ``torch.linalg.*_ex``.
-
-    Fields:
-        specgram: ``(..., n_freqs, time)`` the estimate.
-        iterations: ``(..., time)`` int32, NNLS Newton steps per frame (0 for ``"lstsq"``).
-        residual: ``(..., time)`` relative mel residual ``||fb.T @ S - M|| / ||M||`` per frame.
-        converged: ``(..., time)`` bool; ``False`` for frames that ran out of steps or hold NaN/Inf.
-    """
-
-    specgram: Tensor
-    iterations: Tensor
-    residual: Tensor
-    converged: Tensor
-
-
-class LstsqOperator(NamedTuple):
-    """The minimum-norm least-squares solve operator of a filterbank, in a form that is cheap
-    to apply: ``pinv(fb.T) = fb @ gram_pinv`` with ``gram_pinv = (fb.T @ fb)^+`` (cut at the
-    chosen rank), and ``fb`` stored row-wise as its non-zero taps (ELL format).
+class FactoredFilterbank(NamedTuple):
+    """A filterbank prepared once for both solvers: ``fb`` stored row-wise as its non-zero taps
+    (ELL format), which NNLS and the least-squares expansion read, and the minimum-norm
+    least-squares solve in a form that is cheap to apply: ``pinv(fb.T) = fb @ gram_pinv`` with
+    ``gram_pinv = (fb.T @ fb)^+`` (cut at the chosen rank). (Called ``LstsqOperator`` before
+    0.2; that name remains an alias.)
 
     Fields:
         gram_pinv: ``(n_mels, n_mels)``.
@@ -81,7 +72,7 @@ class LstsqOperator(NamedTuple):
     rank: int
     singular_values: Tensor
 
-    def to(self, dtype: torch.dtype) -> "LstsqOperator":
+    def to(self, dtype: torch.dtype) -> "FactoredFilterbank":
         """Cast the floating-point fields (the factorisation itself stays as computed)."""
         band = self.gram_cholesky_band
         return self._replace(
@@ -119,7 +110,27 @@ def kept_rank(singular_values: Tensor, n_mels: int, rcond: Optional[float], comp
     return int(within[-1]) + 1
 
 
-def lstsq_operator(fb: Tensor, rcond: Optional[float] = None, compute_dtype: torch.dtype = torch.float64) -> LstsqOperator:
+LstsqOperator = FactoredFilterbank
+
+
+def filterbank_taps(fb: Tensor) -> Tuple[Tensor, Tensor]:
+    """``fb`` row-wise as its non-zero taps (ELL format), what NNLS reads: ``tap_index``
+    ``(n_freqs, taps)`` int64 and ``tap_weight`` ``(n_freqs, taps)`` in ``fb``'s dtype, padding taps
+    of weight 0 after the non-zero ones (a bank with more than a few taps per bin keeps them all)."""
+    n_freqs, n_mels = fb.shape
+    nonzero = fb != 0
+    taps = int(nonzero.sum(dim=1).max()) if n_freqs > 0 else 0
+    if taps <= _MAX_SPARSE_TAPS:
+        # Non-zero taps first in each row (stable sort keeps mel order), padding after.
+        order = torch.argsort((~nonzero).to(torch.int8), dim=1, stable=True)
+        tap_index = order[:, :taps].contiguous()
+        return tap_index, torch.gather(fb, 1, tap_index)
+    # dense or custom filterbank: every mel band is a tap
+    return torch.arange(n_mels, device=fb.device).expand(n_freqs, n_mels).contiguous(), fb.clone()
+
+
+def lstsq_operator(fb: Tensor, rcond: Optional[float] = None,
+                   compute_dtype: torch.dtype = torch.float64) -> FactoredFilterbank:
     """Factor a filterbank once into its minimum-norm least-squares solve operator.
 
     Computed in float64 from an SVD of ``fb``: with ``fb.T = U diag(s) V^T`` and ``U_r``, ``s_r``
@@ -143,7 +154,7 @@ def lstsq_operator(fb: Tensor, rcond: Optional[float] = None, compute_dtype: tor
         rcond: ``None`` or a relative cut-off in ``[0, 1)``.
         compute_dtype: the dtype the operator will be applied in (its round-off floor).
     Returns:
-        a float64 :class:`LstsqOperator` on ``fb``'s device; ``.to(dtype)`` casts it.
+        a float64 :class:`FactoredFilterbank` on ``fb``'s device; ``.to(dtype)`` casts it.
     """
     V.check_fb(fb, "lstsq_operator")
     V.check_rcond(rcond)
@@ -155,18 +166,9 @@ def lstsq_operator(fb: Tensor, rcond: Optional[float] = None, compute_dtype: tor
     gram_pinv = (u_kept / singular_values[:rank].square()) @ u_kept.T
     gram_pinv = 0.5 * (gram_pinv + gram_pinv.T)  # exactly symmetric
 
-    nonzero = fb64 != 0
-    taps = int(nonzero.sum(dim=1).max())
-    if taps <= _MAX_SPARSE_TAPS:
-        # Non-zero taps first in each row (stable sort keeps mel order), padding after.
-        order = torch.argsort((~nonzero).to(torch.int8), dim=1, stable=True)
-        tap_index = order[:, :taps].contiguous()
-        tap_weight = torch.gather(fb64, 1, tap_index)
-    else:  # dense or custom filterbank: every mel band is a tap
-        tap_index = torch.arange(n_mels, device=fb64.device).expand(n_freqs, n_mels).contiguous()
-        tap_weight = fb64.clone()
+    tap_index, tap_weight = filterbank_taps(fb64)
     band = _gram_cholesky_band(fb64) if rank == n_mels else None
-    return LstsqOperator(gram_pinv.contiguous(), tap_index, tap_weight.contiguous(), band, rank, singular_values)
+    return FactoredFilterbank(gram_pinv.contiguous(), tap_index, tap_weight.contiguous(), band, rank, singular_values)
 
 
 def gram_bands(tap_index: Tensor, tap_weight: Tensor) -> int:
@@ -207,188 +209,6 @@ def rank_warning_text(rank: int, n_mels: int, n_freqs: int, rcond: Optional[floa
         "cannot be inverted stably. The inverse returns the minimum-norm least-squares solution within the "
         "kept directions. To avoid this, use fewer mels or a larger n_fft."
     )
-
-
-# ---------------------------------------------------------------------------------------------
-# Applying a ready operator (TorchScript-compatible: the modules' forwards run this)
-# ---------------------------------------------------------------------------------------------
-def compute_dtype_of(dtype: torch.dtype) -> torch.dtype:
-    """float16/bfloat16 have too little range and precision for the solve: computed in float32."""
-    if dtype == torch.float64:
-        return torch.float64
-    return torch.float32
-
-
-def _lstsq_residual_info(mel: Tensor, specgram: Tensor, tap_index: Tensor, tap_weight: Tensor, n_mels: int):
-    """The report of a least-squares solve: 0 iterations, the relative mel residual (the absolute
-    one for an all-zero frame), converged where it is finite."""
-    mel = mel.detach()
-    dense = dense_from_taps(tap_index, tap_weight, n_mels)
-    mel_norm = torch.linalg.vector_norm(mel, dim=-2)
-    residual = torch.linalg.vector_norm(dense.T @ specgram.detach() - mel, dim=-2)
-    residual = torch.where(mel_norm > 0, residual / torch.where(mel_norm > 0, mel_norm, torch.ones_like(mel_norm)),
-                           residual)
-    iterations = torch.zeros(residual.shape, dtype=torch.int32, device=residual.device)
-    return iterations, residual, torch.isfinite(residual)
-
-
-def apply_operator(
-    melspec: Tensor,
-    gram_pinv: Tensor,
-    tap_index: Tensor,
-    tap_weight: Tensor,
-    band: Optional[Tensor],
-    solver: str,
-    max_iter: int,
-    tol: float,
-    fill_from: Optional[Tensor],
-    with_info: bool,
-) -> InverseMelResult:
-    """Solve with a ready operator (on ``melspec``'s device, in its compute dtype). Without
-    ``with_info`` only ``specgram`` is filled (the other fields are empty)."""
-    if not with_info:
-        return _without_info(
-            apply_operator_specgram(melspec, gram_pinv, tap_index, tap_weight, band, solver, max_iter, tol, fill_from))
-    compute = compute_dtype_of(melspec.dtype)
-    result = _solve(melspec.to(compute), gram_pinv, tap_index, tap_weight, band, solver, max_iter, tol, fill_from,
-                    with_info)
-    return InverseMelResult(result.specgram.to(melspec.dtype), result.iterations, result.residual, result.converged)
-
-
-def apply_operator_specgram(
-    melspec: Tensor,
-    gram_pinv: Tensor,
-    tap_index: Tensor,
-    tap_weight: Tensor,
-    band: Optional[Tensor],
-    solver: str,
-    max_iter: int,
-    tol: float,
-    fill_from: Optional[Tensor],
-) -> Tensor:
-    """:func:`apply_operator` without the report: only what a forward needs, ``(..., n_freqs, time)``
-    in ``melspec``'s dtype (the modules' per-call path; no conversion when the dtype is computed)."""
-    compute = compute_dtype_of(melspec.dtype)
-    if compute == melspec.dtype:
-        return _specgram(melspec, gram_pinv, tap_index, tap_weight, band, solver, max_iter, tol, fill_from)
-    half_in_pieces = (
-        not (melspec.requires_grad and torch.is_grad_enabled())
-        and melspec.numel() > 0
-        and melspec.numel() // melspec.shape[-2] * tap_index.shape[0] * 4 > _half_piece_bytes()
-    )
-    if not torch.jit.is_scripting():
-        half_in_pieces = half_in_pieces and not torch.compiler.is_compiling()
-    if half_in_pieces:
-        return _solve_half_in_pieces(melspec, gram_pinv, tap_index, tap_weight, band, solver, max_iter, tol, fill_from)
-    specgram = _specgram(melspec.to(compute), gram_pinv, tap_index, tap_weight, band, solver, max_iter, tol, fill_from)
-    return specgram.to(melspec.dtype)
-
-
-def _solve(
-    mel: Tensor,
-    gram_pinv: Tensor,
-    tap_index: Tensor,
-    tap_weight: Tensor,
-    band: Optional[Tensor],
-    solver: str,
-    max_iter: int,
-    tol: float,
-    fill_from: Optional[Tensor],
-    with_info: bool,
-) -> InverseMelResult:
-    """The op call, on ``mel`` in its compute dtype (float32 or float64)."""
-    if not with_info:
-        return _without_info(_specgram(mel, gram_pinv, tap_index, tap_weight, band, solver, max_iter, tol, fill_from))
-    if solver == "nnls":
-        specgram, iterations, residual, converged = torch.ops.inverse_mel.nnls(
-            mel, tap_index, tap_weight, max_iter, tol, fill_from)
-        return InverseMelResult(specgram, iterations, residual, converged)
-    specgram = torch.ops.inverse_mel.lstsq_apply(mel, gram_pinv, tap_index, tap_weight, band)
-    iterations, residual, converged = _lstsq_residual_info(mel, specgram, tap_index, tap_weight, gram_pinv.shape[0])
-    return InverseMelResult(specgram, iterations, residual, converged)
-
-
-def _specgram(
-    mel: Tensor,
-    gram_pinv: Tensor,
-    tap_index: Tensor,
-    tap_weight: Tensor,
-    band: Optional[Tensor],
-    solver: str,
-    max_iter: int,
-    tol: float,
-    fill_from: Optional[Tensor],
-) -> Tensor:
-    """The op call for the solution alone, on ``mel`` in its compute dtype. In eager mode, when no
-    gradient can be asked for, the op is called below the autograd layer: the Python autograd
-    wrapper that torch.library puts around it costs more than the op itself at 1 x 100 frames."""
-    if not torch.jit.is_scripting():
-        if _no_gradient_possible(mel, gram_pinv, tap_weight):
-            with torch._C._AutoDispatchBelowAutograd():
-                if solver == "nnls":
-                    return torch.ops.inverse_mel.nnls(mel, tap_index, tap_weight, max_iter, tol, fill_from)[0]
-                return torch.ops.inverse_mel.lstsq_apply(mel, gram_pinv, tap_index, tap_weight, band)
-    if solver == "nnls":
-        return torch.ops.inverse_mel.nnls(mel, tap_index, tap_weight, max_iter, tol, fill_from)[0]
-    return torch.ops.inverse_mel.lstsq_apply(mel, gram_pinv, tap_index, tap_weight, band)
-
-
-def _no_gradient_possible(mel: Tensor, gram_pinv: Tensor, tap_weight: Tensor) -> bool:
-    """Eager mode, no tensor that could need a gradient, no functorch transform and no tracing:
-    then skipping the autograd layer changes nothing but the time."""
-    if torch.compiler.is_compiling() or torch.jit.is_tracing():
-        return False
-    if torch.is_grad_enabled() and (mel.requires_grad or gram_pinv.requires_grad or tap_weight.requires_grad):
-        return False
-    return not torch._C._are_functorch_transforms_active()
-
-
-def _half_piece_bytes() -> int:
-    """float16/bfloat16 inputs are computed in float32 in pieces of at most this many float32
-    output bytes, written into the half-precision output: the extra memory of a forward stays
-    this size instead of a float32 copy of the whole output. (A function: TorchScript code
-    cannot read a global int.)"""
-    return 64 * 1024 * 1024
-
-
-def _without_info(specgram: Tensor) -> InverseMelResult:
-    empty = specgram.new_empty(0)
-    return InverseMelResult(specgram, empty.to(torch.int32), empty, empty.to(torch.bool))
-
-
-def _solve_half_in_pieces(
-    melspec: Tensor,
-    gram_pinv: Tensor,
-    tap_index: Tensor,
-    tap_weight: Tensor,
-    band: Optional[Tensor],
-    solver: str,
-    max_iter: int,
-    tol: float,
-    fill_from: Optional[Tensor],
-) -> Tensor:
-    n_mels = melspec.shape[-2]
-    frames = melspec.shape[-1]
-    n_freqs = tap_index.shape[0]
-    items = melspec.reshape(-1, n_mels, frames)
-    out = melspec.new_empty((items.shape[0], n_freqs, frames))
-    step = max(1, _half_piece_bytes() // (4 * n_freqs))  # frames per piece; frames are independent
-    if frames <= step:
-        # Whole items per piece: one launch per piece, not per item (on CUDA a launch per item of a
-        # batch of 256 made NNLS 50x slower than in float32).
-        per_piece = step // frames
-        for b0 in range(0, items.shape[0], per_piece):
-            piece = _solve(items[b0 : b0 + per_piece].float(), gram_pinv, tap_index, tap_weight, band, solver,
-                           max_iter, tol, fill_from, False).specgram
-            out[b0 : b0 + per_piece].copy_(piece)
-    else:
-        for b in range(items.shape[0]):
-            for t0 in range(0, frames, step):
-                piece = _solve(items[b, :, t0 : t0 + step].float(), gram_pinv, tap_index, tap_weight, band, solver,
-                               max_iter, tol, fill_from, False).specgram
-                out[b, :, t0 : t0 + step].copy_(piece)
-    out_shape = list(melspec.shape[:-2]) + [n_freqs, frames]
-    return out.reshape(out_shape)
 
 
 # ---------------------------------------------------------------------------------------------
@@ -496,6 +316,7 @@ def _functional_inverse(melspec, fb, driver, rcond, solver, max_iter, tol, fill_
     fn = "inverse_mel_scale"
     V.check_driver(driver)
     V.check_solver(solver, max_iter, tol)
+    V.check_rcond(rcond)
     V.check_fb(fb, fn)
     V.check_spectrogram(melspec, "melspec", "n_mels", fb.shape[1], fn)
     V.check_finite(melspec, "melspec", fn)
@@ -511,9 +332,12 @@ def _functional_inverse(melspec, fb, driver, rcond, solver, max_iter, tol, fill_
         check_fill_from(fill_from, fb, solver, fn)
         fill_from = fill_from.to(melspec.device)
     compute = compute_dtype_of(melspec.dtype)
+    if solver == "nnls":  # the taps alone: NNLS needs no factorisation (no SVD)
+        tap_index, tap_weight = filterbank_taps(fb.detach().to(torch.float64))
+        V.check_cuda_nnls_bank(fb.shape[1], gram_bands(tap_index, tap_weight), melspec.device, fn)
+        return apply_operator(melspec, tap_weight.new_empty((0, 0)).to(compute), tap_index, tap_weight.to(compute),
+                              None, solver, max_iter, tol, fill_from, with_info)
     op = lstsq_operator(fb, rcond, compute).to(compute)
-    if solver == "nnls":
-        V.check_cuda_nnls_bank(fb.shape[1], gram_bands(op.tap_index, op.tap_weight), melspec.device, fn)
     return apply_operator(melspec, op.gram_pinv, op.tap_index, op.tap_weight, op.gram_cholesky_band, solver,
                           max_iter, tol, fill_from, with_info)
 

@@ -18,7 +18,7 @@ from typing import Optional
 import torch
 from torch import Tensor
 
-from .phase import iteration_length, stft_round_trip
+from ._core import iteration_length, stft_round_trip
 
 __all__ = ["mel_consistent_griffin_lim", "MCGL_PENALTY", "MCGL_NEWTON_STEPS"]
 

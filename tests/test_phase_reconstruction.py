@@ -271,9 +271,12 @@ def test_mel_to_audio_methods_batches_and_errors(speech):
     preset, _, features = speech
     batch = torch.stack([features, features])
     out = inverse_mel.mel_to_audio(batch, preset, method="mcgl", mcgl_iter=2)
-    # Item 0 draws the random phase (of the bins PGHI leaves) that a single call draws.
-    torch.testing.assert_close(out[0], inverse_mel.mel_to_audio(features, preset, method="mcgl", mcgl_iter=2),
-                               rtol=1e-4, atol=1e-5)
+    # Item 0 draws the random phase (of the bins PGHI leaves) that a single call draws. Not bit for
+    # bit: torch's CPU FFT may round a batch of 2 differently from a single transform (on an Intel
+    # Xeon with MKL, istft/stft round trips differ by 1e-5 and the iterations carry that to 6e-4
+    # of the waveform's norm); another seed's phase differs by more than 100%.
+    single = inverse_mel.mel_to_audio(features, preset, method="mcgl", mcgl_iter=2)
+    assert float((out[0] - single).norm() / single.norm()) < 1e-2
     assert inverse_mel.mel_to_audio(features[:, :0], preset, method="mcgl").numel() == 0
     with pytest.raises(ValueError, match="method must be one of griffin_lim, pghi, mcgl"):
         inverse_mel.mel_to_audio(features, preset, method="best")

@@ -14,7 +14,7 @@ import torch
 import inverse_mel
 from inverse_mel import functional as F
 from inverse_mel.demo import synthesize
-from conftest import ALL_CONFIGS, REFERENCE, STORED_FB_ATOL, WELL_CONDITIONED, rel_err, torchaudio_fbanks
+from helpers import ALL_CONFIGS, REFERENCE, STORED_FB_ATOL, WELL_CONDITIONED, rel_err, torchaudio_fbanks
 from devices import DEVICES, needs_cuda, needs_two_cuda_devices
 
 NNLS_TOL = 1e-4

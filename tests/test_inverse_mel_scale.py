@@ -8,7 +8,7 @@ import torch
 
 import inverse_mel
 from inverse_mel import functional as F
-from conftest import (
+from helpers import (
     ALL_CONFIGS,
     ILL_CONDITIONED,
     REFERENCE,

@@ -9,7 +9,7 @@ import torch
 
 import inverse_mel
 from inverse_mel import functional as F
-from conftest import ALL_CONFIGS, REFERENCE, rel_err
+from helpers import ALL_CONFIGS, REFERENCE, rel_err
 
 
 def lawson_hanson(a, b, max_iter=500):

@@ -4,7 +4,7 @@ import torch
 
 import inverse_mel
 from inverse_mel import functional as F
-from conftest import REFERENCE
+from helpers import REFERENCE
 from devices import DEVICES, cpu_and_cuda
 
 

@@ -12,7 +12,7 @@ from inverse_mel import _validation as V
 from inverse_mel import functional as F
 from inverse_mel.functional.inverse import gram_bands
 from inverse_mel.demo import synthesize
-from conftest import ALL_CONFIGS, REFERENCE
+from helpers import ALL_CONFIGS, REFERENCE
 
 OPS = torch.ops.inverse_mel
 TOL = 1e-4

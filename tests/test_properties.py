@@ -22,7 +22,7 @@ from hypothesis import strategies as st
 
 import inverse_mel
 from inverse_mel import functional as F
-from conftest import noise_gain_rank
+from helpers import noise_gain_rank
 
 settings.register_profile(
     "ci", derandomize=True, deadline=None, print_blob=True, suppress_health_check=[HealthCheck.too_slow]

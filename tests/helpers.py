@@ -127,3 +127,27 @@ def rel_err(a, b):
     a = a.to(torch.float64)
     b = b.to(torch.float64)
     return float((a - b).norm() / b.norm())
+
+
+def synthetic_audio(sample_rate, seconds=4.0, seed=0):
+    """The tests' deterministic test signal, their own copy so that the demo can change freely: a
+    harmonic tone at 220 Hz (8 partials, 1/k amplitudes) with 1% vibrato at 5 Hz and a slow tremolo,
+    a chirp rising from 300 Hz to 8 kHz over the clip, noise bursts of 0.15 s at 0.5, 1.7 and 2.9 s
+    and a decaying 98 Hz note. Shape ``(samples,)``, float32, peak 0.9. Speech-like enough for the
+    quality bounds (NNLS, PGHI, Griffin-Lim) measured on it: harmonic partials, a moving component,
+    broadband transients. It reproduces, sample for sample, the signal those bounds were measured on
+    (inverse_mel.demo.synthesize at the time of writing)."""
+    gen = torch.Generator().manual_seed(seed)
+    t = torch.arange(int(seconds * sample_rate), dtype=torch.float64) / sample_rate
+    f0 = 220.0 * (1.0 + 0.01 * torch.sin(2 * math.pi * 5.0 * t))
+    phase = 2 * math.pi * torch.cumsum(f0, 0) / sample_rate
+    tone = sum(torch.sin(k * phase) / k for k in range(1, 9))
+    chirp_freq = 300.0 * (8000.0 / 300.0) ** (t / seconds)
+    chirp = 0.3 * torch.sin(2 * math.pi * torch.cumsum(chirp_freq, 0) / sample_rate)
+    bursts = torch.zeros_like(t)
+    for start in (0.5, 1.7, 2.9):
+        mask = (t >= start) & (t < start + 0.15)
+        bursts[mask] = 0.4 * torch.randn(int(mask.sum()), generator=gen, dtype=torch.float64)
+    low = 0.5 * torch.sin(2 * math.pi * 98.0 * t) * torch.exp(-1.5 * t)
+    x = tone * (0.6 + 0.4 * torch.sin(2 * math.pi * 0.5 * t)) + chirp + bursts + low
+    return (0.9 * x / x.abs().max()).to(torch.float32)

@@ -16,7 +16,7 @@ import torch
 
 import inverse_mel
 from inverse_mel import _io, cli
-from inverse_mel.demo import synthesize
+from helpers import synthetic_audio
 
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 FAST = ["--griffin-lim-iters", "4"]
@@ -54,10 +54,10 @@ def clips(tmp_path_factory):
     """Speech-like clips at 22.05 and 44.1 kHz in the formats users have, including Ogg Vorbis
     under .oga (what Linux sound themes ship)."""
     root = tmp_path_factory.mktemp("clips")
-    audio = synthesize(22050, seconds=1.2).numpy()
+    audio = synthetic_audio(22050, seconds=1.2).numpy()
     soundfile.write(root / "speech.oga", audio, 22050, format="OGG", subtype="VORBIS")
     soundfile.write(root / "speech_flac.flac", audio, 22050, subtype="PCM_24")
-    soundfile.write(root / "music44k.wav", synthesize(44100, seconds=1.0).numpy(), 44100, subtype="FLOAT")
+    soundfile.write(root / "music44k.wav", synthetic_audio(44100, seconds=1.0).numpy(), 44100, subtype="FLOAT")
     soundfile.write(root / "aiff_clip.aiff", audio, 22050)
     shutil.copy(root / "speech.oga", root / "renamed.dat")  # audio recognised by content, not by name
     return root
@@ -68,7 +68,7 @@ def many_clips(tmp_path_factory):
     """16 short clips for resume and sharding runs."""
     root = tmp_path_factory.mktemp("many")
     for i in range(16):
-        audio = synthesize(22050, seconds=1.0 + 0.05 * i).numpy() * (0.5 + 0.02 * i)
+        audio = synthetic_audio(22050, seconds=1.0 + 0.05 * i).numpy() * (0.5 + 0.02 * i)
         fmt = ("OGG", "VORBIS") if i % 2 else ("WAV", "PCM_16")
         soundfile.write(root / f"clip{i:02d}.{'oga' if i % 2 else 'wav'}", audio, 22050, format=fmt[0], subtype=fmt[1])
     return root

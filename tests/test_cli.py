@@ -11,7 +11,7 @@ import torch
 
 import inverse_mel
 from inverse_mel import _io, cli
-from inverse_mel.demo import synthesize
+from helpers import synthetic_audio
 from devices import needs_cuda
 
 
@@ -19,10 +19,10 @@ from devices import needs_cuda
 def files(tmp_path_factory):
     root = tmp_path_factory.mktemp("cli")
     preset = inverse_mel.get_preset("hifigan")
-    audio = synthesize(22050, seconds=1.5)
+    audio = synthetic_audio(22050, seconds=1.5)
     features = preset.features(audio)
     _io.write_audio(str(root / "clip.wav"), audio, 22050)
-    _io.write_audio(str(root / "clip16k.wav"), synthesize(16000, seconds=1.0), 16000)
+    _io.write_audio(str(root / "clip16k.wav"), synthetic_audio(16000, seconds=1.0), 16000)
     np.save(root / "feats.npy", features.numpy())
     np.savez(root / "bundle.npz", mel=features.numpy(), other=np.zeros(3))
     np.savez(root / "two.npz", a=features.numpy(), b=features.numpy())

@@ -11,8 +11,7 @@ import inverse_mel
 from inverse_mel import _validation as V
 from inverse_mel import functional as F
 from inverse_mel.functional.inverse import gram_bands
-from inverse_mel.demo import synthesize
-from helpers import ALL_CONFIGS, REFERENCE
+from helpers import ALL_CONFIGS, REFERENCE, synthetic_audio
 
 OPS = torch.ops.inverse_mel
 TOL = 1e-4
@@ -32,7 +31,7 @@ def _module(cfg):
 
 def _spectrogram(cfg, power, seconds=1.2):
     sr, n_fft, hop = cfg[:3]
-    audio = synthesize(sr, seconds)
+    audio = synthetic_audio(sr, seconds)
     return torch.stft(audio.double(), n_fft, hop, window=torch.hann_window(n_fft, dtype=torch.float64),
                       return_complex=True).abs().pow(power)
 

@@ -11,7 +11,7 @@ import torch
 import inverse_mel
 from inverse_mel import functional as F
 from inverse_mel import metrics
-from inverse_mel.demo import synthesize
+from helpers import synthetic_audio
 from devices import DEVICES
 
 OPS = torch.ops.inverse_mel
@@ -162,7 +162,7 @@ def test_pghi_phase_matches_the_true_phase_with_a_gaussian_window():
 def test_pghi_start_beats_a_random_start(power):
     # From the true magnitude of speech-like audio: PGHI + 32 iterations is below random + 32.
     n_fft, hop = 1024, 256
-    audio = synthesize(16000, seconds=2.0)
+    audio = synthetic_audio(16000, seconds=2.0)
     window = torch.hann_window(n_fft)
     spec = torch.stft(audio, n_fft, hop, window=window, return_complex=True).abs().pow(power)
     scs = {}
@@ -175,7 +175,7 @@ def test_pghi_start_beats_a_random_start(power):
 
 
 def test_griffin_lim_module_phase_init():
-    spec = torch.stft(synthesize(16000, 1.0), 400, 100, window=torch.hann_window(400), return_complex=True).abs() ** 2
+    spec = torch.stft(synthetic_audio(16000, 1.0), 400, 100, window=torch.hann_window(400), return_complex=True).abs() ** 2
     module = inverse_mel.GriffinLim(n_fft=400, hop_length=100, phase_init="pghi", seed=3)
     assert "phase_init='pghi'" in repr(module)
     assert torch.equal(module(spec), module(spec))  # seeded: reproducible
@@ -197,7 +197,7 @@ def test_projection_keeps_a_consistent_prior_and_fits_the_mel(device):
     module = _tts(device)
     op = module.operator(torch.float64)
     fb = module.fb.double()
-    spec = torch.stft(synthesize(22050, 1.0).double(), 1024, 256, window=torch.hann_window(1024, dtype=torch.float64),
+    spec = torch.stft(synthetic_audio(22050, 1.0).double(), 1024, 256, window=torch.hann_window(1024, dtype=torch.float64),
                       return_complex=True).abs().to(device)
     mel = fb.T @ spec
     same = OPS.mel_projection(mel, spec, op.tap_index, op.tap_weight, 1e-6, 5)
@@ -239,7 +239,7 @@ def test_projection_is_the_per_frame_solver_on_every_device_shape():
 @pytest.fixture(scope="module")
 def speech():
     preset = inverse_mel.get_preset("hifigan")
-    audio = synthesize(22050, seconds=2.0)
+    audio = synthetic_audio(22050, seconds=2.0)
     return preset, audio, preset.features(audio)
 
 

@@ -13,11 +13,10 @@ import torch
 
 import inverse_mel
 from inverse_mel import functional as F
-from helpers import (ALL_CONFIGS, REFERENCE, STORED_FB_ATOL, WELL_CONDITIONED, rel_err, synthetic_audio,
+from helpers import (ALL_CONFIGS, NNLS_TOL, REFERENCE, STORED_FB_ATOL, WELL_CONDITIONED, rel_err, synthetic_audio,
                      torchaudio_fbanks)
 from devices import DEVICES, needs_cuda, needs_two_cuda_devices
 
-NNLS_TOL = 1e-4
 # (sample_rate, n_fft, hop, n_mels, f_max, norm, mel_scale): TTS, Whisper (rank-deficient), docs.
 SPECTROGRAM_BANKS = {
     "tts": (22050, 1024, 256, 80, 8000.0, "slaney", "slaney"),

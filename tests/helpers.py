@@ -12,6 +12,14 @@ import torch
 import inverse_mel
 
 DATA = os.path.join(os.path.dirname(__file__), "data", "torchaudio_2_11_reference.npz")
+REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+
+
+def subprocess_env(**extra):
+    """The environment for a child Python that must import the package under test, this checkout's
+    ``inverse_mel``, whatever else is installed (an editable install of another checkout, say):
+    PYTHONPATH set to the repository root, plus ``extra``."""
+    return dict(os.environ, PYTHONPATH=REPO, **extra)
 
 
 class Reference:

@@ -16,9 +16,8 @@ import torch
 
 import inverse_mel
 from inverse_mel import _io, cli
-from helpers import synthetic_audio
+from helpers import subprocess_env, synthetic_audio
 
-REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 FAST = ["--griffin-lim-iters", "4"]
 
 
@@ -30,7 +29,7 @@ def run_cli(capsys, *argv):
 
 
 def run_process(*argv, env=None, **kwargs):
-    full_env = dict(os.environ, PYTHONPATH=REPO, **(env or {}))
+    full_env = subprocess_env(**(env or {}))
     return subprocess.run([sys.executable, "-m", "inverse_mel", *map(str, argv)], capture_output=True, text=True,
                           env=full_env, **kwargs)
 
@@ -187,7 +186,7 @@ def test_killed_run_resumes_to_identical_outputs(many_clips, tmp_path):
     assert run_process(many_clips, "-o", reference, "--quiet").returncode == 0
     out = tmp_path / "out"
     process = subprocess.Popen([sys.executable, "-m", "inverse_mel", str(many_clips), "-o", str(out), "--quiet"],
-                               env=dict(os.environ, PYTHONPATH=REPO), stderr=subprocess.PIPE)
+                               env=subprocess_env(), stderr=subprocess.PIPE)
     manifest = out / "manifest.jsonl"
     deadline = time.time() + 120
     while time.time() < deadline and process.poll() is None:
@@ -244,7 +243,7 @@ def test_torchrun_two_processes(many_clips, tmp_path):
     result = subprocess.run(
         [sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc-per-node", "2", "-m", "inverse_mel",
          str(many_clips), "-o", str(out), *FAST],
-        capture_output=True, text=True, env=dict(os.environ, PYTHONPATH=REPO), timeout=600)
+        capture_output=True, text=True, env=subprocess_env(), timeout=600)
     assert result.returncode == 0, result.stderr[-3000:]
     assert "shard 0/2: 8 of them" in result.stderr and "shard 1/2: 8 of them" in result.stderr
     assert folder_bytes(out) == folder_bytes(single)
@@ -269,7 +268,7 @@ def test_library_import_stays_light():
              "import inverse_mel; print([m for m in ('soundfile', 'soxr', 'tqdm', 'numpy', 'inverse_mel.cli', "
              "'inverse_mel._io') if m in sys.modules and m not in before])")
     result = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True,
-                            env=dict(os.environ, PYTHONPATH=REPO))
+                            env=subprocess_env())
     assert result.returncode == 0 and result.stdout.strip() == "[]", result.stdout + result.stderr
     assert "Failed to initialize NumPy" not in result.stderr
     assert inverse_mel.__version__

@@ -1,7 +1,11 @@
 """The per-frame NNLS solver and least-squares expansion that the CUDA kernels run
 (csrc/shared/nnls_frame.h, lstsq_expand.h), built for the CPU as the ops _nnls_per_frame,
 _nnls_backward_per_frame and _lstsq_apply_per_frame, held to the CPU kernels: so the GPU's logic is
-tested on every CI run, without a GPU."""
+tested on every CI run, without a GPU.
+
+CPU-only by design, and not parametrised over devices: these tests exercise the CPU build of the
+GPU's per-frame code. The CUDA kernels themselves are held to the same per-frame ops, bit for bit
+or to NNLS_TOL, in test_cuda.py."""
 import warnings
 
 import pytest

@@ -129,6 +129,7 @@ def test_unwritable_output_is_one_line(clips, tmp_path):
         f"{clips / 'speech.oga'}: error: cannot write /proc/x.wav: No such file or directory"]
 
 
+@pytest.mark.slow  # 6 s
 def test_full_disk_leaves_nothing_behind(clips, capsys, tmp_path, monkeypatch):
     real_fsync = os.fsync
 
@@ -167,6 +168,7 @@ def test_failed_file_is_skipped_and_recorded(clips, capsys, tmp_path):
 
 
 # -- resume ------------------------------------------------------------------------------------------
+@pytest.mark.slow  # 15 s: three folder runs
 def test_rerun_skips_complete_outputs_and_overwrite_redoes_them(many_clips, capsys, tmp_path):
     out = tmp_path / "out"
     code, err = run_cli(capsys, many_clips, "-o", out, *FAST)
@@ -181,6 +183,7 @@ def test_rerun_skips_complete_outputs_and_overwrite_redoes_them(many_clips, caps
     assert code == 0 and err.count(": ok") == 16 and len(manifest_records(out)) == 16
 
 
+@pytest.mark.slow  # 37 s: two CLI runs over 12 clips in subprocesses
 def test_killed_run_resumes_to_identical_outputs(many_clips, tmp_path):
     reference = tmp_path / "reference"
     assert run_process(many_clips, "-o", reference, "--quiet").returncode == 0
@@ -215,6 +218,7 @@ def test_killed_run_resumes_to_identical_outputs(many_clips, tmp_path):
 
 
 # -- sharding --------------------------------------------------------------------------------------
+@pytest.mark.slow  # 18 s: three sharded runs
 def test_shards_split_the_work_exactly_once(many_clips, capsys, tmp_path):
     single = tmp_path / "single"
     assert run_cli(capsys, many_clips, "-o", single, *FAST)[0] == 0
@@ -236,6 +240,7 @@ def test_bad_shard_is_one_line(many_clips, capsys, tmp_path, value):
     assert code == 2 and "--shard must be I/N with 0 <= I < N" in err
 
 
+@pytest.mark.slow  # 11 s: torchrun starts two processes
 def test_torchrun_two_processes(many_clips, tmp_path):
     single = tmp_path / "single"
     assert run_process(many_clips, "-o", single, "--quiet", *FAST).returncode == 0

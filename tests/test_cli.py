@@ -81,6 +81,7 @@ def test_linear_input_scale_and_explicit_settings(files, capsys, tmp_path):
     assert "whisper+custom" in err and "64 mels" in err
 
 
+@pytest.mark.slow  # 8 s
 def test_folder_run_skips_failures_and_writes_the_rest(files, capsys, tmp_path):
     root, _, _, _ = files
     out = tmp_path / "outdir"
@@ -156,6 +157,7 @@ def test_cuda_run_matches_cpu(files, capsys, tmp_path):
     assert float(difference) < 1e-2
 
 
+@pytest.mark.slow  # 17 s: three interpreter starts
 def test_python_dash_m_entry_point(files, tmp_path):
     # The real entry point, in a subprocess: exit codes and stderr as a shell sees them.
     root = files[0]

@@ -180,6 +180,7 @@ torch.save(outputs, sys.argv[1])
 """
 
 
+@pytest.mark.slow  # 9-21 s: two subprocesses per width
 @pytest.mark.parametrize("isa", ["avx2", "baseline"])
 def test_every_vector_width_gives_the_same_bits(isa, tmp_path):
     # The entropy passes are compiled for AVX-512, AVX2 and the baseline ISA (64-, 32- and

@@ -87,6 +87,7 @@ def _tifresi_pghi():
     return module.pghi
 
 
+@pytest.mark.slow  # 6.5 s: numba compiles tifresi's PGHI
 def test_integration_equals_tifresi():
     """tifresi (the TiFGAN authors' PGHI) integrates ltfat-convention gradients; fed the same steps
     in its units, it must give the same phase (it starts every spread from phase 0)."""
@@ -163,6 +164,7 @@ def test_pghi_phase_matches_the_true_phase_with_a_gaussian_window(device):
         assert both.sum() > 100 and float(error.median()) < 0.05 and float(error.quantile(0.9)) < 0.2, dim
 
 
+@pytest.mark.slow  # 6 s: Griffin-Lim runs on 2 s of audio
 @pytest.mark.parametrize("power", [1.0, 2.0])
 def test_pghi_start_beats_a_random_start(power):
     # From the true magnitude of speech-like audio: PGHI + 32 iterations is below random + 32.
@@ -256,6 +258,7 @@ def _audio_sc(preset, audio, waveform):
     return metrics.spectral_convergence(reference[..., :n], again[..., :n])
 
 
+@pytest.mark.slow  # 15 s: three full mel-to-audio chains
 def test_new_methods_beat_the_classic_chain(speech):
     preset, audio, features = speech
     sc = {m: _audio_sc(preset, audio, inverse_mel.mel_to_audio(features, preset, method=m))
@@ -263,6 +266,7 @@ def test_new_methods_beat_the_classic_chain(speech):
     assert sc["pghi"] < 0.95 * sc["griffin_lim"] and sc["mcgl"] < 0.95 * sc["griffin_lim"], sc
 
 
+@pytest.mark.slow  # 5 s: mel-to-audio chains
 @pytest.mark.parametrize("method", ["pghi", "mcgl"])
 def test_model_like_input_does_not_blow_up(speech, method):
     preset, audio, features = speech

@@ -11,6 +11,7 @@ from bad_input_battery import CASES
 from helpers import subprocess_env
 
 HERE = os.path.dirname(os.path.abspath(__file__))
+pytestmark = pytest.mark.slow  # the battery runs in a subprocess of its own (4 s and more)
 
 
 @pytest.fixture(scope="module")

@@ -84,6 +84,7 @@ def test_every_format_libsndfile_reads(clips, capsys, tmp_path, name):
     assert "SC " in err  # measured against the source
 
 
+@pytest.mark.slow  # 1-4 s per format: audio encoders
 @pytest.mark.parametrize("output, container, subtype, sample_format", [
     ("x.flac", "FLAC", "PCM_16", "pcm16"),
     ("x.flac", "FLAC", "PCM_24", "pcm24"),
@@ -122,6 +123,7 @@ def test_flac_cannot_hold_float_and_mp3_is_not_written(clips, capsys, tmp_path):
 
 
 # -- never a half-written file ----------------------------------------------------------------------
+@pytest.mark.slow  # 4 s: a subprocess
 def test_unwritable_output_is_one_line(clips, tmp_path):
     result = run_process(clips / "speech.oga", "-o", "/proc/x.wav", *FAST)
     assert result.returncode == 1 and "Traceback" not in result.stderr

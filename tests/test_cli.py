@@ -46,6 +46,7 @@ def run_cli(capsys, *argv):
     return code, captured.err
 
 
+@pytest.mark.slow  # 6 s: a full conversion with a plot
 def test_audio_to_wav_with_quality_and_plot(files, capsys, tmp_path):
     root, preset, audio, _ = files
     out, plot = tmp_path / "out.wav", tmp_path / "plot.png"

@@ -33,6 +33,7 @@ def run_cli(capsys, *argv):
     return code, captured.err
 
 
+@pytest.mark.slow  # 3.4 s: a full conversion
 def test_whisper_features_given_to_hifigan_warn_once_and_still_convert(arrays, capsys, tmp_path):
     root = arrays[0]
     out = tmp_path / "w.npy"

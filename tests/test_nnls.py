@@ -527,6 +527,7 @@ def test_gradient_of_a_filled_bin_reaches_its_source():
     assert torch.autograd.gradcheck(fn, (melspec,))
 
 
+@pytest.mark.slow  # 2-4 s: 300 frames of model-like input
 @pytest.mark.parametrize("name,args", [
     ("whisper", (201, 80, 16000, 0.0, None, "slaney", "slaney")),
     ("docs", (513, 128, 16000, 0.0, None, None, "htk")),

@@ -149,7 +149,7 @@ def _tts(device, **kwargs):
                                        **kwargs).to(device)
 
 
-@pytest.mark.parametrize("device", DEVICES)
+@pytest.mark.parametrize("device", cpu_and_cuda(slow_on_cpu=True))  # CPU: 3 s of compilation
 @pytest.mark.parametrize("solver", ["lstsq", "nnls"])
 def test_torch_compile_fullgraph_matches_eager(device, solver):
     module = _tts(device, solver=solver)
@@ -173,7 +173,7 @@ def test_torch_compile_reduce_overhead(device, solver):
         torch.testing.assert_close(compiled(melspec), expected, rtol=0, atol=0)
 
 
-@pytest.mark.parametrize("device", DEVICES)
+@pytest.mark.parametrize("device", cpu_and_cuda(slow_on_cpu=True))  # CPU: 3 s of compilation
 def test_torch_compile_functional(device):
     fb = REFERENCE.array("fb", 4).to(device)
     op = F.lstsq_operator(fb).to(torch.float32)

@@ -8,15 +8,17 @@ import sys
 import pytest
 
 from bad_input_battery import CASES
+from helpers import subprocess_env
 
 HERE = os.path.dirname(os.path.abspath(__file__))
+pytestmark = pytest.mark.slow  # the battery runs in a subprocess of its own (4 s and more)
 
 
 @pytest.fixture(scope="module")
 def battery_results():
     proc = subprocess.run(
         [sys.executable, os.path.join(HERE, "bad_input_battery.py")],
-        capture_output=True, text=True, timeout=600, cwd=HERE,
+        capture_output=True, text=True, timeout=600, cwd=HERE, env=subprocess_env(),
     )
     results, started = {}, []
     for line in proc.stdout.splitlines():

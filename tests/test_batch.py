@@ -16,9 +16,8 @@ import torch
 
 import inverse_mel
 from inverse_mel import _io, cli
-from inverse_mel.demo import synthesize
+from helpers import subprocess_env, synthetic_audio
 
-REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 FAST = ["--griffin-lim-iters", "4"]
 
 
@@ -30,7 +29,7 @@ def run_cli(capsys, *argv):
 
 
 def run_process(*argv, env=None, **kwargs):
-    full_env = dict(os.environ, PYTHONPATH=REPO, **(env or {}))
+    full_env = subprocess_env(**(env or {}))
     return subprocess.run([sys.executable, "-m", "inverse_mel", *map(str, argv)], capture_output=True, text=True,
                           env=full_env, **kwargs)
 
@@ -54,10 +53,10 @@ def clips(tmp_path_factory):
     """Speech-like clips at 22.05 and 44.1 kHz in the formats users have, including Ogg Vorbis
     under .oga (what Linux sound themes ship)."""
     root = tmp_path_factory.mktemp("clips")
-    audio = synthesize(22050, seconds=1.2).numpy()
+    audio = synthetic_audio(22050, seconds=1.2).numpy()
     soundfile.write(root / "speech.oga", audio, 22050, format="OGG", subtype="VORBIS")
     soundfile.write(root / "speech_flac.flac", audio, 22050, subtype="PCM_24")
-    soundfile.write(root / "music44k.wav", synthesize(44100, seconds=1.0).numpy(), 44100, subtype="FLOAT")
+    soundfile.write(root / "music44k.wav", synthetic_audio(44100, seconds=1.0).numpy(), 44100, subtype="FLOAT")
     soundfile.write(root / "aiff_clip.aiff", audio, 22050)
     shutil.copy(root / "speech.oga", root / "renamed.dat")  # audio recognised by content, not by name
     return root
@@ -68,7 +67,7 @@ def many_clips(tmp_path_factory):
     """16 short clips for resume and sharding runs."""
     root = tmp_path_factory.mktemp("many")
     for i in range(16):
-        audio = synthesize(22050, seconds=1.0 + 0.05 * i).numpy() * (0.5 + 0.02 * i)
+        audio = synthetic_audio(22050, seconds=1.0 + 0.05 * i).numpy() * (0.5 + 0.02 * i)
         fmt = ("OGG", "VORBIS") if i % 2 else ("WAV", "PCM_16")
         soundfile.write(root / f"clip{i:02d}.{'oga' if i % 2 else 'wav'}", audio, 22050, format=fmt[0], subtype=fmt[1])
     return root
@@ -85,6 +84,7 @@ def test_every_format_libsndfile_reads(clips, capsys, tmp_path, name):
     assert "SC " in err  # measured against the source
 
 
+@pytest.mark.slow  # 1-4 s per format: audio encoders
 @pytest.mark.parametrize("output, container, subtype, sample_format", [
     ("x.flac", "FLAC", "PCM_16", "pcm16"),
     ("x.flac", "FLAC", "PCM_24", "pcm24"),
@@ -123,6 +123,7 @@ def test_flac_cannot_hold_float_and_mp3_is_not_written(clips, capsys, tmp_path):
 
 
 # -- never a half-written file ----------------------------------------------------------------------
+@pytest.mark.slow  # 4 s: a subprocess
 def test_unwritable_output_is_one_line(clips, tmp_path):
     result = run_process(clips / "speech.oga", "-o", "/proc/x.wav", *FAST)
     assert result.returncode == 1 and "Traceback" not in result.stderr
@@ -130,6 +131,7 @@ def test_unwritable_output_is_one_line(clips, tmp_path):
         f"{clips / 'speech.oga'}: error: cannot write /proc/x.wav: No such file or directory"]
 
 
+@pytest.mark.slow  # 6 s
 def test_full_disk_leaves_nothing_behind(clips, capsys, tmp_path, monkeypatch):
     real_fsync = os.fsync
 
@@ -168,6 +170,7 @@ def test_failed_file_is_skipped_and_recorded(clips, capsys, tmp_path):
 
 
 # -- resume ------------------------------------------------------------------------------------------
+@pytest.mark.slow  # 15 s: three folder runs
 def test_rerun_skips_complete_outputs_and_overwrite_redoes_them(many_clips, capsys, tmp_path):
     out = tmp_path / "out"
     code, err = run_cli(capsys, many_clips, "-o", out, *FAST)
@@ -182,12 +185,13 @@ def test_rerun_skips_complete_outputs_and_overwrite_redoes_them(many_clips, caps
     assert code == 0 and err.count(": ok") == 16 and len(manifest_records(out)) == 16
 
 
+@pytest.mark.slow  # 37 s: two CLI runs over 12 clips in subprocesses
 def test_killed_run_resumes_to_identical_outputs(many_clips, tmp_path):
     reference = tmp_path / "reference"
     assert run_process(many_clips, "-o", reference, "--quiet").returncode == 0
     out = tmp_path / "out"
     process = subprocess.Popen([sys.executable, "-m", "inverse_mel", str(many_clips), "-o", str(out), "--quiet"],
-                               env=dict(os.environ, PYTHONPATH=REPO), stderr=subprocess.PIPE)
+                               env=subprocess_env(), stderr=subprocess.PIPE)
     manifest = out / "manifest.jsonl"
     deadline = time.time() + 120
     while time.time() < deadline and process.poll() is None:
@@ -216,6 +220,7 @@ def test_killed_run_resumes_to_identical_outputs(many_clips, tmp_path):
 
 
 # -- sharding --------------------------------------------------------------------------------------
+@pytest.mark.slow  # 18 s: three sharded runs
 def test_shards_split_the_work_exactly_once(many_clips, capsys, tmp_path):
     single = tmp_path / "single"
     assert run_cli(capsys, many_clips, "-o", single, *FAST)[0] == 0
@@ -237,6 +242,7 @@ def test_bad_shard_is_one_line(many_clips, capsys, tmp_path, value):
     assert code == 2 and "--shard must be I/N with 0 <= I < N" in err
 
 
+@pytest.mark.slow  # 11 s: torchrun starts two processes
 def test_torchrun_two_processes(many_clips, tmp_path):
     single = tmp_path / "single"
     assert run_process(many_clips, "-o", single, "--quiet", *FAST).returncode == 0
@@ -244,7 +250,7 @@ def test_torchrun_two_processes(many_clips, tmp_path):
     result = subprocess.run(
         [sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc-per-node", "2", "-m", "inverse_mel",
          str(many_clips), "-o", str(out), *FAST],
-        capture_output=True, text=True, env=dict(os.environ, PYTHONPATH=REPO), timeout=600)
+        capture_output=True, text=True, env=subprocess_env(), timeout=600)
     assert result.returncode == 0, result.stderr[-3000:]
     assert "shard 0/2: 8 of them" in result.stderr and "shard 1/2: 8 of them" in result.stderr
     assert folder_bytes(out) == folder_bytes(single)
@@ -269,7 +275,7 @@ def test_library_import_stays_light():
              "import inverse_mel; print([m for m in ('soundfile', 'soxr', 'tqdm', 'numpy', 'inverse_mel.cli', "
              "'inverse_mel._io') if m in sys.modules and m not in before])")
     result = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True,
-                            env=dict(os.environ, PYTHONPATH=REPO))
+                            env=subprocess_env())
     assert result.returncode == 0 and result.stdout.strip() == "[]", result.stdout + result.stderr
     assert "Failed to initialize NumPy" not in result.stderr
     assert inverse_mel.__version__

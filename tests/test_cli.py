@@ -11,7 +11,7 @@ import torch
 
 import inverse_mel
 from inverse_mel import _io, cli
-from inverse_mel.demo import synthesize
+from helpers import synthetic_audio
 from devices import needs_cuda
 
 
@@ -19,10 +19,10 @@ from devices import needs_cuda
 def files(tmp_path_factory):
     root = tmp_path_factory.mktemp("cli")
     preset = inverse_mel.get_preset("hifigan")
-    audio = synthesize(22050, seconds=1.5)
+    audio = synthetic_audio(22050, seconds=1.5)
     features = preset.features(audio)
     _io.write_audio(str(root / "clip.wav"), audio, 22050)
-    _io.write_audio(str(root / "clip16k.wav"), synthesize(16000, seconds=1.0), 16000)
+    _io.write_audio(str(root / "clip16k.wav"), synthetic_audio(16000, seconds=1.0), 16000)
     np.save(root / "feats.npy", features.numpy())
     np.savez(root / "bundle.npz", mel=features.numpy(), other=np.zeros(3))
     np.savez(root / "two.npz", a=features.numpy(), b=features.numpy())
@@ -46,6 +46,7 @@ def run_cli(capsys, *argv):
     return code, captured.err
 
 
+@pytest.mark.slow  # 6 s: a full conversion with a plot
 def test_audio_to_wav_with_quality_and_plot(files, capsys, tmp_path):
     root, preset, audio, _ = files
     out, plot = tmp_path / "out.wav", tmp_path / "plot.png"
@@ -81,6 +82,7 @@ def test_linear_input_scale_and_explicit_settings(files, capsys, tmp_path):
     assert "whisper+custom" in err and "64 mels" in err
 
 
+@pytest.mark.slow  # 8 s
 def test_folder_run_skips_failures_and_writes_the_rest(files, capsys, tmp_path):
     root, _, _, _ = files
     out = tmp_path / "outdir"
@@ -156,6 +158,7 @@ def test_cuda_run_matches_cpu(files, capsys, tmp_path):
     assert float(difference) < 1e-2
 
 
+@pytest.mark.slow  # 17 s: three interpreter starts
 def test_python_dash_m_entry_point(files, tmp_path):
     # The real entry point, in a subprocess: exit codes and stderr as a shell sees them.
     root = files[0]

@@ -10,16 +10,16 @@ import torch
 
 import inverse_mel
 from inverse_mel import cli
-from inverse_mel.demo import synthesize
+from helpers import synthetic_audio
 
 
 @pytest.fixture(scope="module")
 def arrays(tmp_path_factory):
     root = tmp_path_factory.mktemp("conventions")
     hifigan, whisper = inverse_mel.get_preset("hifigan"), inverse_mel.get_preset("whisper")
-    features = hifigan.features(synthesize(22050, seconds=1.0))
+    features = hifigan.features(synthetic_audio(22050, seconds=1.0))
     np.save(root / "hifigan.npy", features.numpy())
-    np.save(root / "whisper.npy", whisper.features(synthesize(16000, seconds=1.0)).numpy())
+    np.save(root / "whisper.npy", whisper.features(synthetic_audio(16000, seconds=1.0)).numpy())
     batch = torch.stack([features, features * 0.5 - 1.0, features - 2.0])
     np.save(root / "batch.npy", batch.numpy())
     np.save(root / "overflow.npy", np.full((80, 20), 1e30, dtype=np.float32))
@@ -33,6 +33,7 @@ def run_cli(capsys, *argv):
     return code, captured.err
 
 
+@pytest.mark.slow  # 3.4 s: a full conversion
 def test_whisper_features_given_to_hifigan_warn_once_and_still_convert(arrays, capsys, tmp_path):
     root = arrays[0]
     out = tmp_path / "w.npy"
@@ -62,7 +63,7 @@ def test_preset_auto_uses_the_best_fit(arrays, capsys, tmp_path):
 
 def test_preset_auto_needs_an_array(capsys, tmp_path):
     path = tmp_path / "a.wav"
-    inverse_mel._io.write_audio(str(path), synthesize(16000, seconds=0.5), 16000)
+    inverse_mel._io.write_audio(str(path), synthetic_audio(16000, seconds=0.5), 16000)
     code, err = run_cli(capsys, path, "-o", tmp_path / "b.wav", "--preset", "auto")
     assert code == 2 and "--preset auto recognises a model's features in mel arrays" in err
 

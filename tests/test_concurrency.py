@@ -33,6 +33,7 @@ def _run_threads(worker):
     return errors
 
 
+@pytest.mark.slow  # 4 s
 @pytest.mark.parametrize("solver", ["lstsq", "nnls"])
 def test_first_use_from_many_threads_builds_the_operator_once(monkeypatch, solver):
     builds = []

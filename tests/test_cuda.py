@@ -13,11 +13,10 @@ import torch
 
 import inverse_mel
 from inverse_mel import functional as F
-from inverse_mel.demo import synthesize
-from conftest import ALL_CONFIGS, REFERENCE, STORED_FB_ATOL, WELL_CONDITIONED, rel_err, torchaudio_fbanks
+from helpers import (ALL_CONFIGS, NNLS_TOL, REFERENCE, STORED_FB_ATOL, WELL_CONDITIONED, rel_err, synthetic_audio,
+                     torchaudio_fbanks)
 from devices import DEVICES, needs_cuda, needs_two_cuda_devices
 
-NNLS_TOL = 1e-4
 # (sample_rate, n_fft, hop, n_mels, f_max, norm, mel_scale): TTS, Whisper (rank-deficient), docs.
 SPECTROGRAM_BANKS = {
     "tts": (22050, 1024, 256, 80, 8000.0, "slaney", "slaney"),
@@ -52,7 +51,7 @@ def _mel_of_speechlike_audio(name, power=2, seconds=1.0, model_like=False):
     """The mel spectrogram of synthetic speech-like audio; model_like adds 30% log-normal noise, so no
     spectrum fits it exactly (like a TTS model's output)."""
     sr, n_fft, hop = SPECTROGRAM_BANKS[name][:3]
-    audio = synthesize(sr, seconds).double()
+    audio = synthetic_audio(sr, seconds).double()
     spec = torch.stft(audio, n_fft, hop, window=torch.hann_window(n_fft, dtype=torch.float64),
                       return_complex=True).abs().pow(power)
     mel = _bank_module(name, "cpu").fb.double().T @ spec
@@ -312,7 +311,7 @@ def test_pghi_integration_cuda_equals_cpu(dtype):
 
 @needs_cuda
 def test_phase_gradient_init_cuda_equals_cpu():
-    audio = synthesize(22050, 0.5).double()
+    audio = synthetic_audio(22050, 0.5).double()
     window = torch.hann_window(1024, dtype=torch.float64)
     spec = torch.stft(audio, 1024, 256, window=window, return_complex=True).abs()
     # torch.stft rounds differently on the two devices: feed both the same magnitudes.
@@ -344,7 +343,7 @@ def test_mel_projection_cuda_equals_cpu(dtype):
 @pytest.mark.parametrize("method", ["pghi", "griffin_lim"])
 def test_mel_to_audio_cuda_matches_cpu(method):
     preset = inverse_mel.get_preset("hifigan")
-    features = preset.features(synthesize(preset.sample_rate, 1.0))
+    features = preset.features(synthetic_audio(preset.sample_rate, 1.0))
     cpu = inverse_mel.mel_to_audio(features, preset, method=method)
     gpu = inverse_mel.mel_to_audio(features.cuda(), preset, method=method)
     assert gpu.is_cuda and gpu.shape == cpu.shape and bool(torch.isfinite(gpu).all())

@@ -6,7 +6,7 @@ import math
 import pytest
 import torch
 
-from inverse_mel.demo import synthesize
+from helpers import synthetic_audio
 from inverse_mel.presets import PRESETS, Detection, detect
 
 # Value conventions no other preset shares: the detection must name them outright.
@@ -15,7 +15,7 @@ UNIQUE = ["whisper", "whisper-128", "coqui", "styletts2", "matcha", "bigvgan-44k
 
 @pytest.fixture(scope="module")
 def features_by_preset():
-    audio = {rate: synthesize(rate, seconds=2.0) for rate in {p.sample_rate for p in PRESETS.values()}}
+    audio = {rate: synthetic_audio(rate, seconds=2.0) for rate in {p.sample_rate for p in PRESETS.values()}}
     return {name: preset.features(audio[preset.sample_rate]) for name, preset in PRESETS.items()}
 
 

@@ -7,7 +7,7 @@ import pytest
 import torch
 
 from inverse_mel import functional as F
-from conftest import ALL_CONFIGS, REFERENCE, STORED_FB_ATOL
+from helpers import ALL_CONFIGS, REFERENCE, STORED_FB_ATOL
 
 
 @pytest.mark.parametrize("i", ALL_CONFIGS)

@@ -1,4 +1,9 @@
-"""InverseMelScale / inverse_mel_scale: torchaudio parity, rank deficiency, dtypes, shapes, caching."""
+"""InverseMelScale / inverse_mel_scale: torchaudio parity, rank deficiency, dtypes, shapes, caching.
+
+The forward and op tests run on every device (tests/devices.py); a CUDA variant is held to the
+same reference as the CPU, allowing for CPU/CUDA float32 round-off (helpers.device_bound). Tests of
+CPU-only behaviour (threads, the eager NaN check the CUDA path skips, caching, pickling) stay on
+the CPU; CUDA-only behaviour is in test_cuda.py."""
 import copy
 import io
 import warnings
@@ -8,14 +13,16 @@ import torch
 
 import inverse_mel
 from inverse_mel import functional as F
-from conftest import (
+from helpers import (
     ALL_CONFIGS,
     ILL_CONDITIONED,
     REFERENCE,
     WELL_CONDITIONED,
+    device_bound,
     reference_inverse,
     rel_err,
 )
+from devices import DEVICES
 
 DRIVERS = ["gels", "gelsy", "gelsd", "gelss"]
 
@@ -32,12 +39,14 @@ def test_matches_torchaudio_on_well_conditioned(i, driver):
         assert rel_err(out, REFERENCE.array(f"out_{ta_driver}", i)) <= 1e-4
 
 
+@pytest.mark.parametrize("device", DEVICES)
 @pytest.mark.parametrize("i", ALL_CONFIGS)
-def test_matches_independent_float64_reference(i):
+def test_matches_independent_float64_reference(i, device):
     module = REFERENCE.module(i).double()
     melspec = REFERENCE.array("M", i).double()
     expected = reference_inverse(melspec, module.fb)
-    torch.testing.assert_close(module(melspec), expected, rtol=1e-9, atol=1e-9 * float(expected.abs().max()))
+    out = module.to(device)(melspec.to(device)).cpu()  # float64: CPU and CUDA agree to 1e-12
+    torch.testing.assert_close(out, expected, rtol=1e-9, atol=1e-9 * float(expected.abs().max()))
 
 
 # --- rank-deficient and ill-conditioned filterbanks ---------------------------------------------
@@ -45,12 +54,13 @@ def _mel_residual(fb, out, melspec):
     return float((fb.T.double() @ out.double() - melspec.double()).norm() / melspec.double().norm())
 
 
+@pytest.mark.parametrize("device", DEVICES)
 @pytest.mark.parametrize("driver", DRIVERS)
 @pytest.mark.parametrize("i", ILL_CONDITIONED)
-def test_ill_conditioned_never_raises_and_fits_as_well_as_gelsd(i, driver):
-    module = REFERENCE.module(i, driver=driver)
+def test_ill_conditioned_never_raises_and_fits_as_well_as_gelsd(i, driver, device):
+    module = REFERENCE.module(i, driver=driver).to(device)
     melspec = REFERENCE.array("M", i)
-    out = module(melspec)
+    out = module(melspec.to(device)).cpu()
     assert torch.isfinite(out).all() and (out >= 0).all()
     fb = REFERENCE.array("fb", i)
     gelsd = REFERENCE.array("out_gelsd", i)
@@ -67,25 +77,27 @@ def test_solve_path(i):
         assert op.gram_cholesky_band is None
 
 
+@pytest.mark.parametrize("device", DEVICES)
 @pytest.mark.parametrize("i", ALL_CONFIGS)
-def test_stable_under_one_percent_noise(i):
-    module = REFERENCE.module(i)
+def test_stable_under_one_percent_noise(i, device):
+    module = REFERENCE.module(i).to(device)
     melspec = REFERENCE.array("M", i)
-    clean = module(melspec)
+    clean = module(melspec.to(device)).cpu()
     gen = torch.Generator().manual_seed(1234 + i)
     for _ in range(5):
         noise = torch.randn(melspec.shape, generator=gen) * 0.01 * melspec.abs().mean()
-        assert rel_err(module(melspec + noise), clean) <= 0.25
+        assert rel_err(module((melspec + noise).to(device)).cpu(), clean) <= 0.25
 
 
-def test_whisper_fp16_round_trip_stays_bounded():
+@pytest.mark.parametrize("device", DEVICES)
+def test_whisper_fp16_round_trip_stays_bounded(device):
     # Whisper: 16 kHz, n_fft 400, 80 slaney mels. torchaudio's gels blows up to ~3.5e3x here.
     module = REFERENCE.module(0)
     assert REFERENCE.config(0)["n_mels"] == 80 and REFERENCE.config(0)["n_stft"] == 201
     gen = torch.Generator().manual_seed(0)
     spec = torch.rand(4, 201, 50, generator=gen)
     melspec = (module.fb.T @ spec).half().float()
-    out = module(melspec)
+    out = module.to(device)(melspec.to(device)).cpu()
     assert float(out.max()) <= 3.0 * float(spec.max())
 
 
@@ -125,14 +137,15 @@ def test_rcond_is_settable_and_changes_the_cut():
                                     dict(n_stft=1025, n_mels=256, sample_rate=44100),
                                     dict(n_stft=201, n_mels=80, sample_rate=16000, norm="slaney", mel_scale="slaney")])
 @pytest.mark.parametrize("dtype", [torch.float32, torch.float64])
-def test_rcond_zero_stays_finite_on_rank_deficient_banks(config, dtype):
+@pytest.mark.parametrize("device", DEVICES)
+def test_rcond_zero_stays_finite_on_rank_deficient_banks(config, dtype, device):
     # torchaudio's own defaults, InverseMelScale(201, 128, 16000) and (1025, 256, 44100), are
     # rank-deficient; rcond=0.0 used to keep 1e-17 directions: NaN in float32, 1e28 in float64.
     # The cut never goes below the compute dtype's round-off.
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
-        module = inverse_mel.InverseMelScale(**config, rcond=0.0).to(dtype)
-    spec = torch.rand(2, config["n_stft"], 20, generator=torch.Generator().manual_seed(0), dtype=dtype)
+        module = inverse_mel.InverseMelScale(**config, rcond=0.0).to(dtype).to(device)
+    spec = torch.rand(2, config["n_stft"], 20, generator=torch.Generator().manual_seed(0), dtype=dtype).to(device)
     melspec = module.fb.T @ spec
     out = module(melspec)
     assert torch.isfinite(out).all()
@@ -141,7 +154,8 @@ def test_rcond_zero_stays_finite_on_rank_deficient_banks(config, dtype):
     assert mel_residual < 0.05
 
 
-def test_a_full_rank_ill_conditioned_bank_outside_the_fixtures_keeps_every_direction():
+@pytest.mark.parametrize("device", DEVICES)
+def test_a_full_rank_ill_conditioned_bank_outside_the_fixtures_keeps_every_direction(device):
     # smallest/largest singular value 2.4e-3: torchaudio's float32 gels is accurate here (2.8e-7 from
     # float64), and rcond=1e-2 (the old default) cut a direction and moved the output by 2-4%.
     module = inverse_mel.InverseMelScale(401, 128, 11025)
@@ -149,7 +163,7 @@ def test_a_full_rank_ill_conditioned_bank_outside_the_fixtures_keeps_every_direc
     spec = torch.rand(2, 401, 8, generator=torch.Generator().manual_seed(0))
     melspec = module.fb.T @ spec
     exact = torch.relu(torch.linalg.lstsq(module.fb.T.double()[None], melspec.double(), driver="gelsd").solution)
-    assert rel_err(module(melspec), exact) <= 1e-5
+    assert rel_err(module.to(device)(melspec.to(device)).cpu(), exact) <= device_bound(device, 1e-5)
     assert inverse_mel.InverseMelScale(401, 128, 11025, rcond=1e-2).rank == 127
 
 
@@ -167,23 +181,32 @@ def tts():
     return inverse_mel.InverseMelScale(513, n_mels=80, sample_rate=22050, f_max=8000.0, norm="slaney", mel_scale="slaney")
 
 
+def _on(module, device):
+    """The module on ``device``; a copy, so that the module-scoped fixture stays on the CPU."""
+    return module if device == "cpu" else copy.deepcopy(module).to(device)
+
+
 def _melspec(module, *shape, dtype=torch.float32, seed=0):
     gen = torch.Generator().manual_seed(seed)
     spec = torch.rand(*shape[:-1], module.n_stft, shape[-1], generator=gen, dtype=torch.float64)
-    return (module.fb.T.double() @ spec).to(dtype)
+    return (module.fb.T.double().cpu() @ spec).to(dtype).to(module.fb.device)
 
 
+@pytest.mark.parametrize("device", DEVICES)
 @pytest.mark.parametrize("dtype", [torch.float32, torch.float64])
-def test_float_dtypes_are_kept(tts, dtype):
+def test_float_dtypes_are_kept(tts, dtype, device):
     melspec = _melspec(tts, 2, 7, dtype=dtype)
-    out = tts(melspec)
-    assert out.dtype == dtype
+    out = _on(tts, device)(melspec.to(device))
+    assert out.dtype == dtype and out.device.type == device
     expected = reference_inverse(melspec.double(), tts.fb, dtype=dtype)
-    assert rel_err(out, expected) <= (1e-5 if dtype == torch.float32 else 1e-12)
+    bound = device_bound(device, 1e-5) if dtype == torch.float32 else device_bound(device, 1e-12, 1e-12)
+    assert rel_err(out.cpu(), expected) <= bound
 
 
+@pytest.mark.parametrize("device", DEVICES)
 @pytest.mark.parametrize("dtype", [torch.float16, torch.bfloat16])
-def test_half_dtypes_compute_in_float32(tts, dtype):
+def test_half_dtypes_compute_in_float32(tts, dtype, device):
+    tts = _on(tts, device)
     melspec = _melspec(tts, 2, 7, dtype=dtype)
     out = tts(melspec)
     assert out.dtype == dtype
@@ -191,8 +214,10 @@ def test_half_dtypes_compute_in_float32(tts, dtype):
     assert torch.equal(out, expected)
 
 
+@pytest.mark.parametrize("device", DEVICES)
 @pytest.mark.parametrize("lead", [(), (1,), (3,), (2, 3), (2, 1, 2)])
-def test_leading_dims(tts, lead):
+def test_leading_dims(tts, lead, device):
+    tts = _on(tts, device)
     melspec = _melspec(tts, *lead, 9)
     out = tts(melspec)
     assert out.shape == (*lead, 513, 9)
@@ -230,7 +255,9 @@ def test_non_contiguous_and_expanded_inputs(tts):
     assert torch.equal(out, tts(base[:1]).expand(5, 513, 12))
 
 
-def test_batch_equals_per_item(tts):
+@pytest.mark.parametrize("device", DEVICES)
+def test_batch_equals_per_item(tts, device):
+    tts = _on(tts, device)
     melspec = _melspec(tts, 5, 300)
     batched = tts(melspec)
     for b in range(5):
@@ -281,7 +308,9 @@ def test_dense_gram_path_is_thread_count_independent(config, frames):
     assert rel_err(outputs[0], reference_inverse(melspec, module.fb)) <= 2e-5
 
 
-def test_inference_mode_and_no_grad(tts):
+@pytest.mark.parametrize("device", DEVICES)
+def test_inference_mode_and_no_grad(tts, device):
+    tts = _on(tts, device)
     melspec = _melspec(tts, 2, 5)
     expected = tts(melspec)
     with torch.no_grad():
@@ -305,9 +334,11 @@ def test_nan_and_inf_are_rejected_with_their_position(tts):
     assert out.shape == (513, 4)
 
 
-def test_nan_and_inf_stay_in_their_frame_in_the_op(tts):
+@pytest.mark.parametrize("device", DEVICES)
+def test_nan_and_inf_stay_in_their_frame_in_the_op(tts, device):
     # The op (used as is by compiled graphs, which skip the eager check) keeps a bad frame's
     # NaN/Inf to that frame.
+    tts = _on(tts, device)
     op = tts.operator(torch.float32)
 
     def apply(m):
@@ -319,30 +350,34 @@ def test_nan_and_inf_stay_in_their_frame_in_the_op(tts):
     bad[0, 5, 3] = float("nan")
     bad[1, 7, 8] = float("inf")
     out = apply(bad)
-    good = torch.ones(2, 10, dtype=torch.bool)
+    good = torch.ones(2, 10, dtype=torch.bool, device=device)
     good[0, 3] = False
     good[1, 8] = False
     assert torch.equal(out.transpose(1, 2)[good], clean.transpose(1, 2)[good])
     assert not torch.isfinite(out[0, :, 3]).all() and not torch.isfinite(out[1, :, 8]).all()
 
 
-def test_dense_custom_filterbank():
+@pytest.mark.parametrize("device", DEVICES)
+def test_dense_custom_filterbank(device):
     gen = torch.Generator().manual_seed(3)
     fb = torch.rand(65, 20, generator=gen, dtype=torch.float64)  # every bin in every band
     melspec = fb.T @ torch.rand(3, 65, 11, generator=gen, dtype=torch.float64)
-    out = F.inverse_mel_scale(melspec, fb)
+    out = F.inverse_mel_scale(melspec.to(device), fb.to(device)).cpu()  # float64: devices agree to 1e-12
     assert rel_err(out, reference_inverse(melspec, fb)) <= 1e-10
 
 
-def test_functional_with_librosa_filterbank():
+@pytest.mark.parametrize("device", DEVICES)
+def test_functional_with_librosa_filterbank(device):
     i = 2  # TTS config; librosa's bank is (n_mels, n_freqs): the docstring says pass its transpose
     fb = REFERENCE.array("librosa_fb", i).T.contiguous()
     melspec = fb.T @ torch.rand(2, fb.shape[0], 6, generator=torch.Generator().manual_seed(0))
-    out = F.inverse_mel_scale(melspec, fb, driver="gelsd")
-    assert rel_err(out, reference_inverse(melspec.double(), fb)) <= 1e-5
+    out = F.inverse_mel_scale(melspec.to(device), fb.to(device), driver="gelsd").cpu()
+    assert rel_err(out, reference_inverse(melspec.double(), fb)) <= device_bound(device, 1e-5)
 
 
-def test_functional_equals_module(tts):
+@pytest.mark.parametrize("device", DEVICES)
+def test_functional_equals_module(tts, device):
+    tts = _on(tts, device)
     melspec = _melspec(tts, 3, 13)
     assert torch.equal(F.inverse_mel_scale(melspec, tts.fb), tts(melspec))
 
@@ -461,13 +496,15 @@ def test_half_inputs_are_solved_in_chunks_with_the_same_result(monkeypatch, solv
     assert torch.equal(by_items, whole)
 
 
+@pytest.mark.parametrize("device", DEVICES)
 @pytest.mark.parametrize("solver", ["lstsq", "nnls"])
-def test_forward_skips_autograd_only_where_no_gradient_is_possible(solver):
+def test_forward_skips_autograd_only_where_no_gradient_is_possible(solver, device):
     # The per-call path calls the op below the autograd layer when nothing can need a gradient:
     # same values, and a graph whenever the input requires grad under grad mode.
     module = inverse_mel.InverseMelScale(513, 80, 22050, f_max=8000.0, norm="slaney", mel_scale="slaney",
-                                         solver=solver).double()
-    mel = module.fb.T @ torch.rand(2, 513, 7, generator=torch.Generator().manual_seed(0), dtype=torch.float64)
+                                         solver=solver).double().to(device)
+    spec = torch.rand(2, 513, 7, generator=torch.Generator().manual_seed(0), dtype=torch.float64).to(device)
+    mel = module.fb.T @ spec
     plain = module(mel)
     assert plain.grad_fn is None
     leaf = mel.clone().requires_grad_()

@@ -35,6 +35,7 @@ def test_a_one_ulp_change_changes_the_digest():
     assert _digest(x) != before
 
 
+@pytest.mark.slow  # 3-4 s a width: a subprocess runs every case
 @pytest.mark.parametrize("isa", ["widest", "avx2", "baseline"])
 def test_kernels_give_the_snapshot_bits(isa):
     # Each width in a fresh process: the width is read once, when the library first runs a kernel.

@@ -9,7 +9,7 @@ import torch
 
 import inverse_mel
 from inverse_mel import functional as F
-from inverse_mel.demo import synthesize
+from helpers import synthetic_audio
 from inverse_mel.presets import Preset
 
 PRESET_NAMES = ["whisper", "hifigan", "vocos"]
@@ -27,7 +27,7 @@ def _magnitude(preset, spec):
 
 @pytest.fixture(scope="module")
 def audio_by_rate():
-    return {rate: synthesize(rate, seconds=2.0) for rate in (16000, 22050, 24000)}
+    return {rate: synthetic_audio(rate, seconds=2.0) for rate in (16000, 22050, 24000)}
 
 
 # -- the presets reproduce their front ends (transcribed here from the projects' code) -----------
@@ -129,7 +129,7 @@ def test_custom_preset_and_registry():
         assert inverse_mel.get_preset("test-custom") is custom
         with pytest.raises(ValueError, match="exists; pass overwrite=True"):
             inverse_mel.register_preset(custom)
-        audio = synthesize(16000, seconds=1.0)
+        audio = synthetic_audio(16000, seconds=1.0)
         waveform = inverse_mel.mel_to_audio(custom.features(audio), "test-custom", n_iter=8)
         assert waveform.shape[-1] == custom.frames_to_samples(custom.features(audio).shape[-1])
     finally:
@@ -146,7 +146,7 @@ def test_custom_preset_and_registry():
 # -- Griffin-Lim -------------------------------------------------------------------------------
 @pytest.fixture(scope="module")
 def tone_spec():
-    audio = synthesize(16000, seconds=1.5)
+    audio = synthetic_audio(16000, seconds=1.5)
     window = torch.hann_window(512)
     return audio, torch.stft(audio, 512, 128, window=window, return_complex=True).abs()
 

@@ -1,5 +1,10 @@
 """solver="nnls": optimality (KKT), agreement with an independent NNLS, scale invariance,
-edge cases, autograd, opcheck and torch.compile."""
+edge cases, autograd, opcheck and torch.compile.
+
+The solver tests on banded (mel) filterbanks run on every device (tests/devices.py), each device's
+result held to the same independent checks. Dense custom banks, thread counts, the vector-ISA
+builds and the eager NaN check are CPU matters (the CUDA solver takes banks whose bins touch at
+most 4 adjacent filters); CPU/CUDA parity itself is in test_cuda.py."""
 import copy
 import warnings
 
@@ -9,7 +14,8 @@ import torch
 
 import inverse_mel
 from inverse_mel import functional as F
-from conftest import ALL_CONFIGS, REFERENCE, rel_err
+from helpers import ALL_CONFIGS, REFERENCE, rel_err, subprocess_env
+from devices import DEVICES
 
 
 def lawson_hanson(a, b, max_iter=500):
@@ -51,33 +57,35 @@ def kkt_violation(fb, spec, melspec):
     return negative, free_grad
 
 
-def _module(i, **kwargs):
-    return REFERENCE.module(i, solver="nnls", **kwargs)
+def _module(i, device="cpu", **kwargs):
+    return REFERENCE.module(i, solver="nnls", **kwargs).to(device)
 
 
 # --- optimality --------------------------------------------------------------------------------
+@pytest.mark.parametrize("device", DEVICES)
 @pytest.mark.parametrize("i", ALL_CONFIGS)
-def test_kkt_on_reference_configs(i):
-    module = _module(i)
+def test_kkt_on_reference_configs(i, device):
+    module = _module(i, device)
     fb = REFERENCE.array("fb", i)
     melspec = REFERENCE.array("M", i)  # exact: fb.T @ S for a non-negative S
-    result = module.forward_with_info(melspec)
+    result = module.forward_with_info(melspec.to(device))
     assert result.converged.all()
-    negative, free_grad = kkt_violation(fb, result.specgram, melspec)
+    negative, free_grad = kkt_violation(fb, result.specgram.cpu(), melspec)
     assert float(negative.max()) == 0.0
     assert float(free_grad.max()) <= 1e-3
     # A non-negative exact solution exists, so NNLS fits the mel spectrogram (ReLU'd lstsq does not).
     assert float(result.residual.max()) <= 1e-3
 
 
+@pytest.mark.parametrize("device", DEVICES)
 @pytest.mark.parametrize("i", [2, 4, 7, 21])
-def test_objective_matches_lawson_hanson(i):
+def test_objective_matches_lawson_hanson(i, device):
     fb = REFERENCE.array("fb", i).double()
     gen = torch.Generator().manual_seed(i)
     # Inconsistent input: noisy mel, so the optimum has a residual and is mostly unique.
     melspec = fb.T @ torch.rand(fb.shape[0], 4, generator=gen, dtype=torch.float64)
     melspec = (melspec + 0.05 * melspec.mean() * torch.randn(melspec.shape, generator=gen, dtype=torch.float64)).clamp_min(0)
-    ours = F.inverse_mel_scale(melspec, fb, solver="nnls", tol=1e-10, max_iter=200)
+    ours = F.inverse_mel_scale(melspec.to(device), fb.to(device), solver="nnls", tol=1e-10, max_iter=200).cpu()
     for t in range(melspec.shape[-1]):
         ref = lawson_hanson(fb.T.numpy(), melspec[:, t].numpy())
         obj_ref = np.linalg.norm(fb.T.numpy() @ ref - melspec[:, t].numpy())
@@ -98,11 +106,12 @@ def test_unique_solution_equals_lawson_hanson():
         torch.testing.assert_close(ours[:, t], ref, rtol=1e-7, atol=1e-9)
 
 
-def test_nnls_fits_better_than_lstsq_relu():
-    module_l = REFERENCE.module(2)
-    module_n = _module(2)
+@pytest.mark.parametrize("device", DEVICES)
+def test_nnls_fits_better_than_lstsq_relu(device):
+    module_l = REFERENCE.module(2).to(device)
+    module_n = _module(2, device)
     spec = torch.rand(3, 513, 40, generator=torch.Generator().manual_seed(1)) ** 4  # peaky spectra
-    melspec = module_l.fb.T @ spec
+    melspec = module_l.fb.T @ spec.to(device)
     res_l = module_l.forward_with_info(melspec).residual
     res_n = module_n.forward_with_info(melspec).residual
     assert float(res_l.mean()) > 1e-3 and float(res_n.max()) <= 1e-3
@@ -171,12 +180,12 @@ torch.save(outputs, sys.argv[1])
 """
 
 
+@pytest.mark.slow  # 9-21 s: two subprocesses per width
 @pytest.mark.parametrize("isa", ["avx2", "baseline"])
 def test_every_vector_width_gives_the_same_bits(isa, tmp_path):
     # The entropy passes are compiled for AVX-512, AVX2 and the baseline ISA (64-, 32- and
     # 16-byte vectors) and the widest the CPU has runs; INVERSE_MEL_VECTOR_ISA caps it. Lanes are
     # frames and every width does the same IEEE operations, so the results must match bit for bit.
-    import os
     import subprocess
     import sys
     script = tmp_path / "run.py"
@@ -184,7 +193,7 @@ def test_every_vector_width_gives_the_same_bits(isa, tmp_path):
     results = {}
     for name, env in (("widest", {}), (isa, {"INVERSE_MEL_VECTOR_ISA": isa})):
         out = tmp_path / f"{name}.pt"
-        subprocess.run([sys.executable, str(script), str(out)], check=True, env={**os.environ, **env})
+        subprocess.run([sys.executable, str(script), str(out)], check=True, env=subprocess_env(**env))
         results[name] = torch.load(out)
     assert len(results["widest"]) == 9
     for widest, capped in zip(results["widest"], results[isa]):
@@ -194,26 +203,26 @@ def test_every_vector_width_gives_the_same_bits(isa, tmp_path):
 
 def test_unrecognised_vector_isa_setting_warns():
     # A typo in the test knob must not pass silently: it warns and keeps the widest width.
-    import os
     import subprocess
     import sys
     code = ("import torch, inverse_mel\n"
             "fb = inverse_mel.functional.melscale_fbanks(201, 0.0, 8000.0, 40, 16000, 'slaney', 'slaney')\n"
             "inverse_mel.functional.inverse_mel_scale(fb.T @ torch.rand(201, 20), fb, solver='nnls')\n")
     run = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True,
-                         env={**os.environ, "INVERSE_MEL_VECTOR_ISA": "AVX2"})
+                         env=subprocess_env(INVERSE_MEL_VECTOR_ISA="AVX2"))
     assert "INVERSE_MEL_VECTOR_ISA=AVX2 is not recognised (use avx2 or baseline" in run.stderr
 
 
 # --- edge cases --------------------------------------------------------------------------------
-def test_zero_frames_give_zero_output():
-    module = _module(2)
-    melspec = module.fb.T @ torch.rand(2, 513, 6, generator=torch.Generator().manual_seed(4))
+@pytest.mark.parametrize("device", DEVICES)
+def test_zero_frames_give_zero_output(device):
+    module = _module(2, device)
+    melspec = module.fb.T @ torch.rand(2, 513, 6, generator=torch.Generator().manual_seed(4)).to(device)
     melspec[0, :, 2] = 0.0
     melspec[1] = 0.0
     result = module.forward_with_info(melspec)
-    assert torch.equal(result.specgram[0, :, 2], torch.zeros(513))
-    assert torch.equal(result.specgram[1], torch.zeros(513, 6))
+    assert torch.equal(result.specgram[0, :, 2].cpu(), torch.zeros(513))
+    assert torch.equal(result.specgram[1].cpu(), torch.zeros(513, 6))
     assert result.converged.all() and result.iterations[1].eq(0).all()
 
 
@@ -255,16 +264,18 @@ def test_negative_filterbank_is_rejected():
         torch.ops.inverse_mel.nnls(torch.rand(10, 4).double(), op.tap_index, op.tap_weight, 10, 1e-4)
 
 
+@pytest.mark.parametrize("device", DEVICES)
 @pytest.mark.parametrize("i", [21, 26, 28])  # 10 empty filters; rank 54/64; rank 52/64
-def test_empty_filters_and_rank_deficiency(i):
-    module = _module(i)
-    melspec = REFERENCE.array("M", i)
+def test_empty_filters_and_rank_deficiency(i, device):
+    module = _module(i, device)
+    melspec = REFERENCE.array("M", i).to(device)
     result = module.forward_with_info(melspec)
     assert result.converged.all() and (result.specgram >= 0).all()
     assert float(result.residual.max()) <= 1e-3
 
 
-def test_max_iter_zero_is_the_mel_envelope():
+@pytest.mark.parametrize("device", DEVICES)
+def test_max_iter_zero_is_the_mel_envelope(device):
     # The solver starts from the mel envelope: each band's energy per unit filter area,
     # spread back over its bins with the filter weights (computed here independently).
     nnls = _module(2, max_iter=0)
@@ -272,23 +283,25 @@ def test_max_iter_zero_is_the_mel_envelope():
     melspec = REFERENCE.array("M", 2).double()
     density = melspec / fb.sum(0).clamp_min(1e-300)[:, None]
     envelope = (fb @ density) / fb.sum(1).clamp_min(1e-300)[:, None]
-    result = nnls.double().forward_with_info(melspec)
+    result = nnls.double().to(device).forward_with_info(melspec.to(device))
+    result = F.InverseMelResult(*(x.cpu() for x in result))
     # The band-edge bins no filter weighs copy their neighbour (band_edge_fill).
-    fill = nnls._fill_from
+    fill = nnls._fill_from.cpu()
     envelope[..., fill >= 0, :] = envelope[..., fill[fill >= 0], :]
     torch.testing.assert_close(result.specgram, envelope.clamp_min(0), rtol=1e-12, atol=1e-15)
     assert result.iterations.eq(0).all()
 
 
+@pytest.mark.parametrize("device", DEVICES)
 @pytest.mark.parametrize("dtype", [torch.float16, torch.bfloat16, torch.float64])
-def test_dtypes(dtype):
-    module = _module(2)
-    melspec = REFERENCE.array("M", 2)
+def test_dtypes(dtype, device):
+    module = _module(2, device)
+    melspec = REFERENCE.array("M", 2).to(device)
     result = module.forward_with_info(melspec.to(dtype))
     assert result.specgram.dtype == dtype and result.converged.all()
     # Each precision stops at its own point within tol = 1e-4 of an exact fit, so they agree
     # to about tol (float64 vs float32), or to the input rounding (half types vs float32).
-    assert rel_err(result.specgram, module(melspec.to(dtype).float())) <= (1e-3 if dtype == torch.float64 else 1e-2)
+    assert rel_err(result.specgram.cpu(), module(melspec.to(dtype).float()).cpu()) <= (1e-3 if dtype == torch.float64 else 1e-2)
     assert float(result.residual.max()) <= 1e-4
 
 
@@ -364,18 +377,19 @@ def test_gradcheck_with_active_constraints():
     assert torch.autograd.gradcheck(fn, (melspec.requires_grad_(),))
 
 
+@pytest.mark.parametrize("device", DEVICES)
 @pytest.mark.parametrize("dtype, scale", [(torch.float32, 1e-38), (torch.float32, 1e-40), (torch.float64, 1e-310)])
-def test_subnormal_frames_are_solved_not_nan(dtype, scale):
+def test_subnormal_frames_are_solved_not_nan(dtype, scale, device):
     # Found on recorded speech (near-silent Whisper frames): a frame whose largest value is
     # subnormal got an infinite power-of-two scale and came out NaN, reported as not converged.
-    module = _module(2).to(dtype)
+    module = _module(2).to(dtype).to(device)
     spec = torch.rand(513, 4, generator=torch.Generator().manual_seed(0), dtype=torch.float64) ** 2
-    melspec = (module.fb.double().T @ spec).to(dtype)
+    melspec = (module.fb.double().T.cpu() @ spec).to(dtype).to(device)
     reference = module.forward_with_info(melspec)
     tiny = module.forward_with_info(melspec * scale)
     assert bool(tiny.converged.all()) and bool(torch.isfinite(tiny.specgram).all())
     # The solution of the scaled input is the scaled solution (to the subnormal's lost digits).
-    assert rel_err(tiny.specgram / scale, reference.specgram) <= (1e-2 if scale < 1e-39 else 1e-3)
+    assert rel_err(tiny.specgram.cpu() / scale, reference.specgram.cpu()) <= (1e-2 if scale < 1e-39 else 1e-3)
 
 
 def test_rank_deficient_bank_converges_at_default_settings():
@@ -513,6 +527,7 @@ def test_gradient_of_a_filled_bin_reaches_its_source():
     assert torch.autograd.gradcheck(fn, (melspec,))
 
 
+@pytest.mark.slow  # 2-4 s: 300 frames of model-like input
 @pytest.mark.parametrize("name,args", [
     ("whisper", (201, 80, 16000, 0.0, None, "slaney", "slaney")),
     ("docs", (513, 128, 16000, 0.0, None, None, "htk")),

@@ -4,7 +4,7 @@ import torch
 
 import inverse_mel
 from inverse_mel import functional as F
-from conftest import REFERENCE
+from helpers import REFERENCE
 from devices import DEVICES, cpu_and_cuda
 
 
@@ -96,7 +96,7 @@ def test_no_gradient_for_the_operator_on_the_banded_path():
         out.sum().backward()
 
 
-@pytest.mark.parametrize("device", DEVICES)
+@pytest.mark.parametrize("device", cpu_and_cuda(slow_on_cpu=True))  # CPU: 25-56 s of finite differences
 def test_gradcheck_melspec(device):
     for melspec, gram, idx, w, band in sample_inputs(device, requires_grad=True):
         fn = lambda m: torch.ops.inverse_mel.lstsq_apply(m, gram, idx, w, band)  # noqa: E731
@@ -121,7 +121,7 @@ def test_gradcheck_operator_fields():
     assert torch.autograd.gradcheck(fn, (gram, w))
 
 
-@pytest.mark.parametrize("device", DEVICES)
+@pytest.mark.parametrize("device", cpu_and_cuda(slow_on_cpu=True))  # CPU: 25-56 s of finite differences
 @pytest.mark.parametrize("seed", [0, 1, 2])
 def test_gradcheck_through_module(device, seed):
     # NNLS through a module is underdetermined (201 bins from 40 mels): its gradient is checked on
@@ -149,7 +149,7 @@ def _tts(device, **kwargs):
                                        **kwargs).to(device)
 
 
-@pytest.mark.parametrize("device", DEVICES)
+@pytest.mark.parametrize("device", cpu_and_cuda(slow_on_cpu=True))  # CPU: 3 s of compilation
 @pytest.mark.parametrize("solver", ["lstsq", "nnls"])
 def test_torch_compile_fullgraph_matches_eager(device, solver):
     module = _tts(device, solver=solver)
@@ -173,7 +173,7 @@ def test_torch_compile_reduce_overhead(device, solver):
         torch.testing.assert_close(compiled(melspec), expected, rtol=0, atol=0)
 
 
-@pytest.mark.parametrize("device", DEVICES)
+@pytest.mark.parametrize("device", cpu_and_cuda(slow_on_cpu=True))  # CPU: 3 s of compilation
 def test_torch_compile_functional(device):
     fb = REFERENCE.array("fb", 4).to(device)
     op = F.lstsq_operator(fb).to(torch.float32)

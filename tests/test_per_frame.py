@@ -1,7 +1,11 @@
 """The per-frame NNLS solver and least-squares expansion that the CUDA kernels run
 (csrc/shared/nnls_frame.h, lstsq_expand.h), built for the CPU as the ops _nnls_per_frame,
 _nnls_backward_per_frame and _lstsq_apply_per_frame, held to the CPU kernels: so the GPU's logic is
-tested on every CI run, without a GPU."""
+tested on every CI run, without a GPU.
+
+CPU-only by design, and not parametrised over devices: these tests exercise the CPU build of the
+GPU's per-frame code. The CUDA kernels themselves are held to the same per-frame ops, bit for bit
+or to NNLS_TOL, in test_cuda.py."""
 import warnings
 
 import pytest
@@ -11,8 +15,7 @@ import inverse_mel
 from inverse_mel import _validation as V
 from inverse_mel import functional as F
 from inverse_mel.functional.inverse import gram_bands
-from inverse_mel.demo import synthesize
-from conftest import ALL_CONFIGS, REFERENCE
+from helpers import ALL_CONFIGS, REFERENCE, synthetic_audio
 
 OPS = torch.ops.inverse_mel
 TOL = 1e-4
@@ -32,7 +35,7 @@ def _module(cfg):
 
 def _spectrogram(cfg, power, seconds=1.2):
     sr, n_fft, hop = cfg[:3]
-    audio = synthesize(sr, seconds)
+    audio = synthetic_audio(sr, seconds)
     return torch.stft(audio.double(), n_fft, hop, window=torch.hann_window(n_fft, dtype=torch.float64),
                       return_complex=True).abs().pow(power)
 

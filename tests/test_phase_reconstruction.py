@@ -11,7 +11,7 @@ import torch
 import inverse_mel
 from inverse_mel import functional as F
 from inverse_mel import metrics
-from inverse_mel.demo import synthesize
+from helpers import synthetic_audio
 from devices import DEVICES
 
 OPS = torch.ops.inverse_mel
@@ -62,13 +62,15 @@ def _integrate(magnitude, time_step, freq_step, init, relative_tol):
     return OPS.pghi_integrate(magnitude, time_step, freq_step, order, init, relative_tol)
 
 
+@pytest.mark.parametrize("device", DEVICES)
 @pytest.mark.parametrize("relative_tol", [0.0, 1e-3, 0.2])
 @pytest.mark.parametrize("seed", [0, 1, 2])
-def test_integration_equals_the_papers_algorithm(seed, relative_tol):
+def test_integration_equals_the_papers_algorithm(seed, relative_tol, device):
     magnitude, time_step, freq_step, init = _random_problem(17, 23, seed)
     expected = reference_integration(magnitude, time_step, freq_step, init, relative_tol)
-    torch.testing.assert_close(_integrate(magnitude, time_step, freq_step, init, relative_tol), expected,
-                               rtol=0, atol=1e-12)
+    # Both devices run csrc/shared/pghi_integrate.h (bit-identical, test_cuda.py): the same bound.
+    got = _integrate(*(x.to(device) for x in (magnitude, time_step, freq_step, init)), relative_tol)
+    torch.testing.assert_close(got.cpu(), expected, rtol=0, atol=1e-12)
 
 
 def _tifresi_pghi():
@@ -85,6 +87,7 @@ def _tifresi_pghi():
     return module.pghi
 
 
+@pytest.mark.slow  # 6.5 s: numba compiles tifresi's PGHI
 def test_integration_equals_tifresi():
     """tifresi (the TiFGAN authors' PGHI) integrates ltfat-convention gradients; fed the same steps
     in its units, it must give the same phase (it starts every spread from phase 0)."""
@@ -133,7 +136,8 @@ def test_gaussian_fit_matches_the_papers_window_constants():
         assert F.gaussian_lambda(window_fn(1024), 1024) / 1024 ** 2 == pytest.approx(gamma, rel=0.02)
 
 
-def test_pghi_phase_matches_the_true_phase_with_a_gaussian_window():
+@pytest.mark.parametrize("device", DEVICES)
+def test_pghi_phase_matches_the_true_phase_with_a_gaussian_window(device):
     """With a true Gaussian window the relations are exact (up to the finite differences): PGHI's
     phase steps between strong neighbours equal the true STFT's."""
     n_fft, hop = 512, 32
@@ -145,7 +149,9 @@ def test_pghi_phase_matches_the_true_phase_with_a_gaussian_window():
     signal = torch.sin(2 * math.pi * (300 * time + 400 * time ** 2)) + 0.5 * torch.sin(2 * math.pi * 1800 * time)
     stft = torch.stft(signal, n_fft, hop, window=window, return_complex=True)
     magnitude = stft.abs()
-    estimate = F.phase_gradient_init(magnitude, window, n_fft, hop, 1.0, generator=torch.Generator().manual_seed(0))
+    # The same magnitudes on every device (torch.stft rounds differently on each).
+    estimate = F.phase_gradient_init(magnitude.to(device), window.to(device), n_fft, hop, 1.0,
+                                     generator=torch.Generator().manual_seed(0)).cpu()
     true_phasor = stft / magnitude.clamp_min(1e-30)
     strong = magnitude > 0.3 * magnitude.max()
     for dim in (-1, -2):  # steps in time and in frequency
@@ -158,11 +164,12 @@ def test_pghi_phase_matches_the_true_phase_with_a_gaussian_window():
         assert both.sum() > 100 and float(error.median()) < 0.05 and float(error.quantile(0.9)) < 0.2, dim
 
 
+@pytest.mark.slow  # 6 s: Griffin-Lim runs on 2 s of audio
 @pytest.mark.parametrize("power", [1.0, 2.0])
 def test_pghi_start_beats_a_random_start(power):
     # From the true magnitude of speech-like audio: PGHI + 32 iterations is below random + 32.
     n_fft, hop = 1024, 256
-    audio = synthesize(16000, seconds=2.0)
+    audio = synthetic_audio(16000, seconds=2.0)
     window = torch.hann_window(n_fft)
     spec = torch.stft(audio, n_fft, hop, window=window, return_complex=True).abs().pow(power)
     scs = {}
@@ -175,7 +182,7 @@ def test_pghi_start_beats_a_random_start(power):
 
 
 def test_griffin_lim_module_phase_init():
-    spec = torch.stft(synthesize(16000, 1.0), 400, 100, window=torch.hann_window(400), return_complex=True).abs() ** 2
+    spec = torch.stft(synthetic_audio(16000, 1.0), 400, 100, window=torch.hann_window(400), return_complex=True).abs() ** 2
     module = inverse_mel.GriffinLim(n_fft=400, hop_length=100, phase_init="pghi", seed=3)
     assert "phase_init='pghi'" in repr(module)
     assert torch.equal(module(spec), module(spec))  # seeded: reproducible
@@ -197,7 +204,7 @@ def test_projection_keeps_a_consistent_prior_and_fits_the_mel(device):
     module = _tts(device)
     op = module.operator(torch.float64)
     fb = module.fb.double()
-    spec = torch.stft(synthesize(22050, 1.0).double(), 1024, 256, window=torch.hann_window(1024, dtype=torch.float64),
+    spec = torch.stft(synthetic_audio(22050, 1.0).double(), 1024, 256, window=torch.hann_window(1024, dtype=torch.float64),
                       return_complex=True).abs().to(device)
     mel = fb.T @ spec
     same = OPS.mel_projection(mel, spec, op.tap_index, op.tap_weight, 1e-6, 5)
@@ -217,13 +224,14 @@ def test_projection_keeps_a_consistent_prior_and_fits_the_mel(device):
         OPS.mel_projection(mel, spec, op.tap_index, op.tap_weight, 0.0, 1)
 
 
-def test_projection_is_the_per_frame_solver_on_every_device_shape():
+@pytest.mark.parametrize("device", DEVICES)
+def test_projection_is_the_per_frame_solver_on_every_device_shape(device):
     # Batched and strided input give the frame-by-frame result.
-    module = _tts()
+    module = _tts(device)
     op = module.operator(torch.float32)
     gen = torch.Generator().manual_seed(0)
-    prior = torch.rand(2, 513, 7, generator=gen)
-    mel = module.fb.T @ torch.rand(2, 513, 7, generator=gen)
+    prior = torch.rand(2, 513, 7, generator=gen).to(device)
+    mel = module.fb.T @ torch.rand(2, 513, 7, generator=gen).to(device)
     batched = OPS.mel_projection(mel, prior, op.tap_index, op.tap_weight, 0.03, 2)
     for b in range(2):
         for t in range(7):
@@ -239,7 +247,7 @@ def test_projection_is_the_per_frame_solver_on_every_device_shape():
 @pytest.fixture(scope="module")
 def speech():
     preset = inverse_mel.get_preset("hifigan")
-    audio = synthesize(22050, seconds=2.0)
+    audio = synthetic_audio(22050, seconds=2.0)
     return preset, audio, preset.features(audio)
 
 
@@ -250,6 +258,7 @@ def _audio_sc(preset, audio, waveform):
     return metrics.spectral_convergence(reference[..., :n], again[..., :n])
 
 
+@pytest.mark.slow  # 15 s: three full mel-to-audio chains
 def test_new_methods_beat_the_classic_chain(speech):
     preset, audio, features = speech
     sc = {m: _audio_sc(preset, audio, inverse_mel.mel_to_audio(features, preset, method=m))
@@ -257,6 +266,7 @@ def test_new_methods_beat_the_classic_chain(speech):
     assert sc["pghi"] < 0.95 * sc["griffin_lim"] and sc["mcgl"] < 0.95 * sc["griffin_lim"], sc
 
 
+@pytest.mark.slow  # 5 s: mel-to-audio chains
 @pytest.mark.parametrize("method", ["pghi", "mcgl"])
 def test_model_like_input_does_not_blow_up(speech, method):
     preset, audio, features = speech

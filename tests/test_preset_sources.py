@@ -17,7 +17,7 @@ import pytest
 import torch
 
 import inverse_mel
-from inverse_mel.demo import synthesize
+from helpers import synthetic_audio
 from inverse_mel.presets import ALIASES, PRESETS, Preset
 
 librosa = pytest.importorskip("librosa")
@@ -26,7 +26,7 @@ scipy_signal = pytest.importorskip("scipy.signal")
 
 @pytest.fixture(scope="module")
 def audio_by_rate():
-    return {rate: synthesize(rate, seconds=1.5) for rate in (16000, 22050, 24000, 44100)}
+    return {rate: synthetic_audio(rate, seconds=1.5) for rate in (16000, 22050, 24000, 44100)}
 
 
 def _librosa_fb(sr, n_fft, n_mels, fmin=0.0, fmax=None, htk=False, norm="slaney", dtype=torch.float32):

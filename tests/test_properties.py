@@ -22,7 +22,7 @@ from hypothesis import strategies as st
 
 import inverse_mel
 from inverse_mel import functional as F
-from conftest import noise_gain_rank
+from helpers import noise_gain_rank
 
 settings.register_profile(
     "ci", derandomize=True, deadline=None, print_blob=True, suppress_health_check=[HealthCheck.too_slow]
@@ -90,6 +90,7 @@ def reference_fbanks(cfg):
     return fb, hz_points
 
 
+@pytest.mark.slow  # 9 s: 300 examples
 @settings(max_examples=300)
 @given(mel_configs())
 def test_melscale_fbanks_equals_the_float64_formula(cfg):
@@ -114,6 +115,7 @@ def _unclipped(module, melspec):
     return module(melspec) - module(-melspec)
 
 
+@pytest.mark.slow  # 34 s: 120 examples
 @settings(max_examples=120)
 @given(mel_configs(max_n_fft=4096, max_mels=256), st.integers(0, 2**31 - 1))
 def test_lstsq_satisfies_the_optimality_conditions(cfg, seed):
@@ -145,6 +147,7 @@ def test_lstsq_satisfies_the_optimality_conditions(cfg, seed):
 
 
 # -- NNLS: KKT ----------------------------------------------------------------------------
+@pytest.mark.slow  # 24 s: 100 examples
 @settings(max_examples=100)
 @given(mel_configs(max_n_fft=4096, max_mels=256), st.integers(0, 2**31 - 1), st.booleans())
 def test_nnls_satisfies_kkt(cfg, seed, noisy):
@@ -174,6 +177,7 @@ def test_nnls_satisfies_kkt(cfg, seed, noisy):
 
 
 # -- scaling, batching, threads ------------------------------------------------------------
+@pytest.mark.slow  # 5 s: 60 examples
 @settings(max_examples=60)
 @given(mel_configs(max_n_fft=2048, max_mels=160), st.integers(0, 2**31 - 1), st.sampled_from(["lstsq", "nnls"]),
        st.integers(-40, 40), st.floats(1.0, 2.0, exclude_max=True))

@@ -13,7 +13,7 @@ import soundfile
 import torch
 
 import inverse_mel
-from inverse_mel.demo import synthesize
+from helpers import synthetic_audio
 
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 TORCH_VERSION = torch.__version__.split("+")[0]
@@ -89,7 +89,7 @@ def test_wheel_installs_into_a_fresh_venv_and_converts_ogg_to_flac(wheel, tmp_pa
 
     # The console script: an Ogg Vorbis file (.oga) in, a FLAC out, no warnings.
     source = tmp_path / "speech.oga"
-    soundfile.write(source, synthesize(22050, seconds=1.0).numpy(), 22050, format="OGG", subtype="VORBIS")
+    soundfile.write(source, synthetic_audio(22050, seconds=1.0).numpy(), 22050, format="OGG", subtype="VORBIS")
     result = _run([venv / "bin" / "inverse-mel", source, "-o", tmp_path / "speech.flac", "--griffin-lim-iters", "4"],
                   cwd=tmp_path)
     assert "warn" not in result.stderr.lower() and ": ok (" in result.stderr, result.stderr

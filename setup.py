@@ -1,4 +1,5 @@
-"""Build inverse_mel._C, the compiled op library, with torch.utils.cpp_extension.
+"""Build inverse_mel._C (schemas, CPU kernels) and inverse_mel._C_cuda (CUDA kernels), the compiled op
+library on the LibTorch stable ABI, with torch.utils.cpp_extension.
 
 Switches (environment variables):
   FORCE_CUDA=1            build the CUDA kernels even if torch.version.cuda is unset
@@ -26,46 +27,57 @@ def _want_cuda() -> bool:
     return torch.version.cuda is not None and CUDA_HOME is not None
 
 
+# The oldest torch whose stable ABI (torch/csrc/stable, torch/headeronly) covers every call the
+# library makes: 2.11 (torch::stable::parallel_for, empty/contiguous/copy_ and the CUDA stream shim
+# are older; csrc/README.md lists what each needs). The binary then loads into every torch from it on.
+# Keep inverse_mel/_extension.py's MIN_TORCH equal.
+MIN_TORCH = (2, 11)
+TORCH_TARGET_VERSION = f"0x{MIN_TORCH[0]:02x}{MIN_TORCH[1]:02x}000000000000"
+
+
 def get_extensions():
     debug = os.environ.get("DEBUG", "0") == "1"
     use_cuda = _want_cuda()
-    # csrc/*.cpp (the schemas), csrc/cpu/**/*.cpp (CPU kernels), csrc/cuda/**/*.cu (CUDA kernels).
+    # _C: the schemas and the CPU kernels (csrc/*.cpp, csrc/cpu/**/*.cpp); links no CUDA library.
     sources = sorted(glob.glob(os.path.join(CSRC, "*.cpp"))) + sorted(
         glob.glob(os.path.join(CSRC, "cpu", "**", "*.cpp"), recursive=True)
     )
-    cuda_sources = sorted(glob.glob(os.path.join(CSRC, "cuda", "**", "*.cu"), recursive=True))
+    # _C_cuda: the CUDA kernels (csrc/cuda/**), a library of its own so that _C loads without CUDA.
+    cuda_sources = sorted(glob.glob(os.path.join(CSRC, "cuda", "**", "*.cu"), recursive=True)) + sorted(
+        glob.glob(os.path.join(CSRC, "cuda", "**", "*.cpp"), recursive=True)
+    )
     opt = ["-O0", "-g"] if debug else ["-O3"]
+    # Both compilers: the stable ABI only, from MIN_TORCH on. With TORCH_TARGET_VERSION set, torch's
+    # headers refuse the unstable ones (torch/script.h, ...), and torch/csrc/stable exposes only what
+    # that version has.
+    # -fvisibility=hidden: the stable ABI's types live in hidden namespaces, and the library exports
+    # nothing but its PyInit functions.
+    stable_abi = [f"-DTORCH_TARGET_VERSION={TORCH_TARGET_VERSION}"]
     extra_compile_args = {
-        # py_limited_api=True below makes torch define Py_LIMITED_API (CPython 3.10's stable
-        # ABI): the module uses only the stable C API (see csrc/inverse_mel.cpp), so one wheel
-        # serves every CPython >= 3.10 for a given torch version.
+        # py_limited_api=True below makes torch define Py_LIMITED_API (CPython's stable ABI): the
+        # modules use only the limited C API (csrc/python_module.cpp), so one wheel serves every
+        # CPython >= 3.10.
         # -ffp-contract=off: no fused multiply-adds, so a vectorised loop body and its scalar
         # tail round alike. Results then do not depend on where a frame sits in a SIMD tile,
         # so batch, per-item and any-thread-count results are bit-identical.
         # -fno-trapping-math: lets GCC turn the clamps of the NNLS kernel's vector exp into
         # selects so those loops vectorise; it drops no IEEE semantics the library relies on
         # (no code reads the floating-point exception flags), so results are unchanged.
-        "cxx": opt + ["-ffp-contract=off", "-fno-trapping-math", "-fdiagnostics-color=always"],
+        "cxx": opt + stable_abi + ["-fvisibility=hidden", "-ffp-contract=off", "-fno-trapping-math", "-fdiagnostics-color=always"],
     }
     extra_link_args = []
     if os.environ.get("SANITIZE", "0") == "1":
         sanitize = ["-fsanitize=address,undefined", "-fno-omit-frame-pointer", "-fno-sanitize-recover=undefined"]
         extra_compile_args["cxx"] = ["-O1", "-g"] + sanitize + extra_compile_args["cxx"][1:]
         extra_link_args += sanitize
-    extension = CppExtension
-    if use_cuda:
-        extension = CUDAExtension
-        sources += cuda_sources
-        # -fmad=false: no fused multiply-adds, as on CPU, so shared formulas give the same bits.
-        extra_compile_args["nvcc"] = opt + ["-lineinfo", "-fmad=false"]
     print(
         f"[inverse_mel] torch {torch.__version__}, CUDA build: {use_cuda} "
         f"(torch.version.cuda={torch.version.cuda}, CUDA_HOME={CUDA_HOME}, "
         f"TORCH_CUDA_ARCH_LIST={os.environ.get('TORCH_CUDA_ARCH_LIST')}), debug: {debug}, "
-        f"{len(sources)} sources"
+        f"stable ABI target {TORCH_TARGET_VERSION}, {len(sources)} CPU sources"
     )
-    return [
-        extension(
+    extensions = [
+        CppExtension(
             "inverse_mel._C",
             sources,
             extra_compile_args=extra_compile_args,
@@ -73,11 +85,25 @@ def get_extensions():
             py_limited_api=True,
         )
     ]
+    if use_cuda:
+        cuda_args = dict(extra_compile_args)
+        # -fmad=false: no fused multiply-adds, as on CPU, so shared formulas give the same bits.
+        cuda_args["nvcc"] = opt + stable_abi + ["-Xcompiler=-fvisibility=hidden", "-lineinfo", "-fmad=false"]
+        extensions.append(
+            CUDAExtension(
+                "inverse_mel._C_cuda",
+                cuda_sources,
+                extra_compile_args=cuda_args,
+                extra_link_args=extra_link_args,
+                py_limited_api=True,
+            )
+        )
+    return extensions
 
 
 def _torch_requirement() -> str:
-    # A compiled extension only loads into the torch it was built against.
-    return f"torch=={torch.__version__.split('+')[0]}"
+    # The stable ABI: the binary loads into every torch from MIN_TORCH on, never an exact pin.
+    return f"torch>={MIN_TORCH[0]}.{MIN_TORCH[1]}"
 
 
 # What the inverse-mel command needs (imported on first use: `import inverse_mel` needs only torch).

@@ -1,37 +1,11 @@
 // The one place where every inverse_mel op schema is declared.
 //
 // Kernels live beside their backend (csrc/cpu/<family>.cpp, csrc/cuda/<family>.cu)
-// and register themselves with TORCH_LIBRARY_IMPL. Fake (meta) kernels and
-// autograd formulas are registered from Python, in inverse_mel/_registrations.py.
-#include "shared/nnls_capacity.h"
+// and register themselves with STABLE_TORCH_LIBRARY_IMPL. Fake (meta) kernels and
+// autograd formulas are registered from Python, in inverse_mel/_meta_registrations.py.
+#include <torch/csrc/stable/library.h>
 
-#include <Python.h>
-#include <torch/library.h>
-
-extern "C" {
-// Importing inverse_mel._C loads this shared library, which runs the static
-// TORCH_LIBRARY initialisers below. The module holds only two constants; it uses
-// only the limited C API, so one wheel serves every CPython >= 3.10.
-PyObject* PyInit__C(void) {
-  static struct PyModuleDef module_def = {
-      PyModuleDef_HEAD_INIT,
-      "_C",  // name
-      "inverse_mel compiled op library; the ops live in torch.ops.inverse_mel",
-      -1,  // no per-interpreter state
-      nullptr,  // no methods
-  };
-  PyObject* module = PyModule_Create(&module_def);
-  // The CUDA NNLS kernel's capacities, for the Python layer's checks (defined once, in C++).
-  if (module != nullptr && (PyModule_AddIntConstant(module, "CUDA_NNLS_MAX_MELS", inverse_mel::nnls::kFrameMaxMels) < 0 ||
-                            PyModule_AddIntConstant(module, "CUDA_NNLS_MAX_BANDS", inverse_mel::nnls::kFrameMaxBands) < 0)) {
-    Py_DECREF(module);
-    return nullptr;
-  }
-  return module;
-}
-}
-
-TORCH_LIBRARY(inverse_mel, m) {
+STABLE_TORCH_LIBRARY(inverse_mel, m) {
   // Least-squares apply: out = relu(F @ (gram_pinv @ melspec)), F given in
   // ELL form (tap_index, tap_weight) of shape (n_freqs, taps). With
   // F = fb and gram_pinv = (fb^T fb)^+ (cut at rcond) this is the

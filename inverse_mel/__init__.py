@@ -8,7 +8,7 @@ HiFi-GAN, Vocos, BigVGAN, SpeechT5, Tacotron 2, ESPnet2, Coqui, StyleTTS 2, Matc
 (``python -m inverse_mel``) is the command-line tool. The compiled kernels are
 ``torch.ops.inverse_mel.*``.
 """
-from . import _ops  # noqa: F401  (loads the compiled op library first)
+from . import _extension  # noqa: F401  (loads the compiled op library first)
 from . import _meta_registrations  # noqa: F401  (fake kernels and autograd of the ops)
 from . import constants, functional, presets
 from ._version import __version__

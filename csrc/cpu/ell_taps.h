@@ -3,7 +3,7 @@
 // mel band into a bin. Built per call from the op's (tap_index, tap_weight) inputs, which it checks.
 #pragma once
 
-#include <ATen/ATen.h>
+#include "../shared/stable_tensor.h"
 
 #include <algorithm>
 #include <cstdint>
@@ -19,23 +19,33 @@ struct CompactTaps {
   int64_t taps = 0;  // the row stride
   int64_t max_count = 0;
 
+  // The same taps in another precision (float32 to float64 converts every weight exactly, so the
+  // non-zero pattern is kept).
+  template <typename other_t>
+  explicit CompactTaps(const CompactTaps<other_t>& other)
+      : count(other.count),
+        index(other.index),
+        weight(other.weight.begin(), other.weight.end()),
+        taps(other.taps),
+        max_count(other.max_count) {}
+
   // op names the calling op in the bounds-check error.
-  CompactTaps(const at::Tensor& tap_index, const at::Tensor& tap_weight, int64_t n_mels, const char* op) {
-    const at::Tensor idx = tap_index.contiguous();
-    const at::Tensor w = tap_weight.contiguous();
+  CompactTaps(const Tensor& tap_index, const Tensor& tap_weight, int64_t n_mels, const char* op) {
+    const Tensor idx = as_contiguous(tap_index);
+    const Tensor w = as_contiguous(tap_weight);
     const int64_t n_freqs = idx.size(0);
     taps = idx.size(1);
     count.assign(n_freqs, 0);
     index.assign(n_freqs * taps, 0);
     weight.assign(n_freqs * taps, scalar_t(0));
-    const int64_t* idx_ptr = idx.data_ptr<int64_t>();
-    const scalar_t* w_ptr = w.data_ptr<scalar_t>();
+    const int64_t* idx_ptr = idx.const_data_ptr<int64_t>();
+    const scalar_t* w_ptr = w.const_data_ptr<scalar_t>();
     for (int64_t f = 0; f < n_freqs; ++f) {
       int64_t c = 0;
       for (int64_t j = 0; j < taps; ++j) {
         const scalar_t wj = w_ptr[f * taps + j];
         const int64_t mel = idx_ptr[f * taps + j];
-        TORCH_CHECK(
+        STD_TORCH_CHECK(
             mel >= 0 && mel < n_mels, op, ": tap_index entries must lie in [0, ", n_mels,
             "), found ", mel, " at (", f, ", ", j, ")");
         if (wj != scalar_t(0)) {

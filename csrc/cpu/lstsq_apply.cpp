@@ -20,10 +20,7 @@
 #include "output.h"
 #include "simd.h"
 
-#include <ATen/ATen.h>
-#include <ATen/Dispatch.h>
-#include <ATen/Parallel.h>
-#include <torch/library.h>
+#include <torch/csrc/stable/library.h>
 
 #include <algorithm>
 #include <cstdint>
@@ -240,31 +237,41 @@ class LstsqTile {
   };
 
   LstsqTile(
-      const at::Tensor& melspec3,  // (batch, n_mels, time), any strides
-      const at::Tensor& gram_pinv,
-      const at::Tensor& tap_index,
-      const at::Tensor& tap_weight,
-      const std::optional<at::Tensor>& band_opt)
+      const Batched3<scalar_t>& melspec3,  // (batch, n_mels, time), any strides
+      const Tensor& gram_pinv,
+      const Tensor& tap_index,
+      const Tensor& tap_weight,
+      const std::optional<Tensor>& band_opt)
       : melspec3_(melspec3),
-        taps(tap_index, tap_weight, melspec3.size(1), "lstsq_apply"),
-        n_mels(melspec3.size(1)),
+        taps(tap_index, tap_weight, melspec3.rows, "lstsq_apply"),
+        n_mels(melspec3.rows),
         n_freqs(tap_index.size(0)) {
     dense_ = taps.max_count > kMaxSparseTaps;
     if (dense_) {
       // Filterbanks that are not sparse (e.g. custom banks) expand with a GEMM; the
       // dense matrix is rebuilt per call from the ELL form: n_freqs x n_mels, no factorisation.
-      const at::Tensor dense_fb =
-          at::zeros({n_freqs, n_mels}, tap_weight.options()).scatter_add_(1, tap_index, tap_weight);
-      packed_fb_ = PackedRows<scalar_t>(dense_fb.data_ptr<scalar_t>(), n_freqs, n_mels);
+      // Taps naming one mel twice add up, as a scatter-add would.
+      const Tensor index = as_contiguous(tap_index);
+      const Tensor weight = as_contiguous(tap_weight);
+      const int64_t* index_ptr = index.const_data_ptr<int64_t>();
+      const scalar_t* weight_ptr = weight.const_data_ptr<scalar_t>();
+      const int64_t width = index.size(1);
+      std::vector<scalar_t> dense_fb(n_freqs * n_mels, scalar_t(0));
+      for (int64_t f = 0; f < n_freqs; ++f) {
+        for (int64_t j = 0; j < width; ++j) {
+          dense_fb[f * n_mels + index_ptr[f * width + j]] += weight_ptr[f * width + j];
+        }
+      }
+      packed_fb_ = PackedRows<scalar_t>(dense_fb.data(), n_freqs, n_mels);
     }
     if (!band_opt.has_value()) {
       // Only the packed copy is kept: the kernel reads gram_pinv through it.
-      const at::Tensor gram = gram_pinv.contiguous();
-      packed_gram_ = PackedRows<scalar_t>(gram.data_ptr<scalar_t>(), n_mels, n_mels);
+      const Tensor gram = as_contiguous(gram_pinv);
+      packed_gram_ = PackedRows<scalar_t>(gram.const_data_ptr<scalar_t>(), n_mels, n_mels);
     } else {
-      band_ = band_opt->contiguous();
+      band_ = as_contiguous(*band_opt);
       bands_ = band_.size(0);
-      const scalar_t* diag = band_.data_ptr<scalar_t>();
+      const scalar_t* diag = band_.const_data_ptr<scalar_t>();
       inv_diag_.resize(n_mels);
       for (int64_t k = 0; k < n_mels; ++k) {
         inv_diag_[k] = diag[k] != scalar_t(0) ? scalar_t(1) / diag[k] : scalar_t(0);
@@ -290,9 +297,9 @@ class LstsqTile {
     scalar_t* y = scratch.y.get();
     // Gather the tile (any input strides): into Y for the in-place banded solve, else into M.
     scalar_t* tile = bands_ > 0 ? y : scratch.m.get();
-    const scalar_t* src = melspec3_.data_ptr<scalar_t>() + b * melspec3_.stride(0) + t0 * melspec3_.stride(2);
-    const int64_t stride_k = melspec3_.stride(1);
-    const int64_t stride_t = melspec3_.stride(2);
+    const scalar_t* src = melspec3_.data + b * melspec3_.stride_batch + t0 * melspec3_.stride_col;
+    const int64_t stride_k = melspec3_.stride_row;
+    const int64_t stride_t = melspec3_.stride_col;
     for (int64_t k = 0; k < n_mels; ++k) {
       const scalar_t* row = src + k * stride_k;
       for (int64_t t = 0; t < len; ++t) {
@@ -301,7 +308,7 @@ class LstsqTile {
     }
     if (bands_ > 0) {
       // Solve (L L^T) Y = M in place.
-      banded_cholesky_solve_tile(y, band_.data_ptr<scalar_t>(), inv_diag_.data(), bands_, n_mels, len);
+      banded_cholesky_solve_tile(y, band_.const_data_ptr<scalar_t>(), inv_diag_.data(), bands_, n_mels, len);
     } else {
       // The small product Y = gram_pinv (n_mels x n_mels) @ M (n_mels x len).
       simd::dispatch<TileGemm<false>>(y, len, packed_gram_, tile, len);
@@ -320,10 +327,10 @@ class LstsqTile {
   }
 
  private:
-  const at::Tensor& melspec3_;
+  const Batched3<scalar_t>& melspec3_;
   PackedRows<scalar_t> packed_gram_;  // gram_pinv, when there is no band to solve with
   PackedRows<scalar_t> packed_fb_;  // the dense filterbank, for banks that are not sparse
-  at::Tensor band_;
+  Tensor band_;
   std::vector<scalar_t> inv_diag_;
   int64_t bands_ = 0;
   bool dense_ = false;
@@ -337,23 +344,22 @@ class LstsqTile {
 
 template <typename scalar_t>
 void lstsq_apply_kernel(
-    const at::Tensor& melspec3,  // (batch, n_mels, time), any strides
-    const at::Tensor& gram_pinv,
-    const at::Tensor& tap_index,
-    const at::Tensor& tap_weight,
-    const std::optional<at::Tensor>& band,
-    at::Tensor& out) {  // (batch, n_freqs, time), contiguous
-  const int64_t batch = melspec3.size(0);
-  const int64_t n_mels = melspec3.size(1);
-  const int64_t time = melspec3.size(2);
-  const int64_t n_freqs = out.size(1);
+    const Batched3<scalar_t>& melspec3,  // (batch, n_mels, time), any strides
+    const Tensor& gram_pinv,
+    const Tensor& tap_index,
+    const Tensor& tap_weight,
+    const std::optional<Tensor>& band,
+    scalar_t* out_ptr) {  // (batch, n_freqs, time), contiguous
+  const int64_t batch = melspec3.batch;
+  const int64_t n_mels = melspec3.rows;
+  const int64_t time = melspec3.cols;
+  const int64_t n_freqs = tap_index.size(0);
   const LstsqTile<scalar_t> solver(melspec3, gram_pinv, tap_index, tap_weight, band);
 
   const int64_t tile_time = std::clamp<int64_t>(
       (kTileBytes / (n_mels * static_cast<int64_t>(sizeof(scalar_t)))) / 16 * 16, 16, 1024);
   const int64_t tiles_per_item = (time + tile_time - 1) / tile_time;
-  scalar_t* out_ptr = out.data_ptr<scalar_t>();
-  at::parallel_for(0, batch * tiles_per_item, 1, [&](int64_t tile_begin, int64_t tile_end) {
+  torch::stable::parallel_for(0, batch * tiles_per_item, 1, [&](int64_t tile_begin, int64_t tile_end) {
     auto scratch = solver.make_scratch(std::min(tile_time, time));
     for (int64_t tile = tile_begin; tile < tile_end; ++tile) {
       const int64_t b = tile / tiles_per_item;
@@ -365,58 +371,55 @@ void lstsq_apply_kernel(
 }
 
 void run_lstsq_apply(
-    const at::Tensor& melspec,
-    const at::Tensor& gram_pinv,
-    const at::Tensor& tap_index,
-    const at::Tensor& tap_weight,
-    const std::optional<at::Tensor>& gram_cholesky_band,
-    at::Tensor& out) {
+    const Tensor& melspec,
+    const Tensor& gram_pinv,
+    const Tensor& tap_index,
+    const Tensor& tap_weight,
+    const std::optional<Tensor>& gram_cholesky_band,
+    const Tensor& out) {
   if (out.numel() == 0) {
     return;
   }
-  const int64_t n_mels = melspec.size(-2);
-  if (n_mels == 0) {  // nothing to invert from: the minimum-norm solution is zero
-    out.zero_();
+  if (melspec.size(-2) == 0) {  // nothing to invert from: the minimum-norm solution is zero
+    zero_(out);
     return;
   }
-  const int64_t time = melspec.size(-1);
-  const at::Tensor melspec3 = melspec.reshape({-1, n_mels, time});
-  at::Tensor out3 = out.view({-1, tap_index.size(0), time});
-  AT_DISPATCH_FLOATING_TYPES(melspec.scalar_type(), "lstsq_apply_cpu", [&] {
-    lstsq_apply_kernel<scalar_t>(
-        melspec3, gram_pinv, tap_index, tap_weight, gram_cholesky_band, out3);
-  });
+  THO_DISPATCH_V2(melspec.scalar_type(), "lstsq_apply_cpu", AT_WRAP([&] {
+    const Batched3<scalar_t> melspec3(melspec);
+    lstsq_apply_kernel<scalar_t>(melspec3, gram_pinv, tap_index, tap_weight, gram_cholesky_band,
+                                 out.mutable_data_ptr<scalar_t>());
+  }), AT_FLOATING_TYPES);
 }
 
-at::Tensor lstsq_apply_cpu(
-    const at::Tensor& melspec,
-    const at::Tensor& gram_pinv,
-    const at::Tensor& tap_index,
-    const at::Tensor& tap_weight,
-    const std::optional<at::Tensor>& gram_cholesky_band) {
-  check_lstsq_apply_inputs(melspec, gram_pinv, tap_index, tap_weight, gram_cholesky_band, at::kCPU);
-  at::Tensor out = empty_output(lstsq_apply_output_sizes(melspec, tap_index), melspec.options());
+Tensor lstsq_apply_cpu(
+    const Tensor& melspec,
+    const Tensor& gram_pinv,
+    const Tensor& tap_index,
+    const Tensor& tap_weight,
+    const std::optional<Tensor>& gram_cholesky_band) {
+  check_lstsq_apply_inputs(melspec, gram_pinv, tap_index, tap_weight, gram_cholesky_band, /*cuda=*/false);
+  Tensor out = empty_output(melspec, lstsq_apply_output_sizes(melspec, tap_index));
   run_lstsq_apply(melspec, gram_pinv, tap_index, tap_weight, gram_cholesky_band, out);
   return out;
 }
 
 void lstsq_apply_out_cpu(
-    const at::Tensor& melspec,
-    const at::Tensor& gram_pinv,
-    const at::Tensor& tap_index,
-    const at::Tensor& tap_weight,
-    const std::optional<at::Tensor>& gram_cholesky_band,
-    at::Tensor out) {
-  check_lstsq_apply_inputs(melspec, gram_pinv, tap_index, tap_weight, gram_cholesky_band, at::kCPU);
+    const Tensor& melspec,
+    const Tensor& gram_pinv,
+    const Tensor& tap_index,
+    const Tensor& tap_weight,
+    const std::optional<Tensor>& gram_cholesky_band,
+    Tensor out) {
+  check_lstsq_apply_inputs(melspec, gram_pinv, tap_index, tap_weight, gram_cholesky_band, /*cuda=*/false);
   check_lstsq_apply_out(melspec, tap_index, out);
   run_lstsq_apply(melspec, gram_pinv, tap_index, tap_weight, gram_cholesky_band, out);
 }
 
 }  // namespace
 
-TORCH_LIBRARY_IMPL(inverse_mel, CPU, m) {
-  m.impl("lstsq_apply", &lstsq_apply_cpu);
-  m.impl("lstsq_apply_out", &lstsq_apply_out_cpu);
+STABLE_TORCH_LIBRARY_IMPL(inverse_mel, CPU, m) {
+  m.impl("lstsq_apply", TORCH_BOX(&lstsq_apply_cpu));
+  m.impl("lstsq_apply_out", TORCH_BOX(&lstsq_apply_out_cpu));
 }
 
 }  // namespace inverse_mel

@@ -4,10 +4,7 @@
 #include "../shared/pghi_checks.h"
 #include "../shared/pghi_integrate.h"
 
-#include <ATen/ATen.h>
-#include <ATen/Dispatch.h>
-#include <ATen/Parallel.h>
-#include <torch/library.h>
+#include <torch/csrc/stable/library.h>
 
 #include <cstdint>
 #include <vector>
@@ -15,25 +12,25 @@
 namespace inverse_mel {
 namespace {
 
-at::Tensor pghi_integrate_cpu(const at::Tensor& magnitude, const at::Tensor& time_step, const at::Tensor& freq_step,
-                              const at::Tensor& order, const at::Tensor& init_phase, double relative_tol) {
-  check_pghi_inputs(magnitude, time_step, freq_step, order, init_phase, relative_tol, at::kCPU);
-  at::Tensor phase = at::empty(magnitude.sizes(), magnitude.options());
+Tensor pghi_integrate_cpu(const Tensor& magnitude, const Tensor& time_step, const Tensor& freq_step,
+                          const Tensor& order, const Tensor& init_phase, double relative_tol) {
+  check_pghi_inputs(magnitude, time_step, freq_step, order, init_phase, relative_tol, /*cuda=*/false);
+  Tensor phase = empty_on(magnitude, sizes_of(magnitude));
   if (phase.numel() == 0) {
     return phase;
   }
   const int64_t n_freqs = magnitude.size(-2), frames = magnitude.size(-1), n = n_freqs * frames;
   const int64_t signals = magnitude.numel() / n;
-  const at::Tensor mag = magnitude.contiguous(), dt = time_step.contiguous(), df = freq_step.contiguous();
-  const at::Tensor ord = order.contiguous(), init = init_phase.contiguous();
-  AT_DISPATCH_FLOATING_TYPES(magnitude.scalar_type(), "pghi_integrate_cpu", [&] {
-    const scalar_t* mag_ptr = mag.data_ptr<scalar_t>();
-    const scalar_t* dt_ptr = dt.data_ptr<scalar_t>();
-    const scalar_t* df_ptr = df.data_ptr<scalar_t>();
-    const scalar_t* init_ptr = init.data_ptr<scalar_t>();
-    const int64_t* order_ptr = ord.data_ptr<int64_t>();
-    scalar_t* out = phase.data_ptr<scalar_t>();
-    at::parallel_for(0, signals, 1, [&](int64_t begin, int64_t end) {
+  const Tensor mag = as_contiguous(magnitude), dt = as_contiguous(time_step), df = as_contiguous(freq_step);
+  const Tensor ord = as_contiguous(order), init = as_contiguous(init_phase);
+  THO_DISPATCH_V2(magnitude.scalar_type(), "pghi_integrate_cpu", AT_WRAP([&] {
+    const scalar_t* mag_ptr = mag.const_data_ptr<scalar_t>();
+    const scalar_t* dt_ptr = dt.const_data_ptr<scalar_t>();
+    const scalar_t* df_ptr = df.const_data_ptr<scalar_t>();
+    const scalar_t* init_ptr = init.const_data_ptr<scalar_t>();
+    const int64_t* order_ptr = ord.const_data_ptr<int64_t>();
+    scalar_t* out = phase.mutable_data_ptr<scalar_t>();
+    torch::stable::parallel_for(0, signals, 1, [&](int64_t begin, int64_t end) {
       std::vector<int64_t> heap_slots(n);
       std::vector<uint8_t> reached(n);
       for (int64_t s = begin; s < end; ++s) {
@@ -42,14 +39,14 @@ at::Tensor pghi_integrate_cpu(const at::Tensor& magnitude, const at::Tensor& tim
                         n_freqs, frames, relative_tol, out + offset, heap_slots.data(), reached.data());
       }
     });
-  });
+  }), AT_FLOATING_TYPES);
   return phase;
 }
 
 }  // namespace
 
-TORCH_LIBRARY_IMPL(inverse_mel, CPU, m) {
-  m.impl("pghi_integrate", &pghi_integrate_cpu);
+STABLE_TORCH_LIBRARY_IMPL(inverse_mel, CPU, m) {
+  m.impl("pghi_integrate", TORCH_BOX(&pghi_integrate_cpu));
 }
 
 }  // namespace inverse_mel

@@ -6,7 +6,7 @@
 #include "../shared/nnls_bank.h"
 #include "../shared/nnls_frame.h"
 
-#include <ATen/ATen.h>
+#include "../shared/stable_tensor.h"
 
 #include <cstdint>
 #include <vector>
@@ -16,19 +16,19 @@ namespace inverse_mel {
 // The filterbank as the per-frame solver reads it, prepared as the GPU's one-thread kernel does.
 template <typename scalar_t>
 struct PreparedBank {
-  at::Tensor index, weight;  // contiguous
+  Tensor index, weight;  // contiguous
   std::vector<double> envelope;
   nnls::FrameBank<scalar_t> bank;
 
-  PreparedBank(const at::Tensor& tap_index, const at::Tensor& tap_weight, int64_t n_mels, const int64_t* fill_from)
-      : index(tap_index.contiguous()), weight(tap_weight.contiguous()) {
+  PreparedBank(const Tensor& tap_index, const Tensor& tap_weight, int64_t n_mels, const int64_t* fill_from)
+      : index(as_contiguous(tap_index)), weight(as_contiguous(tap_weight)) {
     const int64_t n_freqs = index.size(0), taps = index.size(1);
-    const int64_t* idx = index.data_ptr<int64_t>();
-    const scalar_t* w = weight.data_ptr<scalar_t>();
+    const int64_t* idx = index.const_data_ptr<int64_t>();
+    const scalar_t* w = weight.const_data_ptr<scalar_t>();
     bank = nnls::FrameBank<scalar_t>{idx, w, nullptr, fill_from, n_freqs, taps, n_mels, 0, 0, 1, 0.0};
     nnls::touched_bin_range(idx, w, n_freqs, taps, n_mels, &bank.lo, &bank.hi);
     bank.bands = nnls::gram_bands(idx, w, n_freqs, taps, n_mels);
-    TORCH_CHECK(
+    STD_TORCH_CHECK(
         bank.bands <= nnls::kFrameMaxBands && n_mels <= nnls::kFrameMaxMels,
         "the per-frame NNLS solver (the CUDA kernels) takes filterbanks of at most ", nnls::kFrameMaxMels,
         " mels whose bins touch at most ", nnls::kFrameMaxBands, " adjacent filters; found ", n_mels, " mels and ",

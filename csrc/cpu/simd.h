@@ -15,8 +15,6 @@
 
 #include "../shared/host_device.h"
 
-#include <c10/util/Exception.h>
-
 #include <algorithm>
 #include <cstdint>
 #include <cstdlib>
@@ -89,10 +87,8 @@ inline int isa_level() {
     if (cap != nullptr && std::strcmp(cap, "avx2") == 0) {
       return std::min(detected, 1);
     }
-    if (cap != nullptr && cap[0] != '\0') {
-      TORCH_WARN("INVERSE_MEL_VECTOR_ISA=", cap, " is not recognised (use avx2 or baseline, or unset it); "
-                 "using the CPU's widest vectors");
-    }
+    // Any other value means the widest; the Python layer warns about it when it loads the
+    // library (the stable ABI has no C++ warning channel).
     return detected;
   }();
   return level;

@@ -20,12 +20,9 @@
 #include "../shared/lstsq_apply_checks.h"
 #include "../shared/lstsq_expand.h"
 
-#include <ATen/ATen.h>
-#include <ATen/Dispatch.h>
-#include <c10/cuda/CUDAException.h>
-#include <c10/cuda/CUDAGuard.h>
-#include <c10/cuda/CUDAStream.h>
-#include <torch/library.h>
+#include "launch.h"
+
+#include <torch/csrc/stable/library.h>
 
 #include <algorithm>
 #include <cstdint>
@@ -81,76 +78,79 @@ __global__ void __launch_bounds__(kThreads) lstsq_apply_kernel(
   }
 }
 
+template <typename scalar_t>
+void launch_lstsq_apply(const Batched3<scalar_t>& mel3, const Tensor& gram, const Tensor& index, const Tensor& weight,
+                        const Tensor& out, int64_t n_freqs, cudaStream_t stream) {
+  const int64_t batch = mel3.batch, n_mels = mel3.rows, time = mel3.cols;
+  const int64_t row_bytes = 2 * n_mels * static_cast<int64_t>(sizeof(scalar_t));  // a frame in both tiles
+  const int64_t tile_frames = std::min<int64_t>(kTileFrames, kSharedBytes / row_bytes);
+  STD_TORCH_CHECK(tile_frames >= 1, "lstsq_apply (CUDA): at most ", kSharedBytes / (2 * sizeof(scalar_t)),
+                  " mel bands in ", out.scalar_type(), ", found ", n_mels, "; solve larger filterbanks on the CPU");
+  const int64_t tiles = batch * ((time + tile_frames - 1) / tile_frames);
+  const unsigned blocks = static_cast<unsigned>(std::min<int64_t>(tiles, 1 << 20));  // grid-stride beyond
+  const size_t shared = static_cast<size_t>(tile_frames * row_bytes);
+  lstsq_apply_kernel<scalar_t><<<blocks, kThreads, shared, stream>>>(
+      mel3.data, mel3.stride_batch, mel3.stride_row, mel3.stride_col, gram.const_data_ptr<scalar_t>(),
+      index.const_data_ptr<int64_t>(), weight.const_data_ptr<scalar_t>(), out.mutable_data_ptr<scalar_t>(), batch,
+      n_mels, n_freqs, index.size(1), time, tile_frames);
+  STD_CUDA_KERNEL_LAUNCH_CHECK();
+}
+
 void run_lstsq_apply_cuda(
-    const at::Tensor& melspec,
-    const at::Tensor& gram_pinv,
-    const at::Tensor& tap_index,
-    const at::Tensor& tap_weight,
-    at::Tensor& out) {
-  const int64_t n_mels = melspec.size(-2);
-  const int64_t time = melspec.size(-1);
+    const Tensor& melspec,
+    const Tensor& gram_pinv,
+    const Tensor& tap_index,
+    const Tensor& tap_weight,
+    const Tensor& out) {
   const int64_t n_freqs = tap_index.size(0);
   if (out.numel() == 0) {
     return;
   }
-  if (n_mels == 0) {  // nothing to invert from: the minimum-norm solution is zero
-    out.zero_();
+  if (melspec.size(-2) == 0) {  // nothing to invert from: the minimum-norm solution is zero
+    zero_(out);
     return;
   }
-  const int64_t batch = out.numel() / (n_freqs * time);
-  const at::Tensor mel3 = melspec.reshape({batch, n_mels, time});
-  const at::Tensor gram = gram_pinv.contiguous();
-  const at::Tensor index = tap_index.contiguous();
-  const at::Tensor weight = tap_weight.contiguous();
-  cudaStream_t stream = c10::cuda::getCurrentCUDAStream();
-  AT_DISPATCH_FLOATING_TYPES(melspec.scalar_type(), "lstsq_apply_cuda", [&] {
-    const int64_t row_bytes = 2 * n_mels * static_cast<int64_t>(sizeof(scalar_t));  // a frame in both tiles
-    const int64_t tile_frames = std::min<int64_t>(kTileFrames, kSharedBytes / row_bytes);
-    TORCH_CHECK(tile_frames >= 1, "lstsq_apply (CUDA): at most ", kSharedBytes / (2 * sizeof(scalar_t)),
-                " mel bands in ", melspec.scalar_type(), ", found ", n_mels, "; solve larger filterbanks on the CPU");
-    const int64_t tiles = batch * ((time + tile_frames - 1) / tile_frames);
-    const unsigned blocks = static_cast<unsigned>(std::min<int64_t>(tiles, 1 << 20));  // grid-stride beyond
-    const size_t shared = static_cast<size_t>(tile_frames * row_bytes);
-    lstsq_apply_kernel<scalar_t><<<blocks, kThreads, shared, stream>>>(
-        mel3.data_ptr<scalar_t>(), mel3.stride(0), mel3.stride(1), mel3.stride(2), gram.data_ptr<scalar_t>(),
-        index.data_ptr<int64_t>(), weight.data_ptr<scalar_t>(), out.data_ptr<scalar_t>(), batch, n_mels, n_freqs,
-        index.size(1), time, tile_frames);
-    C10_CUDA_KERNEL_LAUNCH_CHECK();
-  });
+  const Tensor gram = as_contiguous(gram_pinv);
+  const Tensor index = as_contiguous(tap_index);
+  const Tensor weight = as_contiguous(tap_weight);
+  cudaStream_t stream = current_stream(melspec);
+  THO_DISPATCH_V2(melspec.scalar_type(), "lstsq_apply_cuda", AT_WRAP([&] {
+    launch_lstsq_apply<scalar_t>(Batched3<scalar_t>(melspec), gram, index, weight, out, n_freqs, stream);
+  }), AT_FLOATING_TYPES);
 }
 
-at::Tensor lstsq_apply_cuda(
-    const at::Tensor& melspec,
-    const at::Tensor& gram_pinv,
-    const at::Tensor& tap_index,
-    const at::Tensor& tap_weight,
-    const std::optional<at::Tensor>& gram_cholesky_band) {
-  check_lstsq_apply_inputs(melspec, gram_pinv, tap_index, tap_weight, gram_cholesky_band, at::kCUDA);
-  const c10::cuda::CUDAGuard guard(melspec.device());
-  at::Tensor out = at::empty(lstsq_apply_output_sizes(melspec, tap_index), melspec.options());
+Tensor lstsq_apply_cuda(
+    const Tensor& melspec,
+    const Tensor& gram_pinv,
+    const Tensor& tap_index,
+    const Tensor& tap_weight,
+    const std::optional<Tensor>& gram_cholesky_band) {
+  check_lstsq_apply_inputs(melspec, gram_pinv, tap_index, tap_weight, gram_cholesky_band, /*cuda=*/true);
+  const auto guard = device_guard(melspec);
+  Tensor out = empty_on(melspec, lstsq_apply_output_sizes(melspec, tap_index));
   run_lstsq_apply_cuda(melspec, gram_pinv, tap_index, tap_weight, out);
   return out;
 }
 
 void lstsq_apply_out_cuda(
-    const at::Tensor& melspec,
-    const at::Tensor& gram_pinv,
-    const at::Tensor& tap_index,
-    const at::Tensor& tap_weight,
-    const std::optional<at::Tensor>& gram_cholesky_band,
-    at::Tensor out) {
-  check_lstsq_apply_inputs(melspec, gram_pinv, tap_index, tap_weight, gram_cholesky_band, at::kCUDA);
+    const Tensor& melspec,
+    const Tensor& gram_pinv,
+    const Tensor& tap_index,
+    const Tensor& tap_weight,
+    const std::optional<Tensor>& gram_cholesky_band,
+    Tensor out) {
+  check_lstsq_apply_inputs(melspec, gram_pinv, tap_index, tap_weight, gram_cholesky_band, /*cuda=*/true);
   check_lstsq_apply_out(melspec, tap_index, out);
-  const c10::cuda::CUDAGuard guard(melspec.device());
+  const auto guard = device_guard(melspec);
   run_lstsq_apply_cuda(melspec, gram_pinv, tap_index, tap_weight, out);
 }
 
 }  // namespace
 
-TORCH_LIBRARY_IMPL(inverse_mel, CUDA, m) {
-  m.impl("lstsq_apply", &lstsq_apply_cuda);
-  m.impl("lstsq_apply_out", &lstsq_apply_out_cuda);
-  m.impl("_lstsq_apply_per_frame", &lstsq_apply_cuda);
+STABLE_TORCH_LIBRARY_IMPL(inverse_mel, CUDA, m) {
+  m.impl("lstsq_apply", TORCH_BOX(&lstsq_apply_cuda));
+  m.impl("lstsq_apply_out", TORCH_BOX(&lstsq_apply_out_cuda));
+  m.impl("_lstsq_apply_per_frame", TORCH_BOX(&lstsq_apply_cuda));
 }
 
 }  // namespace inverse_mel

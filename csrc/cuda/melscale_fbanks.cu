@@ -1,19 +1,15 @@
 // CUDA kernel of inverse_mel::melscale_fbanks_triangles (schema in csrc/inverse_mel.cpp): the
 // filterbank built directly on the GPU, one thread per weight, with the arithmetic of the CPU
 // kernel (csrc/shared/fbanks_formula.h; built with -fmad=false), so both give the same bits.
+#include "../shared/fbanks_checks.h"
 #include "../shared/fbanks_formula.h"
+#include "launch.h"
 
-#include <ATen/ATen.h>
-#include <c10/cuda/CUDAException.h>
-#include <c10/cuda/CUDAGuard.h>
-#include <c10/cuda/CUDAStream.h>
-#include <torch/library.h>
+#include <torch/csrc/stable/library.h>
 
 #include <cstdint>
 
 namespace inverse_mel {
-
-void check_fbanks_inputs(const at::Tensor& hz_points, const at::Tensor& all_freqs, c10::DeviceType device_type);
 
 namespace {
 
@@ -29,29 +25,30 @@ __global__ void triangles_kernel(
   out[i] = mel_triangle(freqs[f], hz[k], hz[k + 1], hz[k + 2], slaney_norm);
 }
 
-at::Tensor melscale_fbanks_triangles_cuda(const at::Tensor& hz_points, const at::Tensor& all_freqs, bool slaney_norm) {
-  check_fbanks_inputs(hz_points, all_freqs, at::kCUDA);
-  const c10::cuda::CUDAGuard guard(hz_points.device());
+Tensor melscale_fbanks_triangles_cuda(const Tensor& hz_points, const Tensor& all_freqs, bool slaney_norm) {
+  check_fbanks_inputs(hz_points, all_freqs, /*cuda=*/true);
+  const auto guard = device_guard(hz_points);
   const int64_t n_mels = hz_points.size(0) - 2;
   const int64_t n_freqs = all_freqs.size(0);
-  at::Tensor fb = at::empty({n_freqs, n_mels}, hz_points.options());
+  Tensor fb = empty_on(hz_points, {n_freqs, n_mels});
   if (fb.numel() == 0) {
     return fb;
   }
-  const at::Tensor hz = hz_points.contiguous();
-  const at::Tensor freqs = all_freqs.contiguous();
+  const Tensor hz = as_contiguous(hz_points);
+  const Tensor freqs = as_contiguous(all_freqs);
   constexpr int kThreads = 256;
   const int64_t blocks = (fb.numel() + kThreads - 1) / kThreads;
-  triangles_kernel<<<static_cast<unsigned>(blocks), kThreads, 0, c10::cuda::getCurrentCUDAStream()>>>(
-      hz.data_ptr<float>(), freqs.data_ptr<float>(), fb.data_ptr<float>(), n_freqs, n_mels, slaney_norm);
-  C10_CUDA_KERNEL_LAUNCH_CHECK();
+  triangles_kernel<<<static_cast<unsigned>(blocks), kThreads, 0, current_stream(hz_points)>>>(
+      hz.const_data_ptr<float>(), freqs.const_data_ptr<float>(), fb.mutable_data_ptr<float>(), n_freqs, n_mels,
+      slaney_norm);
+  STD_CUDA_KERNEL_LAUNCH_CHECK();
   return fb;
 }
 
 }  // namespace
 
-TORCH_LIBRARY_IMPL(inverse_mel, CUDA, m) {
-  m.impl("melscale_fbanks_triangles", &melscale_fbanks_triangles_cuda);
+STABLE_TORCH_LIBRARY_IMPL(inverse_mel, CUDA, m) {
+  m.impl("melscale_fbanks_triangles", TORCH_BOX(&melscale_fbanks_triangles_cuda));
 }
 
 }  // namespace inverse_mel

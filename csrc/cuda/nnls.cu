@@ -23,12 +23,9 @@
 #include "../shared/nnls_checks.h"
 #include "../shared/nnls_frame.h"
 
-#include <ATen/ATen.h>
-#include <ATen/Dispatch.h>
-#include <c10/cuda/CUDAException.h>
-#include <c10/cuda/CUDAGuard.h>
-#include <c10/cuda/CUDAStream.h>
-#include <torch/library.h>
+#include "launch.h"
+
+#include <torch/csrc/stable/library.h>
 
 #include <algorithm>
 #include <cstdint>
@@ -41,8 +38,6 @@ namespace inverse_mel {
 namespace {
 
 constexpr int kThreads = 128;
-// mel_projection's early stop (dual gradient below this times ||m||), as on the CPU.
-constexpr double kProjectionTolerance = 1e-4;
 
 // header: lo, hi, bands (int64); norm: ||A||_2; envelope: (n_freqs, taps); scratch: n_mels * (3 + kFrameMaxBands).
 template <typename scalar_t>
@@ -67,25 +62,22 @@ __global__ void prepare_bank_kernel(const int64_t* index, const scalar_t* weight
 }
 
 struct BankArrays {
-  at::Tensor index, weight, header, norm, envelope;
+  Tensor index, weight, header, norm, envelope;
 };
 
 template <typename scalar_t>
-BankArrays prepare_bank(const at::Tensor& tap_index, const at::Tensor& tap_weight, int64_t n_mels, cudaStream_t stream) {
-  BankArrays bank;
-  bank.index = tap_index.contiguous();
-  bank.weight = tap_weight.contiguous();
-  const int64_t n_freqs = bank.index.size(0), taps = bank.index.size(1);
-  const auto f64 = tap_weight.options().dtype(at::kDouble);
-  bank.header = at::empty({3}, tap_index.options());
-  bank.norm = at::empty({1}, f64);
-  bank.envelope = at::empty({std::max<int64_t>(n_freqs * taps, 1)}, f64);
-  at::Tensor scratch = at::empty({n_mels * (3 + nnls::kFrameMaxBands)}, f64);
+BankArrays prepare_bank(const Tensor& tap_index, const Tensor& tap_weight, int64_t n_mels, cudaStream_t stream) {
+  const Tensor index = as_contiguous(tap_index);
+  const Tensor weight = as_contiguous(tap_weight);
+  const int64_t n_freqs = index.size(0), taps = index.size(1);
+  BankArrays bank{index, weight, empty_on(tap_index, {3}), empty_on(tap_weight, {1}, ScalarType::Double),
+                  empty_on(tap_weight, {std::max<int64_t>(n_freqs * taps, 1)}, ScalarType::Double)};
+  const Tensor scratch = empty_on(tap_weight, {n_mels * (3 + nnls::kFrameMaxBands)}, ScalarType::Double);
   prepare_bank_kernel<scalar_t><<<1, 1, 0, stream>>>(
-      bank.index.data_ptr<int64_t>(), bank.weight.data_ptr<scalar_t>(), n_freqs, taps, n_mels,
-      bank.header.data_ptr<int64_t>(), bank.norm.data_ptr<double>(), bank.envelope.data_ptr<double>(),
-      scratch.data_ptr<double>());
-  C10_CUDA_KERNEL_LAUNCH_CHECK();
+      index.const_data_ptr<int64_t>(), weight.const_data_ptr<scalar_t>(), n_freqs, taps, n_mels,
+      bank.header.mutable_data_ptr<int64_t>(), bank.norm.mutable_data_ptr<double>(),
+      bank.envelope.mutable_data_ptr<double>(), scratch.mutable_data_ptr<double>());
+  STD_CUDA_KERNEL_LAUNCH_CHECK();
   return bank;
 }
 
@@ -171,7 +163,7 @@ __global__ void __launch_bounds__(kThreads) mel_projection_kernel(
       }
       continue;
     }
-    nnls::FrameNnls<scalar_t, kMels, nnls::kFrameMaxBands> solver(bank, steps, kProjectionTolerance);
+    nnls::FrameNnls<scalar_t, kMels, nnls::kFrameMaxBands> solver(bank, steps, nnls::kProjectionTolerance);
     solver.project(mel + b * mel_stride_b + t * mel_stride_t, mel_stride_k, prior_frame, prior_stride_f, penalty, steps,
                    out_frame, time);
   }
@@ -181,160 +173,169 @@ __global__ void __launch_bounds__(kThreads) mel_projection_kernel(
 // queue), fewer when there are fewer frames. The local memory of every resident thread is reserved
 // by the driver whatever the grid, so filling the SMs costs only the phase-2 workspace.
 template <typename Kernel>
-int64_t grid_for(Kernel kernel, int64_t frames, const at::Device& device) {
+int64_t grid_for(Kernel kernel, int64_t frames, const Tensor& on) {
   int sms = 0, blocks_per_sm = 0;
-  C10_CUDA_CHECK(cudaDeviceGetAttribute(&sms, cudaDevAttrMultiProcessorCount, device.index()));
-  C10_CUDA_CHECK(cudaOccupancyMaxActiveBlocksPerMultiprocessor(&blocks_per_sm, kernel, kThreads, 0));
+  STD_CUDA_CHECK(cudaDeviceGetAttribute(&sms, cudaDevAttrMultiProcessorCount, on.get_device_index()));
+  STD_CUDA_CHECK(cudaOccupancyMaxActiveBlocksPerMultiprocessor(&blocks_per_sm, kernel, kThreads, 0));
   const int64_t needed = (frames + kThreads - 1) / kThreads;
   return std::max<int64_t>(1, std::min<int64_t>(needed, static_cast<int64_t>(sms) * std::max(blocks_per_sm, 1)));
 }
 
 void check_mel_capacity(int64_t n_mels, const char* op) {
-  TORCH_CHECK(n_mels <= nnls::kFrameMaxMels, op, " (CUDA kernel): at most ", nnls::kFrameMaxMels,
-              " mel bands, found ", n_mels, "; solve larger filterbanks on the CPU");
+  STD_TORCH_CHECK(n_mels <= nnls::kFrameMaxMels, op, " (CUDA kernel): at most ", nnls::kFrameMaxMels,
+                  " mel bands, found ", n_mels, "; solve larger filterbanks on the CPU");
 }
 
-std::tuple<at::Tensor, at::Tensor, at::Tensor, at::Tensor> nnls_cuda(
-    const at::Tensor& melspec, const at::Tensor& tap_index, const at::Tensor& tap_weight, int64_t max_iter, double tol,
-    const std::optional<at::Tensor>& fill_from) {
-  check_nnls_inputs(melspec, tap_index, tap_weight, max_iter, tol, fill_from, at::kCUDA);
+// Fills `t` (contiguous, on the current device) with the byte `value`, on `stream`.
+void fill_bytes(const Tensor& t, int value, cudaStream_t stream) {
+  STD_CUDA_CHECK(cudaMemsetAsync(t.data_ptr(), value, static_cast<size_t>(t.numel()) * t.element_size(), stream));
+}
+
+std::tuple<Tensor, Tensor, Tensor, Tensor> nnls_cuda(const Tensor& melspec, const Tensor& tap_index,
+                                                     const Tensor& tap_weight, int64_t max_iter, double tol,
+                                                     const std::optional<Tensor>& fill_from) {
+  check_nnls_inputs(melspec, tap_index, tap_weight, max_iter, tol, fill_from, /*cuda=*/true);
   const int64_t n_mels = melspec.size(-2), time = melspec.size(-1), n_freqs = tap_index.size(0);
   check_mel_capacity(n_mels, "nnls");
-  const c10::cuda::CUDAGuard guard(melspec.device());
+  const auto guard = device_guard(melspec);
   const std::vector<int64_t> frame_sizes = nnls_frame_sizes(melspec);
-  at::Tensor out = at::empty(nnls_output_sizes(melspec, n_freqs), melspec.options());
-  at::Tensor iterations = at::empty(frame_sizes, melspec.options().dtype(at::kInt));
-  at::Tensor residual = at::empty(frame_sizes, melspec.options());
-  at::Tensor converged = at::empty(frame_sizes, melspec.options().dtype(at::kBool));
+  Tensor out = empty_on(melspec, nnls_output_sizes(melspec, n_freqs));
+  Tensor iterations = empty_on(melspec, frame_sizes, ScalarType::Int);
+  Tensor residual = empty_on(melspec, frame_sizes);
+  Tensor converged = empty_on(melspec, frame_sizes, ScalarType::Bool);
+  cudaStream_t stream = current_stream(melspec);
   if (out.numel() == 0 || n_mels == 0) {
-    out.zero_();
-    iterations.zero_();
-    residual.zero_();
-    converged.fill_(true);
+    fill_bytes(out, 0, stream);
+    fill_bytes(iterations, 0, stream);
+    fill_bytes(residual, 0, stream);
+    fill_bytes(converged, 1, stream);  // true
     return {out, iterations, residual, converged};
   }
-  const at::Tensor mel3 = melspec.reshape({-1, n_mels, time});
-  const int64_t batch = mel3.size(0);
-  const at::Tensor fill = fill_from.has_value() ? fill_from->contiguous() : at::Tensor();
-  cudaStream_t stream = c10::cuda::getCurrentCUDAStream();
-  AT_DISPATCH_FLOATING_TYPES(melspec.scalar_type(), "nnls_cuda", [&] {
+  const std::optional<Tensor> fill =
+      fill_from.has_value() ? std::optional<Tensor>(as_contiguous(*fill_from)) : std::nullopt;
+  THO_DISPATCH_V2(melspec.scalar_type(), "nnls_cuda", AT_WRAP([&] {
+    const Batched3<scalar_t> mel3(melspec);
+    const int64_t batch = mel3.batch;
     const BankArrays bank = prepare_bank<scalar_t>(tap_index, tap_weight, n_mels, stream);
     nnls::with_mel_capacity(n_mels, [&](auto capacity) {
       constexpr int kMels = decltype(capacity)::value;
-      const int64_t blocks = grid_for(nnls_forward_kernel<scalar_t, kMels>, batch * time, melspec.device());
+      const int64_t blocks = grid_for(nnls_forward_kernel<scalar_t, kMels>, batch * time, melspec);
       // Phase 2's float64 iterate: n_freqs per thread of the grid, interleaved.
-      at::Tensor workspace = at::empty({blocks * kThreads * n_freqs}, melspec.options().dtype(at::kDouble));
+      const Tensor workspace = empty_on(melspec, {blocks * kThreads * n_freqs}, ScalarType::Double);
       nnls_forward_kernel<scalar_t, kMels><<<static_cast<unsigned>(blocks), kThreads, 0, stream>>>(
-          mel3.data_ptr<scalar_t>(), mel3.stride(0), mel3.stride(1), mel3.stride(2), batch, time,
-          bank.index.data_ptr<int64_t>(), bank.weight.data_ptr<scalar_t>(), bank.envelope.data_ptr<double>(),
-          fill.defined() ? fill.data_ptr<int64_t>() : nullptr, n_freqs, bank.index.size(1), n_mels,
-          bank.header.data_ptr<int64_t>(), bank.norm.data_ptr<double>(), max_iter, tol, out.data_ptr<scalar_t>(),
-          iterations.data_ptr<int32_t>(), residual.data_ptr<scalar_t>(), converged.data_ptr<bool>(),
-          workspace.data_ptr<double>());
-      C10_CUDA_KERNEL_LAUNCH_CHECK();
+          mel3.data, mel3.stride_batch, mel3.stride_row, mel3.stride_col, batch, time,
+          bank.index.const_data_ptr<int64_t>(), bank.weight.const_data_ptr<scalar_t>(),
+          bank.envelope.const_data_ptr<double>(), fill.has_value() ? fill->const_data_ptr<int64_t>() : nullptr,
+          n_freqs, bank.index.size(1), n_mels, bank.header.const_data_ptr<int64_t>(),
+          bank.norm.const_data_ptr<double>(), max_iter, tol, out.mutable_data_ptr<scalar_t>(),
+          iterations.mutable_data_ptr<int32_t>(), residual.mutable_data_ptr<scalar_t>(),
+          converged.mutable_data_ptr<bool>(), workspace.mutable_data_ptr<double>());
+      STD_CUDA_KERNEL_LAUNCH_CHECK();
     });
-  });
+  }), AT_FLOATING_TYPES);
   return {out, iterations, residual, converged};
 }
 
-at::Tensor nnls_backward_cuda(const at::Tensor& grad, const at::Tensor& solution, const at::Tensor& tap_index,
-                              const at::Tensor& tap_weight, int64_t n_mels) {
-  check_nnls_backward_inputs(grad, solution, tap_index, tap_weight, n_mels, at::kCUDA);
+Tensor nnls_backward_cuda(const Tensor& grad, const Tensor& solution, const Tensor& tap_index,
+                          const Tensor& tap_weight, int64_t n_mels) {
+  check_nnls_backward_inputs(grad, solution, tap_index, tap_weight, n_mels, /*cuda=*/true);
   check_mel_capacity(n_mels, "nnls_backward");
-  const c10::cuda::CUDAGuard guard(grad.device());
-  std::vector<int64_t> sizes(grad.sizes().begin(), grad.sizes().end() - 2);
+  const auto guard = device_guard(grad);
   const int64_t time = grad.size(-1), n_freqs = grad.size(-2);
-  sizes.push_back(n_mels);
-  sizes.push_back(time);
-  at::Tensor grad_mel = at::zeros(sizes, grad.options());
+  Tensor grad_mel = empty_on(grad, with_last_two(leading_sizes(grad), n_mels, time));
+  cudaStream_t stream = current_stream(grad);
+  fill_bytes(grad_mel, 0, stream);
   if (grad_mel.numel() == 0 || n_freqs == 0) {
     return grad_mel;
   }
-  const at::Tensor grad3 = grad.reshape({-1, n_freqs, time}).contiguous();
-  const at::Tensor sol3 = solution.reshape({-1, n_freqs, time}).contiguous();
-  const int64_t batch = grad3.size(0);
-  cudaStream_t stream = c10::cuda::getCurrentCUDAStream();
-  AT_DISPATCH_FLOATING_TYPES(grad.scalar_type(), "nnls_backward_cuda", [&] {
+  const Tensor grad_c = as_contiguous(grad);
+  const Tensor sol_c = as_contiguous(solution);
+  const int64_t batch = grad_c.numel() / (n_freqs * time);
+  THO_DISPATCH_V2(grad.scalar_type(), "nnls_backward_cuda", AT_WRAP([&] {
     const BankArrays bank = prepare_bank<scalar_t>(tap_index, tap_weight, n_mels, stream);
     nnls::with_mel_capacity(n_mels, [&](auto capacity) {
       constexpr int kMels = decltype(capacity)::value;
-      const int64_t blocks = grid_for(nnls_backward_kernel<scalar_t, kMels>, batch * time, grad.device());
+      const int64_t blocks = grid_for(nnls_backward_kernel<scalar_t, kMels>, batch * time, grad);
       nnls_backward_kernel<scalar_t, kMels><<<static_cast<unsigned>(blocks), kThreads, 0, stream>>>(
-          grad3.data_ptr<scalar_t>(), sol3.data_ptr<scalar_t>(), batch, time, bank.index.data_ptr<int64_t>(),
-          bank.weight.data_ptr<scalar_t>(), bank.envelope.data_ptr<double>(), n_freqs, bank.index.size(1), n_mels,
-          bank.header.data_ptr<int64_t>(), bank.norm.data_ptr<double>(), grad_mel.data_ptr<scalar_t>());
-      C10_CUDA_KERNEL_LAUNCH_CHECK();
+          grad_c.const_data_ptr<scalar_t>(), sol_c.const_data_ptr<scalar_t>(), batch, time,
+          bank.index.const_data_ptr<int64_t>(), bank.weight.const_data_ptr<scalar_t>(),
+          bank.envelope.const_data_ptr<double>(), n_freqs, bank.index.size(1), n_mels,
+          bank.header.const_data_ptr<int64_t>(), bank.norm.const_data_ptr<double>(),
+          grad_mel.mutable_data_ptr<scalar_t>());
+      STD_CUDA_KERNEL_LAUNCH_CHECK();
     });
-  });
+  }), AT_FLOATING_TYPES);
   return grad_mel;
 }
 
-at::Tensor mel_projection_cuda(const at::Tensor& melspec, const at::Tensor& prior, const at::Tensor& tap_index,
-                               const at::Tensor& tap_weight, double penalty, int64_t steps) {
-  check_mel_projection_inputs(melspec, prior, tap_index, tap_weight, penalty, steps, at::kCUDA);
+Tensor mel_projection_cuda(const Tensor& melspec, const Tensor& prior, const Tensor& tap_index,
+                           const Tensor& tap_weight, double penalty, int64_t steps) {
+  check_mel_projection_inputs(melspec, prior, tap_index, tap_weight, penalty, steps, /*cuda=*/true);
   const int64_t n_mels = melspec.size(-2), time = melspec.size(-1), n_freqs = tap_index.size(0);
   check_mel_capacity(n_mels, "mel_projection");
-  const c10::cuda::CUDAGuard guard(melspec.device());
-  at::Tensor out = at::empty(prior.sizes(), prior.options());
+  const auto guard = device_guard(melspec);
+  Tensor out = empty_on(prior, sizes_of(prior));
   if (out.numel() == 0) {
     return out;
   }
-  if (n_mels == 0) {
-    return out.copy_(prior);
+  if (n_mels == 0) {  // nothing to fit: the prior itself (a cold path, through the dispatcher)
+    torch::stable::copy_(out, prior);
+    return out;
   }
-  const at::Tensor mel3 = melspec.reshape({-1, n_mels, time});
-  const at::Tensor prior3 = prior.reshape({-1, n_freqs, time});
-  const int64_t batch = mel3.size(0);
-  cudaStream_t stream = c10::cuda::getCurrentCUDAStream();
-  AT_DISPATCH_FLOATING_TYPES(melspec.scalar_type(), "mel_projection_cuda", [&] {
+  cudaStream_t stream = current_stream(melspec);
+  THO_DISPATCH_V2(melspec.scalar_type(), "mel_projection_cuda", AT_WRAP([&] {
+    const Batched3<scalar_t> mel3(melspec);
+    const Batched3<scalar_t> prior3(prior);
+    const int64_t batch = mel3.batch;
     const BankArrays bank = prepare_bank<scalar_t>(tap_index, tap_weight, n_mels, stream);
     nnls::with_mel_capacity(n_mels, [&](auto capacity) {
       constexpr int kMels = decltype(capacity)::value;
-      const int64_t blocks = grid_for(mel_projection_kernel<scalar_t, kMels>, batch * time, melspec.device());
+      const int64_t blocks = grid_for(mel_projection_kernel<scalar_t, kMels>, batch * time, melspec);
       mel_projection_kernel<scalar_t, kMels><<<static_cast<unsigned>(blocks), kThreads, 0, stream>>>(
-          mel3.data_ptr<scalar_t>(), mel3.stride(0), mel3.stride(1), mel3.stride(2), prior3.data_ptr<scalar_t>(),
-          prior3.stride(0), prior3.stride(1), prior3.stride(2), batch, time, bank.index.data_ptr<int64_t>(),
-          bank.weight.data_ptr<scalar_t>(), bank.envelope.data_ptr<double>(), n_freqs, bank.index.size(1), n_mels,
-          bank.header.data_ptr<int64_t>(), bank.norm.data_ptr<double>(), penalty, steps, out.data_ptr<scalar_t>());
-      C10_CUDA_KERNEL_LAUNCH_CHECK();
+          mel3.data, mel3.stride_batch, mel3.stride_row, mel3.stride_col, prior3.data, prior3.stride_batch,
+          prior3.stride_row, prior3.stride_col, batch, time, bank.index.const_data_ptr<int64_t>(),
+          bank.weight.const_data_ptr<scalar_t>(), bank.envelope.const_data_ptr<double>(), n_freqs,
+          bank.index.size(1), n_mels, bank.header.const_data_ptr<int64_t>(), bank.norm.const_data_ptr<double>(),
+          penalty, steps, out.mutable_data_ptr<scalar_t>());
+      STD_CUDA_KERNEL_LAUNCH_CHECK();
     });
-  });
+  }), AT_FLOATING_TYPES);
   return out;
 }
 
-std::vector<int64_t> nnls_cuda_launch_info(const at::Tensor& like, int64_t n_mels) {
-  TORCH_CHECK(like.is_cuda(), "_nnls_cuda_launch_info: like must be a CUDA tensor, found ", like.device());
-  TORCH_CHECK(n_mels >= 1, "_nnls_cuda_launch_info: n_mels must be >= 1, found ", n_mels);
+std::vector<int64_t> nnls_cuda_launch_info(const Tensor& like, int64_t n_mels) {
+  STD_TORCH_CHECK(like.is_cuda(), "_nnls_cuda_launch_info: like must be a CUDA tensor, found ", device_text(like));
+  STD_TORCH_CHECK(n_mels >= 1, "_nnls_cuda_launch_info: n_mels must be >= 1, found ", n_mels);
   check_mel_capacity(n_mels, "_nnls_cuda_launch_info");
-  const c10::cuda::CUDAGuard guard(like.device());
+  const auto guard = device_guard(like);
+  const int device = like.get_device_index();
   std::vector<int64_t> info;
-  AT_DISPATCH_FLOATING_TYPES(like.scalar_type(), "nnls_cuda_launch_info", [&] {
+  THO_DISPATCH_V2(like.scalar_type(), "nnls_cuda_launch_info", AT_WRAP([&] {
     nnls::with_mel_capacity(n_mels, [&](auto capacity) {
       constexpr int kMels = decltype(capacity)::value;
       const auto kernel = nnls_forward_kernel<scalar_t, kMels>;
       cudaFuncAttributes attributes{};
-      C10_CUDA_CHECK(cudaFuncGetAttributes(&attributes, kernel));
+      STD_CUDA_CHECK(cudaFuncGetAttributes(&attributes, kernel));
       int sms = 0, blocks_per_sm = 0, threads_per_sm = 0;
-      C10_CUDA_CHECK(cudaDeviceGetAttribute(&sms, cudaDevAttrMultiProcessorCount, like.device().index()));
-      C10_CUDA_CHECK(cudaDeviceGetAttribute(&threads_per_sm, cudaDevAttrMaxThreadsPerMultiProcessor,
-                                            like.device().index()));
-      C10_CUDA_CHECK(cudaOccupancyMaxActiveBlocksPerMultiprocessor(&blocks_per_sm, kernel, kThreads, 0));
+      STD_CUDA_CHECK(cudaDeviceGetAttribute(&sms, cudaDevAttrMultiProcessorCount, device));
+      STD_CUDA_CHECK(cudaDeviceGetAttribute(&threads_per_sm, cudaDevAttrMaxThreadsPerMultiProcessor, device));
+      STD_CUDA_CHECK(cudaOccupancyMaxActiveBlocksPerMultiprocessor(&blocks_per_sm, kernel, kThreads, 0));
       info = {attributes.numRegs, static_cast<int64_t>(attributes.localSizeBytes), kThreads, blocks_per_sm, sms,
               threads_per_sm};
     });
-  });
+  }), AT_FLOATING_TYPES);
   return info;
 }
 
 }  // namespace
 
-TORCH_LIBRARY_IMPL(inverse_mel, CUDA, m) {
-  m.impl("_nnls_cuda_launch_info", &nnls_cuda_launch_info);
-  m.impl("nnls", &nnls_cuda);
-  m.impl("nnls_backward", &nnls_backward_cuda);
-  m.impl("_nnls_per_frame", &nnls_cuda);
-  m.impl("_nnls_backward_per_frame", &nnls_backward_cuda);
-  m.impl("mel_projection", &mel_projection_cuda);
+STABLE_TORCH_LIBRARY_IMPL(inverse_mel, CUDA, m) {
+  m.impl("_nnls_cuda_launch_info", TORCH_BOX(&nnls_cuda_launch_info));
+  m.impl("nnls", TORCH_BOX(&nnls_cuda));
+  m.impl("nnls_backward", TORCH_BOX(&nnls_backward_cuda));
+  m.impl("_nnls_per_frame", TORCH_BOX(&nnls_cuda));
+  m.impl("_nnls_backward_per_frame", TORCH_BOX(&nnls_backward_cuda));
+  m.impl("mel_projection", TORCH_BOX(&mel_projection_cuda));
 }
 
 }  // namespace inverse_mel

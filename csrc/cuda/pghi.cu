@@ -8,12 +8,9 @@
 #include "../shared/pghi_checks.h"
 #include "../shared/pghi_integrate.h"
 
-#include <ATen/ATen.h>
-#include <ATen/Dispatch.h>
-#include <c10/cuda/CUDAException.h>
-#include <c10/cuda/CUDAGuard.h>
-#include <c10/cuda/CUDAStream.h>
-#include <torch/library.h>
+#include "launch.h"
+
+#include <torch/csrc/stable/library.h>
 
 #include <cstdint>
 
@@ -36,36 +33,44 @@ __global__ void pghi_integrate_kernel(const scalar_t* magnitude, const scalar_t*
                   n_freqs, frames, relative_tol, phase + offset, heap_slots + offset, reached + offset);
 }
 
-at::Tensor pghi_integrate_cuda(const at::Tensor& magnitude, const at::Tensor& time_step, const at::Tensor& freq_step,
-                               const at::Tensor& order, const at::Tensor& init_phase, double relative_tol) {
-  check_pghi_inputs(magnitude, time_step, freq_step, order, init_phase, relative_tol, at::kCUDA);
-  const c10::cuda::CUDAGuard guard(magnitude.device());
-  at::Tensor phase = at::empty(magnitude.sizes(), magnitude.options());
+template <typename scalar_t>
+void launch_pghi_integrate(const Tensor& mag, const Tensor& dt, const Tensor& df, const Tensor& ord, const Tensor& init,
+                           int64_t signals, int64_t n_freqs, int64_t frames, double relative_tol, const Tensor& phase,
+                           const Tensor& heap_slots, const Tensor& reached, cudaStream_t stream) {
+  const unsigned blocks = static_cast<unsigned>((signals + kThreads - 1) / kThreads);
+  pghi_integrate_kernel<scalar_t><<<blocks, kThreads, 0, stream>>>(
+      mag.const_data_ptr<scalar_t>(), dt.const_data_ptr<scalar_t>(), df.const_data_ptr<scalar_t>(),
+      ord.const_data_ptr<int64_t>(), init.const_data_ptr<scalar_t>(), signals, n_freqs, frames, relative_tol,
+      phase.mutable_data_ptr<scalar_t>(), heap_slots.mutable_data_ptr<int64_t>(), reached.mutable_data_ptr<uint8_t>());
+  STD_CUDA_KERNEL_LAUNCH_CHECK();
+}
+
+Tensor pghi_integrate_cuda(const Tensor& magnitude, const Tensor& time_step, const Tensor& freq_step,
+                           const Tensor& order, const Tensor& init_phase, double relative_tol) {
+  check_pghi_inputs(magnitude, time_step, freq_step, order, init_phase, relative_tol, /*cuda=*/true);
+  const auto guard = device_guard(magnitude);
+  Tensor phase = empty_on(magnitude, sizes_of(magnitude));
   if (phase.numel() == 0) {
     return phase;
   }
   const int64_t n_freqs = magnitude.size(-2), frames = magnitude.size(-1), n = n_freqs * frames;
   const int64_t signals = magnitude.numel() / n;
-  const at::Tensor mag = magnitude.contiguous(), dt = time_step.contiguous(), df = freq_step.contiguous();
-  const at::Tensor ord = order.contiguous(), init = init_phase.contiguous();
-  at::Tensor heap_slots = at::empty({signals * n}, order.options());
-  at::Tensor reached = at::empty({signals * n}, magnitude.options().dtype(at::kByte));
-  cudaStream_t stream = c10::cuda::getCurrentCUDAStream();
-  const unsigned blocks = static_cast<unsigned>((signals + kThreads - 1) / kThreads);
-  AT_DISPATCH_FLOATING_TYPES(magnitude.scalar_type(), "pghi_integrate_cuda", [&] {
-    pghi_integrate_kernel<scalar_t><<<blocks, kThreads, 0, stream>>>(
-        mag.data_ptr<scalar_t>(), dt.data_ptr<scalar_t>(), df.data_ptr<scalar_t>(), ord.data_ptr<int64_t>(),
-        init.data_ptr<scalar_t>(), signals, n_freqs, frames, relative_tol, phase.data_ptr<scalar_t>(),
-        heap_slots.data_ptr<int64_t>(), reached.data_ptr<uint8_t>());
-    C10_CUDA_KERNEL_LAUNCH_CHECK();
-  });
+  const Tensor mag = as_contiguous(magnitude), dt = as_contiguous(time_step), df = as_contiguous(freq_step);
+  const Tensor ord = as_contiguous(order), init = as_contiguous(init_phase);
+  Tensor heap_slots = empty_on(order, {signals * n});
+  Tensor reached = empty_on(magnitude, {signals * n}, ScalarType::Byte);
+  cudaStream_t stream = current_stream(magnitude);
+  THO_DISPATCH_V2(magnitude.scalar_type(), "pghi_integrate_cuda", AT_WRAP([&] {
+    launch_pghi_integrate<scalar_t>(mag, dt, df, ord, init, signals, n_freqs, frames, relative_tol, phase, heap_slots,
+                                    reached, stream);
+  }), AT_FLOATING_TYPES);
   return phase;
 }
 
 }  // namespace
 
-TORCH_LIBRARY_IMPL(inverse_mel, CUDA, m) {
-  m.impl("pghi_integrate", &pghi_integrate_cuda);
+STABLE_TORCH_LIBRARY_IMPL(inverse_mel, CUDA, m) {
+  m.impl("pghi_integrate", TORCH_BOX(&pghi_integrate_cuda));
 }
 
 }  // namespace inverse_mel

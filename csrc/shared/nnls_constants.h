@@ -63,5 +63,10 @@ INVERSE_MEL_HOST_DEVICE constexpr double backward_ridge() {
 }
 constexpr int kBackwardRefinements = 2;
 
+// -- mel_projection (mel-consistent Griffin-Lim's magnitude step) ------------------------------
+// The dual Newton's early stop (dual gradient below this times ||m||): NNLS's default tol, so the
+// projection fits the mel as closely as the solver does.
+constexpr double kProjectionTolerance = 1e-4;
+
 }  // namespace nnls
 }  // namespace inverse_mel

@@ -9,8 +9,6 @@
 #include "lane_ops.h"
 #include "tile.h"
 
-#include <ATen/ATen.h>
-#include <ATen/Parallel.h>
 
 #include <algorithm>
 #include <cstdint>
@@ -23,28 +21,16 @@ namespace nnls {
 // d s_F / d m = A_F^+ on the solution's free set (the minimum-norm choice where the
 // solution is not unique).
 template <typename scalar_t>
-void nnls_backward_kernel(
-    const at::Tensor& grad3,  // (batch, n_freqs, time)
-    const at::Tensor& solution3,  // (batch, n_freqs, time)
-    const at::Tensor& tap_index,
-    const at::Tensor& tap_weight,
-    at::Tensor& grad_mel) {  // (batch, n_mels, time), contiguous
-  const int64_t batch = grad3.size(0);
-  const int64_t n_freqs = grad3.size(1);
-  const int64_t time = grad3.size(2);
-  const int64_t n_mels = grad_mel.size(1);
+void nnls_backward_kernel(const scalar_t* grad_ptr, const scalar_t* sol_ptr, int64_t batch, int64_t n_freqs,
+                          int64_t time, const Tensor& tap_index, const Tensor& tap_weight, int64_t n_mels,
+                          scalar_t* out_ptr) {
   const CompactTaps<scalar_t> taps(tap_index, tap_weight, n_mels, "nnls_backward");
   const FilterbankConstants<scalar_t> consts(taps, n_freqs, n_mels);
   const BinRange all_bins{0, n_freqs};
   const int64_t tile_time = backward_tile_frames<scalar_t>(n_freqs);
   const int64_t tiles_per_item = (time + tile_time - 1) / tile_time;
-  const at::Tensor grad_c = grad3.contiguous();
-  const at::Tensor sol_c = solution3.contiguous();
-  const scalar_t* grad_ptr = grad_c.data_ptr<scalar_t>();
-  const scalar_t* sol_ptr = sol_c.data_ptr<scalar_t>();
-  scalar_t* out_ptr = grad_mel.data_ptr<scalar_t>();
 
-  at::parallel_for(0, batch * tiles_per_item, 1, [&](int64_t tile_begin, int64_t tile_end) {
+  torch::stable::parallel_for(0, batch * tiles_per_item, 1, [&](int64_t tile_begin, int64_t tile_end) {
     const int64_t cap = std::min(tile_time, time);
     std::vector<scalar_t> free(n_freqs * cap), masked(n_freqs * cap), z(n_mels * cap), zero(n_mels * cap, 0),
         x(n_mels * cap), correction(n_mels * cap);
@@ -90,10 +76,10 @@ void nnls_backward_kernel(
   });
 }
 
-template void nnls_backward_kernel<float>(const at::Tensor&, const at::Tensor&, const at::Tensor&, const at::Tensor&,
-                                          at::Tensor&);
-template void nnls_backward_kernel<double>(const at::Tensor&, const at::Tensor&, const at::Tensor&, const at::Tensor&,
-                                           at::Tensor&);
+template void nnls_backward_kernel<float>(const float*, const float*, int64_t, int64_t, int64_t, const Tensor&,
+                                          const Tensor&, int64_t, float*);
+template void nnls_backward_kernel<double>(const double*, const double*, int64_t, int64_t, int64_t, const Tensor&,
+                                           const Tensor&, int64_t, double*);
 
 }  // namespace nnls
 }  // namespace inverse_mel

@@ -14,8 +14,6 @@
 #include "../../shared/nnls_stopping.h"
 #include "tile.h"
 
-#include <ATen/ATen.h>
-#include <ATen/Parallel.h>
 
 #include <algorithm>
 #include <cstdint>
@@ -26,13 +24,12 @@ namespace inverse_mel {
 namespace nnls {
 
 template <typename scalar_t>
-void nnls_forward_kernel(const at::Tensor& melspec3, const at::Tensor& tap_index, const at::Tensor& tap_weight,
-                         const std::vector<int64_t>& fill_from, int64_t max_iter, double tol, at::Tensor& out,
-                         at::Tensor& iterations, at::Tensor& residual, at::Tensor& converged) {
-  const int64_t batch = melspec3.size(0);
-  const int64_t n_mels = melspec3.size(1);
-  const int64_t time = melspec3.size(2);
-  const int64_t n_freqs = out.size(1);
+void nnls_forward_kernel(const Batched3<scalar_t>& mel3, const Tensor& tap_index, const Tensor& tap_weight,
+                         const std::vector<int64_t>& fill_from, int64_t max_iter, double tol, int64_t n_freqs,
+                         scalar_t* out_ptr, int32_t* iter_ptr, scalar_t* res_ptr, bool* conv_ptr) {
+  const int64_t batch = mel3.batch;
+  const int64_t n_mels = mel3.rows;
+  const int64_t time = mel3.cols;
   // Per call (README.md: "Per call"): the filterbank as the passes read it.
   const CompactTaps<scalar_t> taps(tap_index, tap_weight, n_mels, "nnls");
   const FilterbankConstants<scalar_t> consts(taps, n_freqs, n_mels);
@@ -40,24 +37,20 @@ void nnls_forward_kernel(const at::Tensor& melspec3, const at::Tensor& tap_index
   const int64_t rows = bins.rows();
   const int64_t bands = consts.bands;
   // Phase 2 runs in float64 (see ProjectedNewton): the filterbank in float64, same taps.
-  const CompactTaps<double> taps64(tap_index, tap_weight.to(at::kDouble), n_mels, "nnls");
+  const CompactTaps<double> taps64(taps);
   const std::vector<double> envelope_weight64 = envelope_weights(taps, n_freqs, n_mels);
   const EntropyWeights<scalar_t> weights(taps, envelope_weight64, bins);
 
   const int64_t tile_time = forward_tile_frames<scalar_t>();
   const int64_t tiles_per_item = (time + tile_time - 1) / tile_time;
-  scalar_t* out_ptr = out.data_ptr<scalar_t>();
-  int32_t* iter_ptr = iterations.data_ptr<int32_t>();
-  scalar_t* res_ptr = residual.data_ptr<scalar_t>();
-  bool* conv_ptr = converged.data_ptr<bool>();
-  const scalar_t* mel_ptr = melspec3.data_ptr<scalar_t>();
-  const int64_t mel_stride_b = melspec3.stride(0);
-  const int64_t mel_stride_k = melspec3.stride(1);
-  const int64_t mel_stride_t = melspec3.stride(2);
+  const scalar_t* mel_ptr = mel3.data;
+  const int64_t mel_stride_b = mel3.stride_batch;
+  const int64_t mel_stride_k = mel3.stride_row;
+  const int64_t mel_stride_t = mel3.stride_col;
   const scalar_t tol_s = static_cast<scalar_t>(tol);
   const scalar_t lipschitz = consts.spectral_norm * consts.spectral_norm;  // of the gradient A^T (A s - m)
 
-  at::parallel_for(0, batch * tiles_per_item, 1, [&](int64_t tile_begin, int64_t tile_end) {
+  torch::stable::parallel_for(0, batch * tiles_per_item, 1, [&](int64_t tile_begin, int64_t tile_end) {
     const int64_t cap = round_up_to_vector<scalar_t>(std::min(tile_time, time));
     TileFrames<scalar_t> frames(n_mels, cap);
     EntropyNewton<scalar_t> entropy(taps, weights, n_mels, bands, cap);
@@ -147,12 +140,12 @@ void nnls_forward_kernel(const at::Tensor& melspec3, const at::Tensor& tap_index
   });
 }
 
-template void nnls_forward_kernel<float>(const at::Tensor&, const at::Tensor&, const at::Tensor&,
-                                         const std::vector<int64_t>&, int64_t, double, at::Tensor&, at::Tensor&,
-                                         at::Tensor&, at::Tensor&);
-template void nnls_forward_kernel<double>(const at::Tensor&, const at::Tensor&, const at::Tensor&,
-                                          const std::vector<int64_t>&, int64_t, double, at::Tensor&, at::Tensor&,
-                                          at::Tensor&, at::Tensor&);
+template void nnls_forward_kernel<float>(const Batched3<float>&, const Tensor&, const Tensor&,
+                                         const std::vector<int64_t>&, int64_t, double, int64_t, float*, int32_t*,
+                                         float*, bool*);
+template void nnls_forward_kernel<double>(const Batched3<double>&, const Tensor&, const Tensor&,
+                                          const std::vector<int64_t>&, int64_t, double, int64_t, double*, int32_t*,
+                                          double*, bool*);
 
 }  // namespace nnls
 }  // namespace inverse_mel

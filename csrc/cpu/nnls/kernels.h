@@ -2,7 +2,7 @@
 // checked there.
 #pragma once
 
-#include <ATen/ATen.h>
+#include "../../shared/stable_tensor.h"
 
 #include <cstdint>
 #include <vector>
@@ -10,17 +10,19 @@
 namespace inverse_mel {
 namespace nnls {
 
-// melspec3 (batch, n_mels, time), any strides; out (batch, n_freqs, time) contiguous; iterations,
-// residual, converged (batch, time). fill_from: (n_freqs,) or empty, bin f copies bin fill_from[f] >= 0.
+// mel: (batch, n_mels, time), any strides. Outputs, contiguous: out (batch, n_freqs, time);
+// iterations, residual, converged (batch, time). fill_from: (n_freqs,) or empty, bin f copies bin
+// fill_from[f] >= 0.
 template <typename scalar_t>
-void nnls_forward_kernel(const at::Tensor& melspec3, const at::Tensor& tap_index, const at::Tensor& tap_weight,
-                         const std::vector<int64_t>& fill_from, int64_t max_iter, double tol, at::Tensor& out,
-                         at::Tensor& iterations, at::Tensor& residual, at::Tensor& converged);
+void nnls_forward_kernel(const Batched3<scalar_t>& mel, const Tensor& tap_index, const Tensor& tap_weight,
+                         const std::vector<int64_t>& fill_from, int64_t max_iter, double tol, int64_t n_freqs,
+                         scalar_t* out, int32_t* iterations, scalar_t* residual, bool* converged);
 
-// grad3, solution3 (batch, n_freqs, time); grad_mel (batch, n_mels, time) contiguous.
+// grad, solution: (batch, n_freqs, time) contiguous; grad_mel: (batch, n_mels, time) contiguous.
 template <typename scalar_t>
-void nnls_backward_kernel(const at::Tensor& grad3, const at::Tensor& solution3, const at::Tensor& tap_index,
-                          const at::Tensor& tap_weight, at::Tensor& grad_mel);
+void nnls_backward_kernel(const scalar_t* grad, const scalar_t* solution, int64_t batch, int64_t n_freqs,
+                          int64_t time, const Tensor& tap_index, const Tensor& tap_weight, int64_t n_mels,
+                          scalar_t* grad_mel);
 
 }  // namespace nnls
 }  // namespace inverse_mel

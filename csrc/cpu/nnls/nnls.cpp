@@ -6,10 +6,9 @@
 #include "data_checks.h"
 #include "kernels.h"
 
-#include <ATen/ATen.h>
-#include <ATen/Dispatch.h>
-#include <torch/library.h>
+#include <torch/csrc/stable/library.h>
 
+#include <algorithm>
 #include <cstdint>
 #include <optional>
 #include <tuple>
@@ -18,68 +17,71 @@
 namespace inverse_mel {
 namespace {
 
-std::tuple<at::Tensor, at::Tensor, at::Tensor, at::Tensor> nnls_cpu(
-    const at::Tensor& melspec,
-    const at::Tensor& tap_index,
-    const at::Tensor& tap_weight,
+std::tuple<Tensor, Tensor, Tensor, Tensor> nnls_cpu(
+    const Tensor& melspec,
+    const Tensor& tap_index,
+    const Tensor& tap_weight,
     int64_t max_iter,
     double tol,
-    const std::optional<at::Tensor>& fill_from) {
-  check_nnls_inputs(melspec, tap_index, tap_weight, max_iter, tol, fill_from, at::kCPU);
+    const std::optional<Tensor>& fill_from) {
+  check_nnls_inputs(melspec, tap_index, tap_weight, max_iter, tol, fill_from, /*cuda=*/false);
   check_nonnegative_weights(tap_weight, "nnls");
   const std::vector<int64_t> fill = fill_from_entries(fill_from, tap_weight);
   const int64_t n_mels = melspec.size(-2);
-  const int64_t time = melspec.size(-1);
+  const int64_t n_freqs = tap_index.size(0);
   const std::vector<int64_t> frame_sizes = nnls_frame_sizes(melspec);
-  at::Tensor out = empty_output(nnls_output_sizes(melspec, tap_index.size(0)), melspec.options());
-  at::Tensor iterations = at::zeros(frame_sizes, melspec.options().dtype(at::kInt));
-  at::Tensor residual = at::zeros(frame_sizes, melspec.options());
-  at::Tensor converged = at::ones(frame_sizes, melspec.options().dtype(at::kBool));
+  Tensor out = empty_output(melspec, nnls_output_sizes(melspec, n_freqs));
+  Tensor iterations = empty_on(melspec, frame_sizes, ScalarType::Int);
+  Tensor residual = empty_on(melspec, frame_sizes);
+  Tensor converged = empty_on(melspec, frame_sizes, ScalarType::Bool);
+  // Per-frame reports start as "0 steps, converged" (what a frame with nothing to fit reports).
+  zero_(iterations);
+  zero_(residual);
+  std::fill_n(converged.mutable_data_ptr<bool>(), converged.numel(), true);
   if (out.numel() == 0 || n_mels == 0) {
-    out.zero_();
+    zero_(out);
     return {out, iterations, residual, converged};
   }
-  const at::Tensor melspec3 = melspec.reshape({-1, n_mels, time});
-  at::Tensor out3 = out.view({-1, tap_index.size(0), time});
-  at::Tensor iter2 = iterations.view({-1, time});
-  at::Tensor res2 = residual.view({-1, time});
-  at::Tensor conv2 = converged.view({-1, time});
-  AT_DISPATCH_FLOATING_TYPES(melspec.scalar_type(), "nnls_cpu", [&] {
-    nnls::nnls_forward_kernel<scalar_t>(melspec3, tap_index, tap_weight, fill, max_iter, tol, out3, iter2, res2, conv2);
-  });
+  THO_DISPATCH_V2(melspec.scalar_type(), "nnls_cpu", AT_WRAP([&] {
+    const Batched3<scalar_t> mel3(melspec);
+    nnls::nnls_forward_kernel<scalar_t>(mel3, tap_index, tap_weight, fill, max_iter, tol, n_freqs,
+                                        out.mutable_data_ptr<scalar_t>(), iterations.mutable_data_ptr<int32_t>(),
+                                        residual.mutable_data_ptr<scalar_t>(), converged.mutable_data_ptr<bool>());
+  }), AT_FLOATING_TYPES);
   return {out, iterations, residual, converged};
 }
 
-at::Tensor nnls_backward_cpu(
-    const at::Tensor& grad,
-    const at::Tensor& solution,
-    const at::Tensor& tap_index,
-    const at::Tensor& tap_weight,
+Tensor nnls_backward_cpu(
+    const Tensor& grad,
+    const Tensor& solution,
+    const Tensor& tap_index,
+    const Tensor& tap_weight,
     int64_t n_mels) {
-  check_nnls_backward_inputs(grad, solution, tap_index, tap_weight, n_mels, at::kCPU);
+  check_nnls_backward_inputs(grad, solution, tap_index, tap_weight, n_mels, /*cuda=*/false);
   check_nonnegative_weights(tap_weight, "nnls_backward");
-  std::vector<int64_t> sizes(grad.sizes().begin(), grad.sizes().end() - 2);
+  const int64_t n_freqs = grad.size(-2);
   const int64_t time = grad.size(-1);
-  sizes.push_back(n_mels);
-  sizes.push_back(time);
-  at::Tensor grad_mel = at::zeros(sizes, grad.options());
-  if (grad_mel.numel() == 0 || grad.size(-2) == 0) {
+  Tensor grad_mel = empty_on(grad, with_last_two(leading_sizes(grad), n_mels, time));
+  if (grad_mel.numel() == 0 || n_freqs == 0) {
+    zero_(grad_mel);
     return grad_mel;
   }
-  const int64_t n_freqs = grad.size(-2);
-  at::Tensor out3 = grad_mel.view({-1, n_mels, time});
-  AT_DISPATCH_FLOATING_TYPES(grad.scalar_type(), "nnls_backward_cpu", [&] {
-    nnls::nnls_backward_kernel<scalar_t>(
-        grad.reshape({-1, n_freqs, time}), solution.reshape({-1, n_freqs, time}), tap_index, tap_weight, out3);
-  });
+  const Tensor grad_c = as_contiguous(grad);
+  const Tensor sol_c = as_contiguous(solution);
+  const int64_t batch = grad_c.numel() / (n_freqs * time);
+  THO_DISPATCH_V2(grad.scalar_type(), "nnls_backward_cpu", AT_WRAP([&] {
+    nnls::nnls_backward_kernel<scalar_t>(grad_c.const_data_ptr<scalar_t>(), sol_c.const_data_ptr<scalar_t>(), batch,
+                                         n_freqs, time, tap_index, tap_weight, n_mels,
+                                         grad_mel.mutable_data_ptr<scalar_t>());
+  }), AT_FLOATING_TYPES);
   return grad_mel;
 }
 
 }  // namespace
 
-TORCH_LIBRARY_IMPL(inverse_mel, CPU, m) {
-  m.impl("nnls", &nnls_cpu);
-  m.impl("nnls_backward", &nnls_backward_cpu);
+STABLE_TORCH_LIBRARY_IMPL(inverse_mel, CPU, m) {
+  m.impl("nnls", TORCH_BOX(&nnls_cpu));
+  m.impl("nnls_backward", TORCH_BOX(&nnls_backward_cpu));
 }
 
 }  // namespace inverse_mel

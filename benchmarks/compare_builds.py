@@ -5,10 +5,13 @@ Each build is a source tree with its compiled extension in place (``python setup
 build, times every case (median of --repeats after warm-up) and reports; the table gives the median
 over rounds and the new/old ratio.
 
-Cases: NNLS and least squares at batch 32 x 1000 frames (power spectra of a synthesized signal), for
-the TTS, Whisper and docs configurations, float32.
+Cases: NNLS and least squares at batch 32 x 1000 frames and at 1 x 100 frames (a call inside a
+training loop or a streaming step; there the per-call overhead shows), power spectra of a synthesized
+signal, for the TTS, Whisper and docs configurations, float32. The spread is the range of the
+per-round medians.
 
 Usage: python benchmarks/compare_builds.py OLD_TREE NEW_TREE [--rounds 5] [--out benchmarks/results/restructure_speed.md]
+  e.g. the ATen build against the stable-ABI one: --out benchmarks/results/stable_abi_speed.md
 """
 import argparse
 import json
@@ -43,9 +46,13 @@ for name, (sr, n_fft, hop, n_mels, f_max, norm, scale) in configs.items():
         warnings.simplefilter("ignore")
         lstsq = inverse_mel.InverseMelScale(n_fft // 2 + 1, n_mels, sr, 0.0, f_max, norm, scale)
         nnls = inverse_mel.InverseMelScale(n_fft // 2 + 1, n_mels, sr, 0.0, f_max, norm, scale, solver="nnls")
-    mel = (lstsq.fb.T @ spec).expand(32, n_mels, 1000).contiguous()
-    out[name + " nnls"] = median_time(lambda: nnls(mel), repeats)
-    out[name + " lstsq"] = median_time(lambda: lstsq(mel), repeats)
+    for batch, frames in ((32, 1000), (1, 100)):
+        mel = (lstsq.fb.T @ spec[:, :frames]).expand(batch, n_mels, frames).contiguous()
+        size = f"{batch}x{frames}"
+        # Small calls are repeated more: each takes microseconds.
+        reps = repeats if batch > 1 else 20 * repeats
+        out[f"{name} nnls {size}"] = median_time(lambda: nnls(mel), reps)
+        out[f"{name} lstsq {size}"] = median_time(lambda: lstsq(mel), reps)
 print(json.dumps(out))
 """
 
@@ -75,13 +82,17 @@ def main():
              f"Machine: {machine()}. {args.rounds} alternating rounds, each a fresh process per build; "
              f"a round's figure is the median of {args.repeats} runs; the table gives the median over rounds.", "",
              f"old: `{args.old}`, new: `{args.new}`.", "",
-             "| case (32 x 1000 frames, float32) | old ms | new ms | new / old |", "|---|---|---|---|"]
+             "| case (batch x frames, float32) | old ms (spread) | new ms (spread) | new / old |",
+             "|---|---|---|---|"]
     data = {}
     for case in cases:
-        old = statistics.median(s[case] for s in samples["old"]) * 1e3
-        new = statistics.median(s[case] for s in samples["new"]) * 1e3
-        data[case] = dict(old_ms=old, new_ms=new, ratio=new / old)
-        lines.append(f"| {case} | {old:.2f} | {new:.2f} | {new / old:.3f} |")
+        old_rounds = [s[case] * 1e3 for s in samples["old"]]
+        new_rounds = [s[case] * 1e3 for s in samples["new"]]
+        old, new = statistics.median(old_rounds), statistics.median(new_rounds)
+        data[case] = dict(old_ms=old, new_ms=new, ratio=new / old, old_range=[min(old_rounds), max(old_rounds)],
+                          new_range=[min(new_rounds), max(new_rounds)])
+        lines.append(f"| {case} | {old:.3f} ({min(old_rounds):.3f}-{max(old_rounds):.3f}) | "
+                     f"{new:.3f} ({min(new_rounds):.3f}-{max(new_rounds):.3f}) | {new / old:.3f} |")
     write_results(args.out, "\n".join(lines) + "\n", dict(machine=machine(), samples=samples, summary=data))
 
 

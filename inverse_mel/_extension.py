@@ -50,6 +50,8 @@ OPS = (
 
 # Why the CUDA kernels are not available, or None when they are loaded (or torch has no CUDA).
 CUDA_UNAVAILABLE_REASON = None
+# The CUDA kernels registered in their place, by op name (empty when the CUDA kernels loaded).
+CUDA_FALLBACKS = {}
 _cuda_fallback_library = None
 
 
@@ -69,7 +71,8 @@ def _register_cuda_fallbacks(reason: str) -> None:
         return unavailable
 
     for op in OPS:
-        library.impl(op, make(op), "CUDA")
+        CUDA_FALLBACKS[op] = make(op)
+        library.impl(op, CUDA_FALLBACKS[op], "CUDA")
     _cuda_fallback_library = library  # kept alive: the registrations last as long as the library object
 
 

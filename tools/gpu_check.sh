@@ -3,12 +3,14 @@
 # inverse_mel against that torch for Hopper with every core, run the CUDA tests and the GPU
 # benchmark, and write the logs and results into OUTDIR. Without a GPU it stops at once.
 #
-#   bash tools/gpu_check.sh OUTDIR [--skip-tests] [--skip-bench] [--prebuilt DIR]
+#   bash tools/gpu_check.sh OUTDIR [--skip-tests] [--skip-bench] [--prebuilt DIR | --wheel FILE]
 #
-# --prebuilt DIR: use the extension built elsewhere against the same torch (DIR/_C*.so, e.g. built
-# here with `FORCE_CUDA=1 TORCH_CUDA_ARCH_LIST=9.0 python setup.py build_ext --inplace` in a venv
-# with the GPU machine's torch) instead of building, which saves the build's minutes of GPU time;
-# if it does not load with CUDA kernels, the script builds as usual.
+# --prebuilt DIR: use the extension built elsewhere (DIR/_C.abi3.so and DIR/_C_cuda.abi3.so, e.g.
+# built here with `FORCE_CUDA=1 TORCH_CUDA_ARCH_LIST=9.0 python setup.py build_ext --inplace`)
+# instead of building, which saves the build's minutes of GPU time. The libraries are on the stable
+# ABI, so any torch >= 2.11 with CUDA 13 loads them. If they do not load with CUDA kernels, the
+# script builds as usual.
+# --wheel FILE: the same with the libraries of a built wheel (tools/build_wheel.sh), unchanged.
 #
 # OUTDIR gets (8 files at most, for the device tool's $OUT): summary.txt, environment.txt,
 # build.log, tests.log (failures summarised at its end), sanitizer.log, bench.log, cuda.md,
@@ -17,7 +19,7 @@
 # "--repeats 10"), BENCH_TIMEOUT sets its limit in seconds (300).
 set -uo pipefail
 
-usage() { echo "usage: bash tools/gpu_check.sh OUTDIR [--skip-tests] [--skip-bench] [--prebuilt DIR]" >&2; exit 2; }
+usage() { echo "usage: bash tools/gpu_check.sh OUTDIR [--skip-tests] [--skip-bench] [--prebuilt DIR | --wheel FILE]" >&2; exit 2; }
 [ $# -ge 1 ] || usage
 out=$1; shift
 run_tests=1; run_bench=1; prebuilt=
@@ -26,6 +28,11 @@ while [ $# -gt 0 ]; do
     --skip-tests) run_tests=0 ;;
     --skip-bench) run_bench=0 ;;
     --prebuilt) [ $# -ge 2 ] || usage; prebuilt=$(cd "$2" && pwd); shift ;;
+    --wheel)
+      [ $# -ge 2 ] || usage
+      prebuilt=$(mktemp -d)
+      python3 -c "import sys, zipfile; z = zipfile.ZipFile(sys.argv[1]); [open(sys.argv[2] + '/' + n.split('/')[-1], 'wb').write(z.read(n)) for n in z.namelist() if n.startswith('inverse_mel/_C') and n.endswith('.so')]" "$2" "$prebuilt" || usage
+      shift ;;
     *) usage ;;
   esac
   shift
@@ -77,7 +84,9 @@ import torch, inverse_mel
 x = torch.rand(1, 80, 3, device='cuda')
 m = inverse_mel.InverseMelScale(513, 80, 22050, solver='nnls').cuda()
 assert m(x).is_cuda and inverse_mel.InverseMelScale(513, 80, 22050).cuda()(x).is_cuda
-print('extension', inverse_mel._ops._C.__file__, 'runs on', torch.cuda.get_device_name())
+import sys
+assert 'inverse_mel._C_cuda' in sys.modules, 'inverse_mel._C_cuda did not load: ' + str(inverse_mel._extension.CUDA_UNAVAILABLE_REASON)
+print('extension', inverse_mel._extension._C.__file__, inverse_mel._C_cuda.__file__, 'runs on', torch.cuda.get_device_name())
 "
 }
 built=0

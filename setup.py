@@ -86,9 +86,12 @@ def get_extensions():
         )
     ]
     if use_cuda:
-        cuda_args = dict(extra_compile_args)
+        # USE_CUDA: the stable C shim declares its CUDA functions (the current stream, the error
+        # check of STD_CUDA_CHECK) only with it.
+        cuda_args = {"cxx": extra_compile_args["cxx"] + ["-DUSE_CUDA"]}
         # -fmad=false: no fused multiply-adds, as on CPU, so shared formulas give the same bits.
-        cuda_args["nvcc"] = opt + stable_abi + ["-Xcompiler=-fvisibility=hidden", "-lineinfo", "-fmad=false"]
+        cuda_args["nvcc"] = opt + stable_abi + ["-DUSE_CUDA", "-Xcompiler=-fvisibility=hidden", "-lineinfo",
+                                                "-fmad=false"]
         extensions.append(
             CUDAExtension(
                 "inverse_mel._C_cuda",

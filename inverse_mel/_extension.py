@@ -6,6 +6,7 @@ Both are built on the LibTorch stable ABI, so one binary serves every torch from
 major version), importing still works: a warning says why, the CPU ops keep working, and an op
 called on a CUDA tensor raises an error that names the cause.
 """
+import importlib
 import os
 import warnings
 
@@ -78,7 +79,8 @@ def _register_cuda_fallbacks(reason: str) -> None:
 
 if torch.version.cuda is not None:
     try:
-        from . import _C_cuda  # noqa: F401
+        # Loading it runs the CUDA kernels' registrations; a CPU-only build has no such module.
+        importlib.import_module(__package__ + "._C_cuda")
     except ImportError as exc:
         CUDA_UNAVAILABLE_REASON = str(exc) or type(exc).__name__
         warnings.warn(

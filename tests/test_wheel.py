@@ -1,6 +1,7 @@
-"""Build the publishable wheel (tools/build_wheel.sh: pip wheel + auditwheel repair), install it
-into a fresh venv with nothing but torch and what the wheel itself declares, then run an op and
-the inverse-mel command there on an Ogg file, writing a FLAC.
+"""Build the wheel with tools/build_wheel.sh (pip wheel + auditwheel repair; here in this venv and
+without the CUDA library, which would need a CUDA torch and minutes of nvcc: tools/check_torch_versions.sh
+proves the full wheel), install it into a fresh venv with nothing but torch and what the wheel itself
+declares, then run an op and the inverse-mel command there on an Ogg file, writing a FLAC.
 """
 import json
 import os
@@ -35,7 +36,10 @@ def _run(cmd, **kwargs):
 @pytest.fixture(scope="module")
 def wheel(tmp_path_factory):
     dist = tmp_path_factory.mktemp("dist")
-    _run(["bash", os.path.join(REPO, "tools", "build_wheel.sh"), dist], timeout=1800)
+    env = dict(_clean_env(), BUILD_VENV=sys.prefix, INVERSE_MEL_WHEEL_CUDA="0")
+    res = subprocess.run(["bash", os.path.join(REPO, "tools", "build_wheel.sh"), str(dist)], capture_output=True,
+                         text=True, env=env, timeout=1800)
+    assert res.returncode == 0, f"build_wheel.sh failed:\n{res.stdout[-3000:]}\n{res.stderr[-3000:]}"
     wheels = [f for f in os.listdir(dist) if f.endswith(".whl")]
     assert len(wheels) == 1, wheels
     return os.path.join(dist, wheels[0])
@@ -44,7 +48,7 @@ def wheel(tmp_path_factory):
 @pytest.mark.slow
 def test_wheel_tags_metadata_and_license(wheel):
     name = os.path.basename(wheel)
-    # One manylinux wheel per torch version for every CPython >= 3.10 (py_limited_api).
+    # One manylinux wheel for every CPython >= 3.10 (py_limited_api) and every torch >= 2.11 (stable ABI).
     assert name.startswith("inverse_mel-") and "-cp310-abi3-manylinux_" in name and name.endswith("_x86_64.whl"), name
     with zipfile.ZipFile(wheel) as z:
         names = z.namelist()
@@ -54,7 +58,7 @@ def test_wheel_tags_metadata_and_license(wheel):
         license_text = z.read(licenses[0]).decode() if licenses else ""
     assert any(n.startswith("inverse_mel/_C") and n.endswith(".so") for n in names)  # the compiled extension
     assert not any("libtorch" in n or "libc10" in n for n in names)  # torch's libraries come from torch
-    assert f"Requires-Dist: torch=={TORCH_VERSION}" in metadata
+    assert "Requires-Dist: torch>=2.11" in metadata and "torch==" not in metadata  # never an exact pin
     for requirement in ("numpy", "soundfile", "soxr", "tqdm"):
         assert f"Requires-Dist: {requirement}" in metadata, requirement
     assert "inverse-mel = inverse_mel.cli:main" in entry_points

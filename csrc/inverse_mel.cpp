@@ -19,10 +19,13 @@ STABLE_TORCH_LIBRARY(inverse_mel, m) {
   //     the exact inverse of gram_pinv. Given, the kernel solves with the band
   //     (O(bands * n_mels) per frame) instead of multiplying by gram_pinv
   //     (O(n_mels^2)); a triangular mel bank has a tridiagonal Gram (bands = 2).
+  //   check_finite: the CPU kernel checks every mel value as it reads it and raises
+  //     "lstsq_apply: melspec contains NaN or Inf" after the pass if one is not finite (the module's
+  //     input check, in the kernel's own pass); ignored on CUDA, where it would sync the host.
   //   returns:    (..., n_freqs, time)
   m.def(
       "lstsq_apply(Tensor melspec, Tensor gram_pinv, Tensor tap_index, "
-      "Tensor tap_weight, Tensor? gram_cholesky_band=None) -> Tensor");
+      "Tensor tap_weight, Tensor? gram_cholesky_band=None, bool check_finite=False) -> Tensor");
   // The same, written into a caller-provided contiguous output of shape
   // (..., n_freqs, time): reusing a warm buffer skips the first-touch page
   // faults of a fresh one (see benchmarks/bench_lstsq_cpu.py). Not differentiable.

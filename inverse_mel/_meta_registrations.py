@@ -22,6 +22,7 @@ def _lstsq_apply_fake(
     tap_index: Tensor,
     tap_weight: Tensor,
     gram_cholesky_band: Optional[Tensor] = None,
+    check_finite: bool = False,
 ) -> Tensor:
     torch._check(melspec.dim() >= 2, lambda: "lstsq_apply: melspec must have shape (..., n_mels, time)")
     torch._check(
@@ -71,7 +72,7 @@ def _lstsq_apply_out_fake(
 
 
 def _lstsq_apply_setup_context(ctx, inputs, output) -> None:
-    melspec, gram_pinv, tap_index, tap_weight, band = inputs
+    melspec, gram_pinv, tap_index, tap_weight, band = inputs[:5]
     ctx.banded = band is not None
     ctx.save_for_backward(melspec, gram_pinv, tap_index, tap_weight, output)
 
@@ -100,7 +101,7 @@ def _lstsq_apply_backward(ctx, grad_out: Tensor):
         grad_dense = (grad_pre @ y.mT).reshape(-1, tap_index.shape[0], n_mels).sum(0)
         # out = relu(sum_j w_j * y[idx_j]) for every tap, padding included, so the gather is exact.
         grad_weight = torch.gather(grad_dense, 1, tap_index)
-    return grad_melspec, grad_gram, None, grad_weight, None
+    return grad_melspec, grad_gram, None, grad_weight, None, None
 
 
 torch.library.register_autograd(

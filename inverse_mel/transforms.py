@@ -10,7 +10,14 @@ from torch import Tensor, nn
 
 from . import _validation as V
 from .functional.filterbank import band_edge_fill, mel_scale, melscale_fbanks
-from .functional._core import InverseMelResult, apply_operator, apply_operator_specgram, flat_shape, phase_iterations
+from .functional._core import (
+    InverseMelResult,
+    apply_operator,
+    apply_operator_specgram,
+    flat_shape,
+    phase_iterations,
+    project_to_mel,
+)
 from .functional.inverse import (
     DEFAULT_MAX_ITER,
     DEFAULT_RCOND,
@@ -24,6 +31,10 @@ from .functional.inverse import (
 from .functional.phase import griffin_lim, griffinlim
 
 __all__ = ["InverseMelScale", "MelScale", "GriffinLim"]
+
+# The ops' overloads, resolved once: calling a packet (torch.ops.inverse_mel.nnls) resolves it per call.
+_LSTSQ_APPLY = torch.ops.inverse_mel.lstsq_apply.default
+_NNLS = torch.ops.inverse_mel.nnls.default
 
 
 def _rebuild_after_load(module: "InverseMelScale", _incompatible_keys) -> None:
@@ -150,6 +161,7 @@ class InverseMelScale(nn.Module):
         fill = torch.empty(0, dtype=torch.int64) if fill is None else fill
         self.register_buffer("_fill_from", fill.to(fb.device), persistent=False)
         self._fb_nonnegative = not bool((fb < 0).any())
+        self._fb_on_cpu = fb.device.type == "cpu"
         # Known on the host now, so the forward needs no device sync to refuse a bank on CUDA.
         self._cuda_nnls_refusal = V.cuda_nnls_refusal(n_mels, gram_bands(op32.tap_index, op32.tap_weight),
                                                       "InverseMelScale")
@@ -192,6 +204,10 @@ class InverseMelScale(nn.Module):
         Returns:
             ``(..., n_stft, time)`` non-negative linear spectrogram, in ``melspec``'s dtype.
         """
+        if not torch.jit.is_scripting():
+            fast = self._eager_cpu_forward(melspec)
+            if fast is not None:
+                return fast
         gram, weight, band, fill_from = self._checked_operator(melspec)
         return apply_operator_specgram(melspec, gram, self._tap_index, weight, band, self.solver, self.max_iter,
                                        self.tol, fill_from)
@@ -210,6 +226,49 @@ class InverseMelScale(nn.Module):
         gram, weight, band, fill_from = self._checked_operator(melspec)
         return apply_operator(melspec, gram, self._tap_index, weight, band, self.solver, self.max_iter, self.tol,
                               fill_from, True)
+
+    @torch.jit.unused
+    def _eager_cpu_forward(self, melspec: Tensor) -> Optional[Tensor]:
+        """The forward of the common small call, with nothing per call but what must happen: an eager
+        CPU call on a float32/float64 input of the right shape that needs no gradient, with ``fb``
+        unchanged since the operator was built. It calls the op below the autograd layer, and the
+        least-squares kernel checks the input for NaN/Inf in its own pass (``check_finite``). Returns
+        None for every other call, which takes the general path (same results, same errors)."""
+        if torch.compiler.is_compiling() or torch.jit.is_tracing():
+            return None
+        if type(melspec) is not Tensor or not melspec.is_cpu or not self._fb_on_cpu:
+            return None
+        dtype = melspec.dtype
+        if (dtype is not torch.float32 and dtype is not torch.float64) or melspec.dim() < 2:
+            return None
+        if melspec.shape[-2] != self.n_mels or (melspec.requires_grad and torch.is_grad_enabled()):
+            return None
+        ref, version = self._built_from
+        fb = self.fb
+        if ref() is not fb or fb._version != version or fb.requires_grad:
+            return None
+        if torch._C._are_functorch_transforms_active():
+            return None
+        if dtype is torch.float32:
+            gram, weight, band = self._gram_pinv32, self._tap_weight32, self._band32
+        else:
+            gram, weight, band = self._gram_pinv64, self._tap_weight64, self._band64
+        if gram.requires_grad or weight.requires_grad:
+            return None
+        with torch._C._AutoDispatchBelowAutograd():
+            if self.solver == "nnls":
+                V.check_finite(melspec, "melspec", "InverseMelScale")  # the solver dominates the call's time
+                if not self._fb_nonnegative:
+                    return None  # the general path raises the clear error
+                fill = self._fill_from
+                return _NNLS(melspec, self._tap_index, weight, self.max_iter, self.tol,
+                             fill if fill.numel() else None)[0]
+            try:
+                return _LSTSQ_APPLY(melspec, gram, self._tap_index, weight, band if band.numel() else None, True)
+            except RuntimeError as error:
+                if "melspec contains NaN or Inf" in str(error):
+                    V.check_finite(melspec, "melspec", "InverseMelScale")  # raises its ValueError
+                raise
 
     def _checked_operator(self, melspec: Tensor) -> Tuple[Tensor, Tensor, Optional[Tensor], Optional[Tensor]]:
         """Check ``melspec`` against the module; the operator's ``gram_pinv``, ``tap_weight``, band and
@@ -299,6 +358,9 @@ class MelScale(nn.Module):
         self.n_stft = n_stft
         fb = melscale_fbanks(n_stft, self.f_min, self.f_max, self.n_mels, self.sample_rate, self.norm, self.mel_scale)
         self.register_buffer("fb", fb)
+        # (weakref to fb, its version) when fb last passed V.check_fb: the eager forward checks it
+        # again only after a change.
+        self._checked_fb = None
 
     def forward(self, specgram: Tensor) -> Tensor:
         r"""
@@ -307,7 +369,25 @@ class MelScale(nn.Module):
         Returns:
             ``(..., n_mels, time)`` mel spectrogram.
         """
+        if not torch.jit.is_scripting():
+            if not torch.compiler.is_compiling() and not torch.jit.is_tracing():
+                # fb is checked (a pass over it for NaN/Inf) once per change, not per call.
+                fb = self.fb
+                checked = self._checked_fb
+                if checked is None or checked[0]() is not fb or checked[1] != fb._version:
+                    V.check_fb(fb, "mel_scale")
+                    self._checked_fb = (weakref.ref(fb), fb._version)
+                return project_to_mel(specgram, fb, "mel_scale")
         return mel_scale(specgram, self.fb)
+
+    def __getstate__(self):
+        state = self.__dict__.copy()
+        state.pop("_checked_fb", None)  # a weakref cannot be pickled (copy.deepcopy, torch.save)
+        return state
+
+    def __setstate__(self, state):
+        super().__setstate__(state)
+        self._checked_fb = None
 
     def extra_repr(self) -> str:
         return (

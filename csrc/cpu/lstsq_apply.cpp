@@ -23,6 +23,8 @@
 #include <torch/csrc/stable/library.h>
 
 #include <algorithm>
+#include <atomic>
+#include <cmath>
 #include <cstdint>
 #include <cstring>
 #include <memory>
@@ -241,8 +243,10 @@ class LstsqTile {
       const Tensor& gram_pinv,
       const Tensor& tap_index,
       const Tensor& tap_weight,
-      const std::optional<Tensor>& band_opt)
+      const std::optional<Tensor>& band_opt,
+      bool check_finite)
       : melspec3_(melspec3),
+        check_finite_(check_finite),
         taps(tap_index, tap_weight, melspec3.rows, "lstsq_apply"),
         n_mels(melspec3.rows),
         n_freqs(tap_index.size(0)) {
@@ -306,6 +310,15 @@ class LstsqTile {
         tile[k * len + t] = row[t * stride_t];
       }
     }
+    if (check_finite_) {  // the tile is in cache now: the check costs no extra pass over memory
+      bool finite = true;
+      for (int64_t i = 0; i < n_mels * len; ++i) {
+        finite &= std::isfinite(tile[i]);
+      }
+      if (!finite) {
+        saw_nonfinite_.store(true, std::memory_order_relaxed);
+      }
+    }
     if (bands_ > 0) {
       // Solve (L L^T) Y = M in place.
       banded_cholesky_solve_tile(y, band_.const_data_ptr<scalar_t>(), inv_diag_.data(), bands_, n_mels, len);
@@ -328,6 +341,8 @@ class LstsqTile {
 
  private:
   const Batched3<scalar_t>& melspec3_;
+  const bool check_finite_;
+  mutable std::atomic<bool> saw_nonfinite_{false};
   PackedRows<scalar_t> packed_gram_;  // gram_pinv, when there is no band to solve with
   PackedRows<scalar_t> packed_fb_;  // the dense filterbank, for banks that are not sparse
   Tensor band_;
@@ -336,6 +351,9 @@ class LstsqTile {
   bool dense_ = false;
 
  public:
+  bool saw_nonfinite() const {
+    return saw_nonfinite_.load(std::memory_order_relaxed);
+  }
   const CompactTaps<scalar_t> taps;
   const int64_t n_mels;
   const int64_t n_freqs;
@@ -349,12 +367,13 @@ void lstsq_apply_kernel(
     const Tensor& tap_index,
     const Tensor& tap_weight,
     const std::optional<Tensor>& band,
+    bool check_finite,
     scalar_t* out_ptr) {  // (batch, n_freqs, time), contiguous
   const int64_t batch = melspec3.batch;
   const int64_t n_mels = melspec3.rows;
   const int64_t time = melspec3.cols;
   const int64_t n_freqs = tap_index.size(0);
-  const LstsqTile<scalar_t> solver(melspec3, gram_pinv, tap_index, tap_weight, band);
+  const LstsqTile<scalar_t> solver(melspec3, gram_pinv, tap_index, tap_weight, band, check_finite);
 
   const int64_t tile_time = std::clamp<int64_t>(
       (kTileBytes / (n_mels * static_cast<int64_t>(sizeof(scalar_t)))) / 16 * 16, 16, 1024);
@@ -368,6 +387,9 @@ void lstsq_apply_kernel(
       solver.solve_and_expand(b, t0, len, out_ptr + b * n_freqs * time + t0, time, scratch);
     }
   });
+  // The module's input check, reported by the kernel's pass (the Python layer turns it into its
+  // ValueError naming the first bad element).
+  STD_TORCH_CHECK(!solver.saw_nonfinite(), "lstsq_apply: melspec contains NaN or Inf (check_finite=True)");
 }
 
 void run_lstsq_apply(
@@ -376,6 +398,7 @@ void run_lstsq_apply(
     const Tensor& tap_index,
     const Tensor& tap_weight,
     const std::optional<Tensor>& gram_cholesky_band,
+    bool check_finite,
     const Tensor& out) {
   if (out.numel() == 0) {
     return;
@@ -386,7 +409,7 @@ void run_lstsq_apply(
   }
   THO_DISPATCH_V2(melspec.scalar_type(), "lstsq_apply_cpu", AT_WRAP([&] {
     const Batched3<scalar_t> melspec3(melspec);
-    lstsq_apply_kernel<scalar_t>(melspec3, gram_pinv, tap_index, tap_weight, gram_cholesky_band,
+    lstsq_apply_kernel<scalar_t>(melspec3, gram_pinv, tap_index, tap_weight, gram_cholesky_band, check_finite,
                                  out.mutable_data_ptr<scalar_t>());
   }), AT_FLOATING_TYPES);
 }
@@ -396,10 +419,11 @@ Tensor lstsq_apply_cpu(
     const Tensor& gram_pinv,
     const Tensor& tap_index,
     const Tensor& tap_weight,
-    const std::optional<Tensor>& gram_cholesky_band) {
+    const std::optional<Tensor>& gram_cholesky_band,
+    bool check_finite) {
   check_lstsq_apply_inputs(melspec, gram_pinv, tap_index, tap_weight, gram_cholesky_band, /*cuda=*/false);
   Tensor out = empty_output(melspec, lstsq_apply_output_sizes(melspec, tap_index));
-  run_lstsq_apply(melspec, gram_pinv, tap_index, tap_weight, gram_cholesky_band, out);
+  run_lstsq_apply(melspec, gram_pinv, tap_index, tap_weight, gram_cholesky_band, check_finite, out);
   return out;
 }
 
@@ -412,7 +436,7 @@ void lstsq_apply_out_cpu(
     Tensor out) {
   check_lstsq_apply_inputs(melspec, gram_pinv, tap_index, tap_weight, gram_cholesky_band, /*cuda=*/false);
   check_lstsq_apply_out(melspec, tap_index, out);
-  run_lstsq_apply(melspec, gram_pinv, tap_index, tap_weight, gram_cholesky_band, out);
+  run_lstsq_apply(melspec, gram_pinv, tap_index, tap_weight, gram_cholesky_band, /*check_finite=*/false, out);
 }
 
 }  // namespace

@@ -132,6 +132,13 @@ Tensor lstsq_apply_cuda(
   return out;
 }
 
+// lstsq_apply's CUDA kernel: check_finite is not honoured on CUDA (it would sync the host).
+Tensor lstsq_apply_cuda_op(const Tensor& melspec, const Tensor& gram_pinv, const Tensor& tap_index,
+                           const Tensor& tap_weight, const std::optional<Tensor>& gram_cholesky_band,
+                           bool /*check_finite*/) {
+  return lstsq_apply_cuda(melspec, gram_pinv, tap_index, tap_weight, gram_cholesky_band);
+}
+
 void lstsq_apply_out_cuda(
     const Tensor& melspec,
     const Tensor& gram_pinv,
@@ -148,7 +155,7 @@ void lstsq_apply_out_cuda(
 }  // namespace
 
 STABLE_TORCH_LIBRARY_IMPL(inverse_mel, CUDA, m) {
-  m.impl("lstsq_apply", TORCH_BOX(&lstsq_apply_cuda));
+  m.impl("lstsq_apply", TORCH_BOX(&lstsq_apply_cuda_op));
   m.impl("lstsq_apply_out", TORCH_BOX(&lstsq_apply_out_cuda));
   m.impl("_lstsq_apply_per_frame", TORCH_BOX(&lstsq_apply_cuda));
 }

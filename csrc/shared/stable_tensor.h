@@ -199,7 +199,7 @@ struct Batched3 {
     const int64_t lead = static_cast<int64_t>(sizes.size()) - 2;
     batch = 1;
     stride_batch = rows * cols;  // any value works for batch 1
-    int64_t expected = -1;  // the stride the next (outer) size-> 1 dimension must have
+    int64_t expected = -1;  // the stride the next outer dimension of size > 1 must have
     bool first = true;
     for (int64_t d = lead - 1; d >= 0; --d) {
       batch *= sizes[d];

@@ -8,6 +8,7 @@ from typing import List, NamedTuple, Optional
 import torch
 from torch import Tensor
 
+from .. import _validation as V
 from .._ops import dense_from_taps
 from .pghi import phase_gradient_init
 
@@ -20,8 +21,20 @@ __all__ = [
     "iteration_length",
     "pghi_angles",
     "phase_iterations",
+    "project_to_mel",
     "stft_round_trip",
 ]
+
+
+def project_to_mel(specgram: Tensor, fb: Tensor, fn: str) -> Tensor:
+    """``fb.T @ specgram`` as torchaudio's ``MelScale`` computes it, with the checks of ``specgram``;
+    ``fb`` ``(n_freqs, n_mels)`` has been checked by the caller (``V.check_fb``). Returns
+    ``(..., n_mels, time)`` in ``specgram``'s dtype."""
+    V.check_spectrogram(specgram, "specgram", "n_freqs", fb.shape[0], fn)
+    V.check_finite(specgram, "specgram", fn)
+    V.check_same_device(specgram, "specgram", fb, fn)
+    weights = fb if fb.dtype == specgram.dtype else fb.to(specgram.dtype)
+    return torch.matmul(specgram.transpose(-1, -2), weights).transpose(-1, -2)
 
 
 class InverseMelResult(NamedTuple):

@@ -12,6 +12,7 @@ import torch
 from torch import Tensor
 
 from .. import _validation as V
+from ._core import project_to_mel
 
 __all__ = ["hz_to_mel", "mel_to_hz", "melscale_fbanks", "melscale_fbanks_on_device", "mel_scale", "band_edge_fill"]
 
@@ -195,10 +196,7 @@ def mel_scale(specgram: Tensor, fb: Tensor) -> Tensor:
         ``(..., n_mels, time)`` in ``specgram``'s dtype.
     """
     V.check_fb(fb, "mel_scale")
-    V.check_spectrogram(specgram, "specgram", "n_freqs", fb.shape[0], "mel_scale")
-    V.check_finite(specgram, "specgram", "mel_scale")
-    V.check_same_device(specgram, "specgram", fb, "mel_scale")
-    return torch.matmul(specgram.transpose(-1, -2), fb.to(specgram.dtype)).transpose(-1, -2)
+    return project_to_mel(specgram, fb, "mel_scale")
 
 
 def band_edge_fill(fb: Tensor, sample_rate: int, f_min: float = 0.0, f_max: Optional[float] = None) -> Tensor:

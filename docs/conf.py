@@ -234,5 +234,37 @@ def generate_api():
            ".. toctree::\n   :maxdepth: 1\n\n" + "\n".join(f"   generated/{p}" for p in pages) + "\n")
 
 
+# -- presets table -----------------------------------------------------------------------------------
+
+def _cell(text):
+    return str(text).replace("\n", " ").replace("|", "\\|")
+
+
+def generate_presets():
+    from inverse_mel.presets import ALIASES, PRESETS
+    rows = []
+    for name in sorted(PRESETS):
+        p = PRESETS[name]
+        win = p.win_length or p.n_fft
+        f_max = "Nyquist" if p.f_max is None else f"{p.f_max:g}"
+        fb_rate = f" (filterbank for {p.filterbank_sample_rate} Hz)" if p.filterbank_sample_rate else ""
+        rows.append([f"``{name}``", f"{p.sample_rate}{fb_rate}", f"{p.n_fft} / {p.hop_length} / {win}",
+                     "centred" if p.center else "not centred", str(p.n_mels), f"{p.f_min:g} - {f_max}",
+                     f"{p.norm or 'none'}, {p.mel_scale}", "power" if p.power == 2 else "magnitude",
+                     p.describe_scale(), p.source])
+    header = ["preset", "sample rate (Hz)", "n_fft / hop / win", "framing", "mels", "f range (Hz)",
+              "norm, scale", "spectrogram", "features", "source"]
+    lines = [".. list-table::", "   :header-rows: 1", ""]
+    for row in [header] + rows:
+        lines.append("   * - " + _cell(row[0]))
+        lines += [f"     - {_cell(c)}" if c else "     -" for c in row[1:]]
+    _write(os.path.join(DOCS, "_generated", "presets_table.inc"), "\n".join(lines) + "\n")
+    lines = [".. list-table::", "   :header-rows: 1", "", "   * - name", "     - is preset"]
+    for alias, target in sorted(ALIASES.items()):
+        lines += [f"   * - ``{alias}``", f"     - ``{target}``"]
+    _write(os.path.join(DOCS, "_generated", "aliases_table.inc"), "\n".join(lines) + "\n")
+
+
 generate_results()
 generate_api()
+generate_presets()

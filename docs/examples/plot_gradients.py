@@ -35,9 +35,9 @@ print("gradcheck:", torch.autograd.gradcheck(lambda m: lstsq(m), (small,), eps=1
 # the linear spectrogram; the parameter is the log of the mel.
 target = power_spectrogram(synthesize(sample_rate, seconds=0.5), n_fft, n_fft // 4).sqrt()
 log_mel = torch.full((n_mels, target.shape[-1]), float(to_mel(target).mean().log()), requires_grad=True)
-optimizer = torch.optim.Adam([log_mel], lr=0.3)
+optimizer = torch.optim.Adam([log_mel], lr=0.1)
 losses = []
-for step in range(40):
+for step in range(60):
     estimate = inverse(log_mel.exp())
     loss = (torch.log1p(estimate) - torch.log1p(target)).square().mean()
     optimizer.zero_grad()
@@ -54,7 +54,8 @@ axes[0].set_xlabel("step")
 axes[0].set_title("loss")
 log_mel0 = torch.full_like(log_mel, float(to_mel(target).mean().log()), requires_grad=True)
 (torch.log1p(inverse(log_mel0.exp())) - torch.log1p(target)).square().mean().backward()
-im = axes[1].imshow(log_mel0.grad, origin="lower", aspect="auto", cmap="RdBu_r")
+limit = float(log_mel0.grad.abs().max())
+im = axes[1].imshow(log_mel0.grad, origin="lower", aspect="auto", cmap="RdBu_r", vmin=-limit, vmax=limit)
 axes[1].set_title("d loss / d log-mel, first step")
 axes[1].set_xlabel("frame")
 axes[1].set_ylabel("mel band")

@@ -395,7 +395,29 @@ PRESETS: Dict[str, Preset] = {}
 
 
 def register_preset(preset: Preset, overwrite: bool = False) -> Preset:
-    """Make ``preset`` available by name to :func:`get_preset`, ``mel_to_audio`` and the CLI."""
+    """Make ``preset`` available by name to :func:`get_preset`, ``mel_to_audio`` and the CLI.
+
+    Parameters
+    ----------
+    preset : Preset
+        The preset; its ``name`` is the key.
+    overwrite : bool, default False
+        Replace a registered preset of the same name instead of raising ``ValueError``.
+
+    Returns
+    -------
+    Preset
+        ``preset``.
+
+    Examples
+    --------
+    >>> import inverse_mel
+    >>> mine = inverse_mel.Preset(name="doc-example", sample_rate=16000, n_fft=512, hop_length=128, n_mels=64,
+    ...                           f_max=7600.0, norm="slaney", mel_scale="slaney", power=1.0, log="log10")
+    >>> _ = inverse_mel.register_preset(mine, overwrite=True)
+    >>> inverse_mel.get_preset("doc-example") is mine
+    True
+    """
     if not isinstance(preset, Preset):
         raise TypeError(f"register_preset: expected a Preset, found {type(preset).__name__}")
     if preset.name in PRESETS and not overwrite:
@@ -405,7 +427,31 @@ def register_preset(preset: Preset, overwrite: bool = False) -> Preset:
 
 
 def get_preset(name) -> Preset:
-    """The preset called ``name`` (or ``name`` itself when it is a :class:`Preset`)."""
+    """The preset called ``name``.
+
+    Parameters
+    ----------
+    name : str or Preset
+        A key of :data:`PRESETS`, an alias of :data:`ALIASES`, or a :class:`Preset` (returned as it
+        is).
+
+    Returns
+    -------
+    Preset
+
+    Raises
+    ------
+    ValueError
+        An unknown name; the message lists the known ones.
+
+    Examples
+    --------
+    >>> import inverse_mel
+    >>> inverse_mel.get_preset("whisper").n_mels
+    80
+    >>> inverse_mel.get_preset("whisper-large-v3").name                  # an alias
+    'whisper-128'
+    """
     if isinstance(name, Preset):
         return name
     try:

@@ -163,10 +163,18 @@ def melscale_fbanks_on_device(
     mel_scale: str,
     device: Optional[torch.device],
 ) -> Tensor:
-    """:func:`melscale_fbanks` built on ``device`` (a ``torch.device`` or, in eager mode, a string;
-    ``None``: CPU). On CUDA the weights come from a kernel
-    (``torch.ops.inverse_mel.melscale_fbanks_triangles``) with the same float32 arithmetic: the
-    same bits as on CPU. Every argument is required, so a saved scripted copy is called as written.
+    """:func:`melscale_fbanks` built on ``device``.
+
+    On CUDA the weights come from a kernel (``torch.ops.inverse_mel.melscale_fbanks_triangles``)
+    with the same float32 arithmetic: the same bits as on CPU. Every argument is required, so a
+    saved scripted copy is called as written.
+
+    Parameters
+    ----------
+    n_freqs, f_min, f_max, n_mels, sample_rate, norm, mel_scale
+        As in :func:`melscale_fbanks`.
+    device
+        A ``torch.device`` or, in eager mode, a string; ``None``: CPU.
 
     Returns
     -------

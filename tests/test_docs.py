@@ -97,6 +97,32 @@ def test_no_figure_is_typed_by_hand_into_the_readme_or_the_docs_pages():
     assert _hand_typed_figures("it runs 7.1x faster, in 5.5 ms") == ["7.1x", "5.5 ms"]
 
 
+_PATH = re.compile(r"(?<![\w/.-])((?:csrc|tools|tests|benchmarks|docs|inverse_mel|\.ci)/[\w./-]*\w)")
+
+
+_BUILD_OUTPUTS = ("docs/_build", "docs/_generated", "docs/api/generated", "docs/auto_examples")
+
+
+def test_every_file_the_readme_and_the_docs_name_exists():
+    texts = {"README.md": _readme()}
+    for folder, _, files in os.walk(os.path.join(ROOT, "docs")):
+        if any(part in folder for part in ("_build", "auto_examples", "_generated", "generated")):
+            continue
+        for name in files:
+            if name.endswith((".rst", ".md", ".py")):
+                with open(os.path.join(folder, name), encoding="utf-8") as f:
+                    texts[os.path.relpath(os.path.join(folder, name), ROOT)] = f.read()
+    missing = {}
+    for where, text in texts.items():
+        for path in _PATH.findall(text):
+            if path.startswith(_BUILD_OUTPUTS):
+                continue
+            if not os.path.exists(os.path.join(ROOT, path)):
+                missing.setdefault(where, []).append(path)
+    assert not missing, f"named files that do not exist: {missing}"
+    assert _PATH.findall("see csrc/cpu/nnls.cpp and `tools/x.sh`") == ["csrc/cpu/nnls.cpp", "tools/x.sh"]
+
+
 def test_readme_python_snippets_run_as_written():
     for block in re.findall(r"```python\n(.*?)```", _readme(), re.S):
         exec(compile(block, "README.md", "exec"), {})

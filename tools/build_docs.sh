@@ -12,7 +12,7 @@
 # every example runs and no warning hides in a cache. The doctrees go to OUTDIR/.doctrees. Environment: PYTHON (default python), SPHINXOPTS (extra
 # options, e.g. -j 2), DOCS_SKIP_INSTALL=1 (skip step 1, for offline rebuilds).
 #
-# Headless Chromium for tests/test_docs_render.py: tools/chromium.sh prints a chromium binary,
+# Headless Chromium for the render check in tests/test_docs.py: tools/chromium.sh prints a chromium binary,
 # extracting Debian's package into .cache/chromium (no root needed) when none is installed.
 set -euo pipefail
 if [ $# -ne 1 ]; then

@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# Print the path of a headless-capable Chromium for tests/test_docs_render.py, making one available
+# Print the path of a headless-capable Chromium for tests/test_docs.py (the render check), making one available
 # if none is:
 #
 #   bash tools/chromium.sh          # prints e.g. /usr/bin/chromium, or .cache/chromium/bin/chromium

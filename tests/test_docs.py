@@ -176,7 +176,7 @@ def test_docs_build_with_every_page_and_example(site):
     api = (site / "api" / "generated" / "inverse_mel.html").read_text(encoding="utf-8")
     for name in inverse_mel.__all__:
         if not isinstance(getattr(inverse_mel, name), type(os)):
-            assert f"inverse_mel.{name}" in api or f'id="inverse_mel.' in api, name
+            assert f">{name}<" in api, name
     functional = (site / "api" / "generated" / "inverse_mel.functional.html").read_text(encoding="utf-8")
     for name in inverse_mel.functional.__all__:
         assert name in functional, name
@@ -206,7 +206,7 @@ def test_docs_render_in_headless_chromium(site, tmp_path):
     if not chromium:
         pytest.skip("no Chromium (bash tools/chromium.sh says why)")
     from cdp import Browser
-    pages = {"index.html": "inverse_mel", "auto_examples/plot_inverse_side_by_side.html": "Inverses side by side",
+    pages = {"index.html": "inverse_mel", "auto_examples/plot_01_inverse_side_by_side.html": "Inverses side by side",
              "guides/choosing.html": "Choosing a solver"}
     with Browser(chromium) as browser:
         for page, title in pages.items():

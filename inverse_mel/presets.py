@@ -417,6 +417,7 @@ def register_preset(preset: Preset, overwrite: bool = False) -> Preset:
     >>> _ = inverse_mel.register_preset(mine, overwrite=True)
     >>> inverse_mel.get_preset("doc-example") is mine
     True
+    >>> del inverse_mel.PRESETS["doc-example"]                # unregister it again
     """
     if not isinstance(preset, Preset):
         raise TypeError(f"register_preset: expected a Preset, found {type(preset).__name__}")

@@ -37,13 +37,27 @@ class Detection(list):
     """The presets ranked by fit: a list of ``(name, score)`` pairs, best first, scores in [0, 1]
     summing to 1 over the presets whose shape fits (0 for the others).
 
-    Attributes:
-        best: the top preset's name (``None`` when no preset has this number of mels).
-        reason: one line on why the top preset fits (its floor, range and level).
-        ties: the presets tied with the top one (same value convention, nearly the same score),
-            the top one included; ``len(ties) > 1`` means values cannot tell them apart.
-        fits: whether the values lie within the top preset's floor and ceiling (``False``: even
-            the best preset does not explain them, e.g. values no audio gives).
+    Attributes
+    ----------
+    best
+        the top preset's name (``None`` when no preset has this number of mels).
+    reason
+        one line on why the top preset fits (its floor, range and level).
+    ties
+        the presets tied with the top one (same value convention, nearly the same score),
+        the top one included; ``len(ties) > 1`` means values cannot tell them apart.
+    fits
+        whether the values lie within the top preset's floor and ceiling (``False``: even
+        the best preset does not explain them, e.g. values no audio gives).
+
+    Examples
+    --------
+    >>> import inverse_mel
+    >>> from inverse_mel.demo import synthesize
+    >>> p = inverse_mel.get_preset("vocos")
+    >>> ranking = inverse_mel.presets.detect(p.features(synthesize(p.sample_rate, seconds=1.0)))
+    >>> ranking.best in ranking.ties, ranking[0][0] == ranking.best
+    (True, True)
     """
 
     def __init__(self, ranked: Sequence[Tuple[str, float]], reason: str, ties: Tuple[str, ...], fits: bool = False):
@@ -159,15 +173,31 @@ def _score(preset, values: Tensor, at_minimum: Tensor) -> Tuple[float, str, bool
 def detect(features, sample_rate: Optional[int] = None, presets=None) -> Detection:
     """Rank the presets by how well ``features`` fit their conventions.
 
-    Args:
-        features: a model's mel features ``(..., n_mels, frames)`` (a tensor or an array);
-            leading dimensions are items of one batch, scored together.
-        sample_rate: the audio rate the features belong to, when known: presets for other rates
-            are left out.
-        presets: names or :class:`Preset` objects to rank (default: every registered preset).
-    Returns:
+    Parameters
+    ----------
+    features
+        a model's mel features ``(..., n_mels, frames)`` (a tensor or an array);
+        leading dimensions are items of one batch, scored together.
+    sample_rate
+        the audio rate the features belong to, when known: presets for other rates
+        are left out.
+    presets
+        names or :class:`Preset` objects to rank (default: every registered preset).
+
+    Returns
+    -------
+    Detection
         A :class:`Detection`: ``[(name, score), ...]`` best first, with ``.best``, ``.reason``
         and ``.ties``.
+
+    Examples
+    --------
+    >>> import inverse_mel
+    >>> from inverse_mel.demo import synthesize
+    >>> p = inverse_mel.get_preset("whisper")
+    >>> features = p.features(synthesize(p.sample_rate, seconds=1.0))   # (80, frames)
+    >>> inverse_mel.presets.detect(features, sample_rate=16000).best
+    'whisper'
     """
     from .presets import PRESETS, get_preset
 

@@ -54,29 +54,65 @@ _NORMALIZATIONS = ("none", "whisper", "mean_std", "coqui")
 class Preset:
     """Analysis settings and feature scaling of one mel front end.
 
-    Fields:
-        name: identifier.
-        sample_rate: Hz.
-        n_fft, hop_length, win_length: STFT sizes in samples (``win_length`` ``None`` = ``n_fft``).
-        center: ``True``: frames centred with ``n_fft // 2`` reflect padding (``torch.stft``'s
-            default). ``False``: ``(n_fft - hop_length) // 2`` reflect padding, uncentred (HiFi-GAN).
-        n_mels, f_min, f_max, norm, mel_scale: the filterbank (``f_max`` ``None`` = Nyquist).
-        filterbank_sample_rate: the rate the filterbank is built for, when the model builds it for
-            another rate than its audio's (StyleTTS 2: torchaudio's default 16000 on 24 kHz audio);
-            ``None`` = ``sample_rate``.
-        power: 1 for a magnitude, 2 for a power spectrogram.
-        magnitude_eps: a magnitude is ``sqrt(re^2 + im^2 + magnitude_eps)`` (HiFi-GAN: 1e-9).
-        power_floor: a magnitude is ``sqrt(max(re^2 + im^2, power_floor))`` (ESPnet2: 1e-10).
-        log: ``"none"``, ``"ln"`` or ``"log10"`` compression of the mel spectrogram.
-        log_offset: added to the mel before the log (StyleTTS 2: ``log(1e-5 + mel)``).
-        clamp_min: the floor applied before the log (0 only with a ``log_offset``).
-        log_gain: the log is multiplied by this (Coqui's ``spec_gain``: 20 for amplitude dB).
-        normalization: ``"none"``; ``"whisper"`` (floor at ``max - 8``, then ``(x + 4) / 4``);
-            ``"mean_std"`` (``(x - norm_mean) / norm_std``); ``"coqui"`` (Coqui TTS's
-            ``AudioProcessor.normalize`` with ``ref_level_db``, ``min_level_db``, ``max_norm``,
-            ``symmetric_norm``, ``clip_norm``, named as in Coqui's config).
-        drop_last_frame: Whisper drops the STFT's last frame.
-        description, source: documentation.
+    A frozen dataclass: ``preset.replace(**changes)`` makes a modified copy,
+    :meth:`from_file`/:meth:`to_file` read and write it as JSON or TOML.
+
+    Attributes
+    ----------
+    name : str
+        Identifier, the key of :data:`PRESETS`.
+    sample_rate : int
+        Hz.
+    n_fft, hop_length, win_length : int
+        STFT sizes in samples (``win_length`` ``None`` = ``n_fft``).
+    center : bool
+        ``True``: frames centred with ``n_fft // 2`` reflect padding (``torch.stft``'s default).
+        ``False``: ``(n_fft - hop_length) // 2`` reflect padding, uncentred (HiFi-GAN).
+    n_mels, f_min, f_max, norm, mel_scale
+        The filterbank (``f_max`` ``None`` = Nyquist), as in :func:`inverse_mel.melscale_fbanks`.
+    filterbank_sample_rate : int or None
+        The rate the filterbank is built for, when the model builds it for another rate than its
+        audio's (StyleTTS 2: torchaudio's default 16000 on 24 kHz audio); ``None`` = ``sample_rate``.
+    power : float
+        1 for a magnitude, 2 for a power spectrogram.
+    magnitude_eps : float
+        A magnitude is ``sqrt(re^2 + im^2 + magnitude_eps)`` (HiFi-GAN: 1e-9).
+    power_floor : float
+        A magnitude is ``sqrt(max(re^2 + im^2, power_floor))`` (ESPnet2: 1e-10).
+    log : str
+        ``"none"``, ``"ln"`` or ``"log10"`` compression of the mel spectrogram.
+    log_offset : float
+        Added to the mel before the log (StyleTTS 2: ``log(1e-5 + mel)``).
+    clamp_min : float
+        The floor applied before the log (0 only with a ``log_offset``).
+    log_gain : float
+        The log is multiplied by this (Coqui's ``spec_gain``: 20 for amplitude dB).
+    normalization : str
+        ``"none"``; ``"whisper"`` (floor at ``max - 8``, then ``(x + 4) / 4``); ``"mean_std"``
+        (``(x - norm_mean) / norm_std``); ``"coqui"`` (Coqui TTS's ``AudioProcessor.normalize``
+        with ``ref_level_db``, ``min_level_db``, ``max_norm``, ``symmetric_norm``, ``clip_norm``,
+        named as in Coqui's config).
+    drop_last_frame : bool
+        Whisper drops the STFT's last frame.
+    description, source : str
+        Documentation: what the preset is, and the code and config it transcribes.
+
+    Shapes
+    ------
+    audio ``(..., samples)``; :meth:`spectrogram` ``(..., n_freqs, frames)`` with
+    ``n_freqs = n_fft // 2 + 1``; :meth:`mel_spectrogram`, :meth:`features` and
+    :meth:`to_linear_mel` ``(..., n_mels, frames)``.
+
+    Examples
+    --------
+    >>> import torch, inverse_mel
+    >>> p = inverse_mel.get_preset("hifigan")
+    >>> (p.sample_rate, p.n_fft, p.hop_length, p.n_mels)
+    (22050, 1024, 256, 80)
+    >>> features = p.features(torch.zeros(2, 22050))     # two clips of 1 s
+    >>> features.shape                                   # (..., n_mels, frames)
+    torch.Size([2, 80, 86])
+    >>> mine = p.replace(name="hifigan-16k", sample_rate=16000)
     """
 
     name: str
@@ -354,10 +390,35 @@ class Preset:
 
 
 PRESETS: Dict[str, Preset] = {}
+"""Every registered preset by name (the built-in ones below, and those added with
+:func:`register_preset`); :func:`get_preset` also takes the names of :data:`ALIASES`."""
 
 
 def register_preset(preset: Preset, overwrite: bool = False) -> Preset:
-    """Make ``preset`` available by name to :func:`get_preset`, ``mel_to_audio`` and the CLI."""
+    """Make ``preset`` available by name to :func:`get_preset`, ``mel_to_audio`` and the CLI.
+
+    Parameters
+    ----------
+    preset : Preset
+        The preset; its ``name`` is the key.
+    overwrite : bool, default False
+        Replace a registered preset of the same name instead of raising ``ValueError``.
+
+    Returns
+    -------
+    Preset
+        ``preset``.
+
+    Examples
+    --------
+    >>> import inverse_mel
+    >>> mine = inverse_mel.Preset(name="doc-example", sample_rate=16000, n_fft=512, hop_length=128, n_mels=64,
+    ...                           f_max=7600.0, norm="slaney", mel_scale="slaney", power=1.0, log="log10")
+    >>> _ = inverse_mel.register_preset(mine, overwrite=True)
+    >>> inverse_mel.get_preset("doc-example") is mine
+    True
+    >>> del inverse_mel.PRESETS["doc-example"]                # unregister it again
+    """
     if not isinstance(preset, Preset):
         raise TypeError(f"register_preset: expected a Preset, found {type(preset).__name__}")
     if preset.name in PRESETS and not overwrite:
@@ -367,7 +428,31 @@ def register_preset(preset: Preset, overwrite: bool = False) -> Preset:
 
 
 def get_preset(name) -> Preset:
-    """The preset called ``name`` (or ``name`` itself when it is a :class:`Preset`)."""
+    """The preset called ``name``.
+
+    Parameters
+    ----------
+    name : str or Preset
+        A key of :data:`PRESETS`, an alias of :data:`ALIASES`, or a :class:`Preset` (returned as it
+        is).
+
+    Returns
+    -------
+    Preset
+
+    Raises
+    ------
+    ValueError
+        An unknown name; the message lists the known ones.
+
+    Examples
+    --------
+    >>> import inverse_mel
+    >>> inverse_mel.get_preset("whisper").n_mels
+    80
+    >>> inverse_mel.get_preset("whisper-large-v3").name                  # an alias
+    'whisper-128'
+    """
     if isinstance(name, Preset):
         return name
     try:

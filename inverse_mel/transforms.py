@@ -58,32 +58,74 @@ class InverseMelScale(nn.Module):
     * ``solver="nnls"``: non-negative least squares, an exact mel fit with better spectra.
     * :meth:`forward_with_info` also returns per-frame iterations, residuals and convergence.
 
-    See :func:`inverse_mel.functional.inverse_mel_scale` for the math.
+    How the solvers work: the docs' guide "How the solvers work" (``docs/guides/nnls.rst``).
 
-    Args:
-        n_stft: number of STFT bins, ``n_fft // 2 + 1``.
-        n_mels: number of mel filters. (Default: ``128``)
-        sample_rate: sample rate of the audio. (Default: ``16000``)
-        f_min, f_max: frequency range; ``f_max=None`` means ``sample_rate // 2``.
-        norm: ``None`` or ``"slaney"``.
-        mel_scale: ``"htk"`` or ``"slaney"``.
-        driver: ``"gels"``, ``"gelsy"``, ``"gelsd"`` or ``"gelss"``; validated as in torchaudio,
-            all give the same result here.
-        rcond: keyword-only; ``None`` (default) for the noise-gain rule, or a relative cut-off on
-            ``fb``'s singular values.
-        solver: keyword-only; ``"lstsq"`` (torchaudio's method, the default) or ``"nnls"``.
-        max_iter, tol: keyword-only; NNLS stopping, per frame (Default: 200, 1e-4).
-        fill_band_edges: keyword-only; NNLS only: the bins in ``[f_min, f_max]`` that no filter
-            weighs (the DC bin when ``f_min=0``, the last bin when ``f_max`` is Nyquist) copy their
-            nearest weighed bin instead of staying 0 (:func:`inverse_mel.functional.band_edge_fill`).
-            (Default: ``True``)
+    Parameters
+    ----------
+    n_stft : int
+        Number of STFT bins, ``n_fft // 2 + 1``.
+    n_mels : int, default 128
+        Number of mel filters.
+    sample_rate : int, default 16000
+        Sample rate of the audio.
+    f_min : float, default 0.0
+        Lowest frequency of the filterbank.
+    f_max : float or None, default None
+        Highest frequency; ``None`` means ``sample_rate // 2``.
+    norm : {None, "slaney"}, default None
+        Area normalisation of the filters.
+    mel_scale : {"htk", "slaney"}, default "htk"
+        The mel scale.
+    driver : {"gels", "gelsy", "gelsd", "gelss"}, default "gels"
+        Validated as in torchaudio; all give the same result here.
+    rcond : float or None, default None
+        Keyword-only. ``None`` for the noise-gain rule, or a relative cut-off on ``fb``'s singular
+        values.
+    solver : {"lstsq", "nnls"}, default "lstsq"
+        Keyword-only. torchaudio's least squares + ReLU, or non-negative least squares.
+    max_iter : int, default 200
+        Keyword-only, NNLS only: at most this many Newton steps per frame.
+    tol : float, default 1e-4
+        Keyword-only, NNLS only: the per-frame, scale-invariant tolerance
+        (:func:`inverse_mel.functional.inverse_mel_scale`).
+    fill_band_edges : bool, default True
+        Keyword-only, NNLS only: the bins in ``[f_min, f_max]`` that no filter weighs (the DC bin
+        when ``f_min=0``, the last bin when ``f_max`` is Nyquist) copy their nearest weighed bin
+        instead of staying 0 (:func:`inverse_mel.functional.band_edge_fill`).
 
+    Attributes
+    ----------
+    fb : Tensor
+        ``(n_stft, n_mels)`` filterbank buffer, as torchaudio's.
+    rank : int
+        Singular directions of ``fb`` kept for float32 input.
+
+    Shapes
+    ------
+    input ``(..., n_mels, time)``, output ``(..., n_stft, time)``.
+
+    Notes
+    -----
     Unlike torchaudio the constructor rejects settings that would give an empty, NaN or aliased
     filterbank (``f_max`` above Nyquist, ``f_min == f_max``, ``n_mels < 1``, ...);
     :func:`inverse_mel.functional.melscale_fbanks` itself accepts what torchaudio's accepts.
 
-    Shapes:
-        input ``(..., n_mels, time)``, output ``(..., n_stft, time)``.
+    Examples
+    --------
+    >>> import torch, inverse_mel
+    >>> kw = dict(sample_rate=22050, f_max=8000.0, norm="slaney", mel_scale="slaney")
+    >>> mel = inverse_mel.MelScale(n_mels=80, n_stft=513, **kw)
+    >>> inverse = inverse_mel.InverseMelScale(n_stft=513, n_mels=80, **kw)
+    >>> specgram = torch.rand(2, 513, 50)
+    >>> estimate = inverse(mel(specgram))
+    >>> estimate.shape
+    torch.Size([2, 513, 50])
+    >>> bool((estimate >= 0).all())
+    True
+    >>> nnls = inverse_mel.InverseMelScale(n_stft=513, n_mels=80, solver="nnls", **kw)
+    >>> fitted = nnls(mel(specgram))
+    >>> bool(((mel(fitted) - mel(specgram)).norm() / mel(specgram).norm()) < 1e-3)
+    True
     """
 
     __constants__ = ["n_stft", "n_mels", "sample_rate", "f_min", "f_max", "solver", "max_iter", "tol"]
@@ -198,10 +240,16 @@ class InverseMelScale(nn.Module):
 
     # -- forward ----------------------------------------------------------------------------------
     def forward(self, melspec: Tensor) -> Tensor:
-        r"""
-        Args:
-            melspec: ``(..., n_mels, time)`` mel spectrogram on ``fb``'s device.
-        Returns:
+        r"""The inverse of a mel spectrogram.
+
+        Parameters
+        ----------
+        melspec : Tensor
+            ``(..., n_mels, time)`` mel spectrogram on ``fb``'s device.
+
+        Returns
+        -------
+        Tensor
             ``(..., n_stft, time)`` non-negative linear spectrogram, in ``melspec``'s dtype.
         """
         if not torch.jit.is_scripting():
@@ -216,12 +264,25 @@ class InverseMelScale(nn.Module):
     def forward_with_info(self, melspec: Tensor) -> InverseMelResult:
         r"""The inverse with its per-frame report, like ``torch.linalg.*_ex``.
 
-        Args:
-            melspec: ``(..., n_mels, time)``.
-        Returns:
-            :class:`inverse_mel.functional.InverseMelResult`: ``specgram`` ``(..., n_stft, time)``
-            and ``iterations``, ``residual`` (relative mel residual), ``converged``, each
-            ``(..., time)``.
+        Parameters
+        ----------
+        melspec : Tensor
+            ``(..., n_mels, time)``.
+
+        Returns
+        -------
+        InverseMelResult
+            ``specgram`` ``(..., n_stft, time)`` and ``iterations``, ``residual`` (relative mel
+            residual), ``converged``, each ``(..., time)``
+            (:class:`inverse_mel.functional.InverseMelResult`).
+
+        Examples
+        --------
+        >>> import torch, inverse_mel
+        >>> nnls = inverse_mel.InverseMelScale(n_stft=201, n_mels=40, solver="nnls")
+        >>> info = nnls.forward_with_info(nnls.fb.T @ torch.rand(201, 7))
+        >>> info.iterations.shape, bool(info.converged.all())
+        (torch.Size([7]), True)
         """
         gram, weight, band, fill_from = self._checked_operator(melspec)
         return apply_operator(melspec, gram, self._tap_index, weight, band, self.solver, self.max_iter, self.tol,
@@ -325,12 +386,40 @@ class InverseMelScale(nn.Module):
 
 
 class MelScale(nn.Module):
-    r"""Project a linear spectrogram onto mel bands, like ``torchaudio.transforms.MelScale``
-    (same signature, defaults and ``fb`` buffer; it scripts and exports). Used for round trips
-    with :class:`InverseMelScale`; see :func:`inverse_mel.functional.mel_scale`.
+    r"""Project a linear spectrogram onto mel bands, like ``torchaudio.transforms.MelScale``.
 
-    Shapes:
-        input ``(..., n_stft, time)``, output ``(..., n_mels, time)``.
+    Same signature, defaults and ``fb`` buffer; it scripts and exports. Used for round trips with
+    :class:`InverseMelScale`; the functional form is :func:`inverse_mel.functional.mel_scale`.
+
+    Parameters
+    ----------
+    n_mels : int, default 128
+        Number of mel filters.
+    sample_rate : int, default 16000
+        Sample rate of the audio.
+    f_min : float, default 0.0
+        Lowest frequency of the filterbank.
+    f_max : float or None, default None
+        Highest frequency; ``None`` means ``sample_rate // 2``.
+    n_stft : int, default 201
+        Number of STFT bins, ``n_fft // 2 + 1``.
+    norm : {None, "slaney"}, default None
+        Area normalisation of the filters.
+    mel_scale : {"htk", "slaney"}, default "htk"
+        The mel scale.
+
+    Shapes
+    ------
+    input ``(..., n_stft, time)``, output ``(..., n_mels, time)``.
+
+    Examples
+    --------
+    >>> import torch, inverse_mel
+    >>> mel = inverse_mel.MelScale(n_mels=80, sample_rate=22050, n_stft=513)
+    >>> mel(torch.rand(4, 513, 10)).shape
+    torch.Size([4, 80, 10])
+    >>> torch.allclose(mel(torch.ones(513, 1))[:, 0], mel.fb.sum(0))   # each band sums its filter
+    True
     """
 
     __constants__ = ["n_mels", "sample_rate", "f_min", "f_max"]
@@ -363,10 +452,16 @@ class MelScale(nn.Module):
         self._checked_fb = None
 
     def forward(self, specgram: Tensor) -> Tensor:
-        r"""
-        Args:
-            specgram: ``(..., n_stft, time)`` linear spectrogram.
-        Returns:
+        r"""The mel spectrogram of a linear spectrogram, ``fb.T @ specgram``.
+
+        Parameters
+        ----------
+        specgram : Tensor
+            ``(..., n_stft, time)`` linear spectrogram.
+
+        Returns
+        -------
+        Tensor
             ``(..., n_mels, time)`` mel spectrogram.
         """
         if not torch.jit.is_scripting():
@@ -401,14 +496,37 @@ class GriffinLim(nn.Module):
 
     ``torchaudio.transforms.GriffinLim``'s signature, defaults (``n_fft=400``, ``n_iter=32``,
     ``momentum=0.99``, ``power=2.0``, ``rand_init=True``, ...), ``window`` buffer and output: with
-    the same ``torch.manual_seed`` it gives the same audio. It scripts. Keyword-only ``seed`` draws
-    the random initial phase from its own generator instead of the global one; keyword-only
-    ``phase_init="pghi"`` starts from the phase-gradient heap integration of the magnitude
-    (:func:`inverse_mel.functional.phase_gradient_init`; eager mode only, not in scripted modules).
-    See :func:`inverse_mel.functional.griffinlim`.
+    the same ``torch.manual_seed`` it gives the same audio. It scripts. The functional form is
+    :func:`inverse_mel.functional.griffinlim`.
 
-    Shapes:
-        input ``(..., n_fft // 2 + 1, frames)``, output ``(..., samples)``.
+    Parameters
+    ----------
+    n_fft, n_iter, win_length, hop_length, window_fn, power, wkwargs, momentum, length, rand_init
+        As in torchaudio: the STFT sizes (``win_length`` defaults to ``n_fft``, ``hop_length`` to
+        ``win_length // 2``), the window function and its arguments, the exponent of the input
+        (1 magnitude, 2 power), the iterations and their momentum, the output length, and a random
+        (``True``) or zero initial phase.
+    seed : int or None, default None
+        Keyword-only. Draw the random initial phase from a generator of its own seeded with this,
+        instead of the global one.
+    phase_init : {None, "pghi"}, default None
+        Keyword-only. ``"pghi"`` starts from the phase-gradient heap integration of the magnitude
+        (:func:`inverse_mel.functional.phase_gradient_init`; eager mode only, not in scripted
+        modules); ``None``: ``rand_init`` decides, as in torchaudio.
+
+    Shapes
+    ------
+    input ``(..., n_fft // 2 + 1, frames)``, output ``(..., samples)``.
+
+    Examples
+    --------
+    >>> import torch, inverse_mel
+    >>> from inverse_mel.demo import power_spectrogram, synthesize
+    >>> power = power_spectrogram(synthesize(16000, seconds=0.5), 400, 200)   # (201, frames)
+    >>> griffin_lim = inverse_mel.GriffinLim(n_fft=400, seed=0, phase_init="pghi")
+    >>> waveform = griffin_lim(power)
+    >>> waveform.shape
+    torch.Size([8000])
     """
 
     __constants__ = ["n_fft", "n_iter", "win_length", "hop_length", "power", "length", "momentum", "rand_init"]
@@ -450,10 +568,16 @@ class GriffinLim(nn.Module):
         self.register_buffer("window", window)
 
     def forward(self, specgram: Tensor) -> Tensor:
-        r"""
-        Args:
-            specgram: ``(..., n_fft // 2 + 1, frames)`` magnitude (``power=1``) or power spectrogram.
-        Returns:
+        r"""The waveform of a spectrogram.
+
+        Parameters
+        ----------
+        specgram : Tensor
+            ``(..., n_fft // 2 + 1, frames)`` magnitude (``power=1``) or power spectrogram.
+
+        Returns
+        -------
+        Tensor
             ``(..., samples)`` waveform (``length`` samples when given).
         """
         window = self.window

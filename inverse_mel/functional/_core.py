@@ -40,11 +40,27 @@ def project_to_mel(specgram: Tensor, fb: Tensor, fn: str) -> Tensor:
 class InverseMelResult(NamedTuple):
     """What the ``*_with_info`` forms return, like ``torch.linalg.*_ex``.
 
-    Fields:
-        specgram: ``(..., n_freqs, time)`` the estimate.
-        iterations: ``(..., time)`` int32, NNLS Newton steps per frame (0 for ``"lstsq"``).
-        residual: ``(..., time)`` relative mel residual ``||fb.T @ S - M|| / ||M||`` per frame.
-        converged: ``(..., time)`` bool; ``False`` for frames that ran out of steps or hold NaN/Inf.
+    Attributes
+    ----------
+    specgram : Tensor
+        ``(..., n_freqs, time)``, the estimate.
+    iterations : Tensor
+        ``(..., time)`` int32, NNLS Newton steps per frame (0 for ``"lstsq"``).
+    residual : Tensor
+        ``(..., time)``, relative mel residual ``||fb.T @ S - M|| / ||M||`` per frame.
+    converged : Tensor
+        ``(..., time)`` bool; ``False`` for frames that ran out of steps or hold NaN/Inf.
+
+    Examples
+    --------
+    >>> import torch, inverse_mel
+    >>> nnls = inverse_mel.InverseMelScale(n_stft=201, n_mels=40, solver="nnls")
+    >>> _ = torch.manual_seed(0)
+    >>> result = nnls.forward_with_info(torch.rand(3, 40, 10))
+    >>> result.specgram.shape, result.converged.shape
+    (torch.Size([3, 201, 10]), torch.Size([3, 10]))
+    >>> bool(result.converged.all())
+    True
     """
 
     specgram: Tensor

@@ -43,12 +43,24 @@ def _mel_to_hz_tensor(mels: Tensor, mel_scale: str) -> Tensor:
 def hz_to_mel(freq: Union[float, Tensor], mel_scale: str = "htk") -> Union[float, Tensor]:
     """Frequencies in Hz to mels.
 
-    Args:
-        freq: a float or a tensor of any shape, in Hz.
-        mel_scale: ``"htk"`` (2595 log10(1 + f/700)) or ``"slaney"`` (linear below 1 kHz,
-            logarithmic above), as in torchaudio and librosa.
-    Returns:
+    Parameters
+    ----------
+    freq
+        a float or a tensor of any shape, in Hz.
+    mel_scale
+        ``"htk"`` (2595 log10(1 + f/700)) or ``"slaney"`` (linear below 1 kHz,
+        logarithmic above), as in torchaudio and librosa.
+
+    Returns
+    -------
+    float or Tensor
         the same type and shape as ``freq``.
+
+    Examples
+    --------
+    >>> from inverse_mel.functional import hz_to_mel
+    >>> round(hz_to_mel(1000.0, "htk")), round(hz_to_mel(1000.0, "slaney"), 6)
+    (1000, 15.0)
     """
     V.check_mel_scale(mel_scale)
     if not isinstance(freq, Tensor):
@@ -64,11 +76,25 @@ def hz_to_mel(freq: Union[float, Tensor], mel_scale: str = "htk") -> Union[float
 def mel_to_hz(mels: Union[float, Tensor], mel_scale: str = "htk") -> Union[float, Tensor]:
     """Mels to frequencies in Hz; the inverse of :func:`hz_to_mel`.
 
-    Args:
-        mels: a float or a tensor of any shape.
-        mel_scale: ``"htk"`` or ``"slaney"``.
-    Returns:
+    Parameters
+    ----------
+    mels
+        a float or a tensor of any shape.
+    mel_scale
+        ``"htk"`` or ``"slaney"``.
+
+    Returns
+    -------
+    float or Tensor
         the same type and shape as ``mels``, in Hz.
+
+    Examples
+    --------
+    >>> import torch
+    >>> from inverse_mel.functional import hz_to_mel, mel_to_hz
+    >>> f = torch.tensor([0.0, 440.0, 4000.0], dtype=torch.float64)
+    >>> torch.allclose(mel_to_hz(hz_to_mel(f, "slaney"), "slaney"), f)
+    True
     """
     V.check_mel_scale(mel_scale)
     if not isinstance(mels, Tensor):
@@ -96,16 +122,34 @@ def melscale_fbanks(
     (``f_min == f_max``, non-finite frequencies) raise ``ValueError`` instead. The modules
     (:class:`inverse_mel.InverseMelScale`, :class:`inverse_mel.MelScale`) validate more strictly.
 
-    Args:
-        n_freqs: number of STFT frequency bins (``n_fft // 2 + 1``).
-        f_min, f_max: frequency range of the filters, in Hz.
-        n_mels: number of mel filters (0 gives an ``(n_freqs, 0)`` bank).
-        sample_rate: sample rate of the audio, in Hz.
-        norm: ``None`` or ``"slaney"`` (divide each triangle by its width: constant energy).
-        mel_scale: ``"htk"`` or ``"slaney"``.
-    Returns:
+    Parameters
+    ----------
+    n_freqs
+        number of STFT frequency bins (``n_fft // 2 + 1``).
+    f_min, f_max
+        frequency range of the filters, in Hz.
+    n_mels
+        number of mel filters (0 gives an ``(n_freqs, 0)`` bank).
+    sample_rate
+        sample rate of the audio, in Hz.
+    norm
+        ``None`` or ``"slaney"`` (divide each triangle by its width: constant energy).
+    mel_scale
+        ``"htk"`` or ``"slaney"``.
+
+    Returns
+    -------
+    Tensor
         ``fb`` of shape ``(n_freqs, n_mels)``, float32, so that ``melspec = fb.T @ specgram``.
         (librosa's ``librosa.filters.mel`` returns the transpose, ``(n_mels, n_freqs)``.)
+
+    Examples
+    --------
+    >>> import inverse_mel
+    >>> fb = inverse_mel.melscale_fbanks(n_freqs=513, f_min=0.0, f_max=8000.0, n_mels=80,
+    ...                                  sample_rate=22050, norm="slaney", mel_scale="slaney")
+    >>> fb.shape, fb.dtype, bool((fb >= 0).all())
+    (torch.Size([513, 80]), torch.float32, True)
     """
     return melscale_fbanks_on_device(n_freqs, f_min, f_max, n_mels, sample_rate, norm, mel_scale, None)
 
@@ -120,13 +164,31 @@ def melscale_fbanks_on_device(
     mel_scale: str,
     device: Optional[torch.device],
 ) -> Tensor:
-    """:func:`melscale_fbanks` built on ``device`` (a ``torch.device`` or, in eager mode, a string;
-    ``None``: CPU). On CUDA the weights come from a kernel
-    (``torch.ops.inverse_mel.melscale_fbanks_triangles``) with the same float32 arithmetic: the
-    same bits as on CPU. Every argument is required, so a saved scripted copy is called as written.
+    """:func:`melscale_fbanks` built on ``device``.
 
-    Returns:
+    On CUDA the weights come from a kernel (``torch.ops.inverse_mel.melscale_fbanks_triangles``)
+    with the same float32 arithmetic: the same bits as on CPU. Every argument is required, so a
+    saved scripted copy is called as written.
+
+    Parameters
+    ----------
+    n_freqs, f_min, f_max, n_mels, sample_rate, norm, mel_scale
+        As in :func:`melscale_fbanks`.
+    device
+        A ``torch.device`` or, in eager mode, a string; ``None``: CPU.
+
+    Returns
+    -------
+    Tensor
         ``(n_freqs, n_mels)`` float32 on ``device``.
+
+    Examples
+    --------
+    >>> import torch
+    >>> from inverse_mel.functional import melscale_fbanks, melscale_fbanks_on_device
+    >>> fb = melscale_fbanks_on_device(201, 0.0, 8000.0, 40, 16000, None, "htk", "cpu")
+    >>> torch.equal(fb, melscale_fbanks(201, 0.0, 8000.0, 40, 16000, None, "htk"))
+    True
     """
     V.check_norm(norm)
     V.check_mel_scale(mel_scale)
@@ -189,11 +251,25 @@ def mel_scale(specgram: Tensor, fb: Tensor) -> Tensor:
     """Project a linear spectrogram onto mel bands: ``fb.T @ specgram``, as
     ``torchaudio.transforms.MelScale`` computes it.
 
-    Args:
-        specgram: ``(..., n_freqs, time)``; any zero-size batch or time dimension is fine.
-        fb: ``(n_freqs, n_mels)``.
-    Returns:
+    Parameters
+    ----------
+    specgram
+        ``(..., n_freqs, time)``; any zero-size batch or time dimension is fine.
+    fb
+        ``(n_freqs, n_mels)``.
+
+    Returns
+    -------
+    Tensor
         ``(..., n_mels, time)`` in ``specgram``'s dtype.
+
+    Examples
+    --------
+    >>> import torch, inverse_mel
+    >>> from inverse_mel.functional import mel_scale
+    >>> fb = inverse_mel.melscale_fbanks(201, 0.0, 8000.0, 40, 16000, None, "htk")
+    >>> mel_scale(torch.rand(3, 201, 10), fb).shape
+    torch.Size([3, 40, 10])
     """
     V.check_fb(fb, "mel_scale")
     return project_to_mel(specgram, fb, "mel_scale")
@@ -210,14 +286,29 @@ def band_edge_fill(fb: Tensor, sample_rate: int, f_min: float = 0.0, f_max: Opti
     continues the spectrum over the edge, which is what the STFT's window guarantees: a Hann
     window's main lobe spans four bins, so adjacent bins always share energy.
 
-    Args:
-        fb: ``(n_freqs, n_mels)`` filterbank of ``n_freqs = n_fft // 2 + 1`` bins from 0 Hz to
-            ``sample_rate / 2``.
-        sample_rate, f_min, f_max: the band of ``fb`` (``f_max=None``: ``sample_rate // 2``, as
-            in :func:`melscale_fbanks`).
-    Returns:
+    Parameters
+    ----------
+    fb
+        ``(n_freqs, n_mels)`` filterbank of ``n_freqs = n_fft // 2 + 1`` bins from 0 Hz to
+        ``sample_rate / 2``.
+    sample_rate, f_min, f_max
+        the band of ``fb`` (``f_max=None``: ``sample_rate // 2``, as
+        in :func:`melscale_fbanks`).
+
+    Returns
+    -------
+    Tensor
         ``(n_freqs,)`` int64 on the CPU: for every bin in ``[f_min, f_max]`` that no filter
         weighs, the index of the nearest bin that some filter weighs; ``-1`` elsewhere.
+
+    Examples
+    --------
+    >>> import inverse_mel
+    >>> from inverse_mel.functional import band_edge_fill
+    >>> fb = inverse_mel.melscale_fbanks(201, 0.0, 8000.0, 40, 16000, None, "htk")
+    >>> fill = band_edge_fill(fb, 16000, 0.0, 8000.0)
+    >>> fill[0].item(), fill[-1].item(), int((fill >= 0).sum())   # DC and Nyquist copy their neighbours
+    (1, 199, 2)
     """
     V.check_fb(fb, "band_edge_fill")
     n_freqs = fb.shape[0]

@@ -30,13 +30,13 @@ __all__ = [
 DEFAULT_RCOND = None
 #: The noise-gain rule keeps the most singular directions of ``fb`` for which white mel noise is
 #: amplified at most this much relative to the filterbank's typical gain (the RMS over the mel
-#: dimensions of s_rms / s_i). 1% mel noise then changes the output by about MAX_NOISE_GAIN percent
-#: or less (benchmarks/results/rcond_sweep.md measures it on 1,000 random configurations).
+#: dimensions of s_rms / s_i). The rule: docs/guides/nnls.rst; measured in
+#: benchmarks/results/rcond_sweep.md.
 MAX_NOISE_GAIN = 20.0
 
-#: NNLS defaults: at most 200 Newton steps per frame (2.9-5.5 on average on real spectrograms, a median
-#: of 4-13 and at most 74 on model-like inconsistent mels, tens on ill-conditioned rank-deficient
-#: banks), and the per-frame, scale-invariant tolerance (see :func:`inverse_mel_scale`).
+#: NNLS defaults: at most this many Newton steps per frame (real spectrograms take a handful, see
+#: benchmarks/results/nnls.md), and the per-frame, scale-invariant tolerance. The algorithm and
+#: the stopping rule: docs/guides/nnls.rst.
 DEFAULT_MAX_ITER = 200
 DEFAULT_TOL = 1e-4
 
@@ -53,16 +53,31 @@ class FactoredFilterbank(NamedTuple):
     ``gram_pinv = (fb.T @ fb)^+`` (cut at the chosen rank). (Called ``LstsqOperator`` before
     0.2; that name remains an alias.)
 
-    Fields:
-        gram_pinv: ``(n_mels, n_mels)``.
-        tap_index: ``(n_freqs, taps)`` int64 mel index of each tap (padding taps have weight 0).
-        tap_weight: ``(n_freqs, taps)`` filter weight of each tap.
-        gram_cholesky_band: ``(bands, n_mels)`` or ``None``. When nothing is cut and the Gram
-            ``fb.T @ fb`` is banded (a triangular bank's is tridiagonal), the band of its Cholesky
-            factor, ``band[d, k] = L[k, k - d]``: the kernel then solves with it instead of
-            multiplying by the dense ``gram_pinv``.
-        rank: number of singular directions kept.
-        singular_values: ``(min(n_freqs, n_mels),)`` singular values of ``fb``, descending.
+    Attributes
+    ----------
+    gram_pinv : Tensor
+        ``(n_mels, n_mels)``.
+    tap_index : Tensor
+        ``(n_freqs, taps)`` int64 mel index of each tap (padding taps have weight 0).
+    tap_weight : Tensor
+        ``(n_freqs, taps)`` filter weight of each tap.
+    gram_cholesky_band : Tensor or None
+        ``(bands, n_mels)`` or ``None``. When nothing is cut and the Gram ``fb.T @ fb`` is banded
+        (a triangular bank's is tridiagonal), the band of its Cholesky factor,
+        ``band[d, k] = L[k, k - d]``: the kernel then solves with it instead of multiplying by the
+        dense ``gram_pinv``.
+    rank : int
+        Number of singular directions kept.
+    singular_values : Tensor
+        ``(min(n_freqs, n_mels),)`` singular values of ``fb``, descending.
+
+    Examples
+    --------
+    >>> import inverse_mel
+    >>> fb = inverse_mel.melscale_fbanks(513, 0.0, 8000.0, 80, 22050, "slaney", "slaney")
+    >>> op = inverse_mel.functional.lstsq_operator(fb)
+    >>> op.gram_pinv.shape, op.rank, op.gram_cholesky_band.shape
+    (torch.Size([80, 80]), 80, torch.Size([2, 80]))
     """
 
     gram_pinv: Tensor
@@ -142,19 +157,37 @@ def lstsq_operator(fb: Tensor, rcond: Optional[float] = None,
     * never those at or below the round-off of ``compute_dtype``,
       ``eps * max(n_freqs, n_mels) * s_max`` (NumPy's and LAPACK's default cut-off);
     * ``rcond=None`` (default): the noise-gain rule. It keeps the r largest for the largest r whose
-      noise gain ``sqrt(sum_{i<=r} (s_rms / s_i)^2 / n)`` is at most :data:`MAX_NOISE_GAIN` (20),
-      ``s_rms`` the RMS of the kept ones and ``n = min(n_freqs, n_mels)``. White mel noise of 1%
-      then changes the output by about 20% at most. A well-conditioned bank keeps every direction
-      (and agrees with torchaudio to float32 round-off); directions of nearly coincident filters,
-      which would amplify noise hundreds or thousands of times, are cut;
+      noise gain ``sqrt(sum_{i<=r} (s_rms / s_i)^2 / n)`` is at most :data:`MAX_NOISE_GAIN`,
+      ``s_rms`` the RMS of the kept ones and ``n = min(n_freqs, n_mels)``: white mel noise is
+      amplified at most that much relative to the filterbank's typical gain. A well-conditioned
+      bank keeps every direction (and agrees with torchaudio to float32 round-off); directions of
+      nearly coincident filters, which would amplify noise without bound, are cut
+      (``benchmarks/results/rcond_sweep.md`` measures the rule);
     * ``rcond=x``: those above ``x * s_max``.
 
-    Args:
-        fb: ``(n_freqs, n_mels)`` filterbank, any real values, any device.
-        rcond: ``None`` or a relative cut-off in ``[0, 1)``.
-        compute_dtype: the dtype the operator will be applied in (its round-off floor).
-    Returns:
+    Parameters
+    ----------
+    fb
+        ``(n_freqs, n_mels)`` filterbank, any real values, any device.
+    rcond
+        ``None`` or a relative cut-off in ``[0, 1)``.
+    compute_dtype
+        the dtype the operator will be applied in (its round-off floor).
+
+    Returns
+    -------
+    FactoredFilterbank
         a float64 :class:`FactoredFilterbank` on ``fb``'s device; ``.to(dtype)`` casts it.
+
+    Examples
+    --------
+    >>> import inverse_mel
+    >>> from inverse_mel.functional import lstsq_operator, melscale_fbanks
+    >>> whisper = melscale_fbanks(201, 0.0, 8000.0, 80, 16000, "slaney", "slaney")
+    >>> lstsq_operator(whisper).rank                     # two near-null directions are cut
+    78
+    >>> lstsq_operator(whisper, rcond=1e-12).rank       # what float32 round-off allows
+    79
     """
     V.check_fb(fb, "lstsq_operator")
     V.check_rcond(rcond)
@@ -228,69 +261,84 @@ def inverse_mel_scale(
     """Invert a mel spectrogram with any filterbank.
 
     ``solver="lstsq"`` (default) is ``torchaudio.transforms.InverseMelScale``'s computation:
-    ``relu(argmin_S ||fb.T @ S - melspec||)``, the minimum-norm least-squares solution within
-    the kept singular directions (:func:`lstsq_operator`), then ReLU. ``solver="nnls"`` solves the
-    non-negative least-squares problem ``min ||fb.T @ S - melspec||  subject to  S >= 0`` per frame.
-    It fits the mel spectrogram exactly where a non-negative solution exists (the ReLU of the
-    least-squares solution leaves 1-8% mel residual). Many non-negative spectra then fit exactly;
-    it returns the one with the most entropy relative to the mel envelope ``e`` (each band's energy
-    per unit filter area, spread over its bins), ``S = e * exp(fb @ lam)``, found by Newton's method
-    on the dual (2.9-5.5 steps per frame on real spectrograms). That keeps quiet bins quiet rather
-    than clipping them to zero: closer to the true spectrum than both the least-squares solution and
-    librosa (``benchmarks/results/nnls.md``). Frames where no spectrum fits exactly (e.g. a model's
-    output) finish with projected Newton steps on the free set, so converged frames satisfy the NNLS
-    optimality conditions to ``tol``. ``max_iter=0`` returns the envelope.
-    Unlike ``librosa.feature.inverse.mel_to_stft`` (L-BFGS-B with a tolerance that depends on the
-    input's scale, often stopping at its starting point), the stopping rule is scale-invariant:
-    scaling ``melspec`` scales the solution.
+    ``relu(argmin_S ||fb.T @ S - melspec||)``, the minimum-norm least-squares solution within the
+    kept singular directions (:func:`lstsq_operator`), then ReLU. ``solver="nnls"`` solves the
+    non-negative least-squares problem ``min ||fb.T @ S - melspec||  subject to  S >= 0`` per frame:
+    it fits the mel spectrogram exactly where a non-negative solution exists, and among the spectra
+    that do, returns the one with the most entropy relative to the mel envelope; frames where none
+    fits exactly (a model's output) end at the NNLS optimality conditions to ``tol``. The algorithms,
+    the stopping rule and the gradients are described once, in the docs' guide "How the solvers
+    work" (``docs/guides/nnls.rst``); their measurements in ``benchmarks/results/nnls.md``.
 
     This form factors ``fb`` on every call; :class:`inverse_mel.InverseMelScale` factors once.
     :func:`inverse_mel_scale_with_info` also returns the per-frame report.
 
-    Args:
-        melspec: ``(..., n_mels, time)`` mel spectrogram; float32/float64 keep their dtype,
-            float16/bfloat16 are computed in float32 and returned in their own dtype. Any
-            zero-size batch or time dimension gives an empty ``(..., n_freqs, time)`` output.
-        fb: ``(n_freqs, n_mels)`` filterbank on ``melspec``'s device, e.g. from
-            :func:`melscale_fbanks`. librosa's ``librosa.filters.mel`` and Whisper's
-            ``mel_filters`` are ``(n_mels, n_freqs)``: pass their transpose. ``"nnls"`` needs
-            non-negative entries.
-        driver: ``"gels"``, ``"gelsy"``, ``"gelsd"`` or ``"gelss"``, validated as in torchaudio.
-            Unlike torchaudio every driver returns the same minimum-norm solution (torchaudio's
-            ``gels`` raises on rank-deficient filterbanks, and torch's CPU ``gelsy`` does not
-            pivot and returns zeros for filterbanks with an empty first bin).
-        rcond: ``None`` (default) for the noise-gain rule, or a relative cut-off on the singular
-            values of ``fb``; see :func:`lstsq_operator`.
-        solver: ``"lstsq"`` or ``"nnls"``.
-        max_iter: NNLS only: at most this many Newton steps per frame.
-        tol: NNLS only: a frame stops when ``||fb.T @ s - m|| <= tol * ||m||`` (an exact fit) or
-            its projected gradient is ``<= tol * ||fb||_2 * ||fb.T @ s - m||`` (the residual is
-            orthogonal to what the free bins can still change: optimal for inconsistent input).
-            The projected Newton steps damp directions whose squared singular value is below 1e-4
-            of the largest (as the rank cut-off does for least squares) and lower that damping per
-            frame, down to 1e-12, when the steps stall; a ``tol`` near float64 round-off on
-            filterbanks with near-null directions may still not be reached: such frames stop at
-            ``max_iter`` with ``converged=False``.
-        fill_from: NNLS only: ``(n_freqs,)`` int64; bin ``f`` with ``fill_from[f] >= 0`` (a bin no
-            filter weighs) becomes a copy of bin ``fill_from[f]`` (one some filter weighs). See
-            :func:`band_edge_fill`, which :class:`inverse_mel.InverseMelScale` applies by default.
-            ``None`` leaves such bins at 0.
-    Returns:
+    Parameters
+    ----------
+    melspec : Tensor
+        ``(..., n_mels, time)`` mel spectrogram; float32/float64 keep their dtype, float16/bfloat16
+        are computed in float32 and returned in their own dtype. Any zero-size batch or time
+        dimension gives an empty ``(..., n_freqs, time)`` output.
+    fb : Tensor
+        ``(n_freqs, n_mels)`` filterbank on ``melspec``'s device, e.g. from
+        :func:`melscale_fbanks`. librosa's ``librosa.filters.mel`` and Whisper's ``mel_filters``
+        are ``(n_mels, n_freqs)``: pass their transpose. ``"nnls"`` needs non-negative entries.
+    driver : {"gels", "gelsy", "gelsd", "gelss"}, default "gels"
+        Validated as in torchaudio. Unlike torchaudio every driver returns the same minimum-norm
+        solution (torchaudio's ``gels`` raises on rank-deficient filterbanks, and torch's CPU
+        ``gelsy`` does not pivot and returns zeros for filterbanks with an empty first bin).
+    rcond : float or None, default None
+        Keyword-only. ``None`` for the noise-gain rule, or a relative cut-off on the singular values
+        of ``fb``; see :func:`lstsq_operator`.
+    solver : {"lstsq", "nnls"}, default "lstsq"
+        Keyword-only.
+    max_iter : int, default DEFAULT_MAX_ITER
+        Keyword-only, NNLS only: at most this many Newton steps per frame.
+    tol : float, default DEFAULT_TOL
+        Keyword-only, NNLS only: a frame stops when ``||fb.T @ s - m|| <= tol * ||m||`` (an exact
+        fit) or its projected gradient is ``<= tol * ||fb||_2 * ||fb.T @ s - m||`` (optimal for
+        inconsistent input). A ``tol`` near float64 round-off on filterbanks with near-null
+        directions may not be reached: such frames stop at ``max_iter`` with ``converged=False``.
+    fill_from : Tensor or None, default None
+        Keyword-only, NNLS only: ``(n_freqs,)`` int64; bin ``f`` with ``fill_from[f] >= 0`` (a bin
+        no filter weighs) becomes a copy of bin ``fill_from[f]`` (one some filter weighs). See
+        :func:`band_edge_fill`, which :class:`inverse_mel.InverseMelScale` applies by default.
+        ``None`` leaves such bins at 0.
+
+    Returns
+    -------
+    Tensor
         ``(..., n_freqs, time)`` linear spectrogram, non-negative, on ``melspec``'s device.
 
-    Gradients flow to ``melspec`` (not to ``fb``). For ``"nnls"`` they are the implicit
-    derivative on the solution's free set ``{S > 0}`` (the minimum-norm one where the solution
-    is not unique); double backward is not supported.
+    Raises
+    ------
+    ValueError
+        Wrong shape of ``melspec``, NaN/Inf in it (with the first bad index; CPU input in eager
+        mode), ``melspec`` and ``fb`` on different devices, bad ``fb``, ``driver``, ``solver``,
+        ``max_iter``, ``tol`` or ``rcond``; a negative ``fb`` with ``"nnls"``.
+    TypeError
+        Non-tensor or non-float ``melspec``/``fb``, or ``fb``'s dtype differs from ``melspec``'s
+        (float16/bfloat16 input may use a float32 ``fb``).
 
-    Raises:
-        ValueError: wrong shape of ``melspec``, NaN/Inf in it (with the first bad index; CPU input
-            in eager mode), ``melspec`` and ``fb`` on different devices, bad ``fb``, ``driver``,
-            ``solver``, ``max_iter``, ``tol`` or ``rcond``; a negative ``fb`` with ``"nnls"``.
-        TypeError: non-tensor or non-float ``melspec``/``fb``, or ``fb``'s dtype differs from
-            ``melspec``'s (float16/bfloat16 input may use a float32 ``fb``).
-    On CUDA, inside ``torch.compile`` graphs and in CUDA graph capture the NaN/Inf check is
-    skipped (it would need a host sync): there a bad frame's NaN stays in that frame, and
-    ``"nnls"`` reports it as not converged.
+    Notes
+    -----
+    Gradients flow to ``melspec`` (not to ``fb``). For ``"nnls"`` they are the implicit derivative
+    on the solution's free set ``{S > 0}`` (the minimum-norm one where the solution is not unique);
+    double backward is not supported. On CUDA, inside ``torch.compile`` graphs and in CUDA graph
+    capture the NaN/Inf check is skipped (it would need a host sync): there a bad frame's NaN stays
+    in that frame, and ``"nnls"`` reports it as not converged.
+
+    Examples
+    --------
+    >>> import torch, inverse_mel
+    >>> from inverse_mel.functional import inverse_mel_scale, melscale_fbanks
+    >>> fb = melscale_fbanks(513, 0.0, 8000.0, 80, 22050, "slaney", "slaney")   # (n_freqs, n_mels)
+    >>> melspec = fb.T @ torch.rand(2, 513, 30)                                 # (..., n_mels, time)
+    >>> inverse_mel_scale(melspec, fb).shape
+    torch.Size([2, 513, 30])
+    >>> s = inverse_mel_scale(melspec, fb, solver="nnls")
+    >>> bool((fb.T @ s - melspec).norm() <= 1e-3 * melspec.norm())              # an exact fit
+    True
     """
     return _functional_inverse(melspec, fb, driver, rcond, solver, max_iter, tol, fill_from, False).specgram
 
@@ -306,9 +354,28 @@ def inverse_mel_scale_with_info(
     tol: float = DEFAULT_TOL,
     fill_from: Optional[Tensor] = None,
 ) -> InverseMelResult:
-    """:func:`inverse_mel_scale` with the per-frame report: an :class:`InverseMelResult` of the
-    spectrogram ``(..., n_freqs, time)`` and the iterations, relative mel residual and
-    convergence flags, each ``(..., time)``."""
+    """:func:`inverse_mel_scale` with the per-frame report.
+
+    Parameters
+    ----------
+    melspec, fb, driver, rcond, solver, max_iter, tol, fill_from
+        As in :func:`inverse_mel_scale`.
+
+    Returns
+    -------
+    InverseMelResult
+        The spectrogram ``(..., n_freqs, time)`` and the iterations, relative mel residual and
+        convergence flags, each ``(..., time)``.
+
+    Examples
+    --------
+    >>> import torch, inverse_mel
+    >>> from inverse_mel.functional import inverse_mel_scale_with_info, melscale_fbanks
+    >>> fb = melscale_fbanks(201, 0.0, 8000.0, 40, 16000, None, "htk")
+    >>> info = inverse_mel_scale_with_info(fb.T @ torch.rand(201, 5), fb, solver="nnls")
+    >>> info.specgram.shape, info.converged.tolist()
+    (torch.Size([201, 5]), [True, True, True, True, True])
+    """
     return _functional_inverse(melspec, fb, driver, rcond, solver, max_iter, tol, fill_from, True)
 
 

@@ -51,21 +51,51 @@ def mel_consistent_griffin_lim(
 ) -> Tensor:
     """Waveform from a linear mel spectrogram by mel-consistent (fast) Griffin-Lim.
 
-    Args:
-        melspec: ``(..., n_mels, frames)`` linear mel spectrogram in ``power``, float32 or float64.
-        specgram: ``(..., n_freqs, frames)`` the starting estimate (e.g. NNLS's), same power.
-        angles: ``(..., n_freqs, frames)`` complex unit phasors to start from (e.g. PGHI's after
-            some Griffin-Lim iterations).
-        window, n_fft, hop_length, win_length: the STFT (centred frames).
-        power: the spectrograms' exponent (1 magnitude, 2 power).
-        tap_index, tap_weight: the filterbank as taps (``InverseMelScale.operator(dtype)``).
-        n_iter: mel-consistent iterations; momentum: in ``[0, 1)``, fast Griffin-Lim's.
-        length: output length in samples, or ``None``.
-        fixed_iterations: plain fast Griffin-Lim iterations (magnitude fixed at ``specgram``'s)
-            before the mel-consistent ones, with the same momentum state.
-        penalty, newton_steps: the projection's settings.
-    Returns:
+    Parameters
+    ----------
+    melspec
+        ``(..., n_mels, frames)`` linear mel spectrogram in ``power``, float32 or float64.
+    specgram
+        ``(..., n_freqs, frames)`` the starting estimate (e.g. NNLS's), same power.
+    angles
+        ``(..., n_freqs, frames)`` complex unit phasors to start from (e.g. PGHI's after
+        some Griffin-Lim iterations).
+    window, n_fft, hop_length, win_length
+        the STFT (centred frames).
+    power
+        the spectrograms' exponent (1 magnitude, 2 power).
+    tap_index, tap_weight
+        the filterbank as taps (``InverseMelScale.operator(dtype)``).
+    n_iter
+        mel-consistent iterations; momentum: in ``[0, 1)``, fast Griffin-Lim's.
+    length
+        output length in samples, or ``None``.
+    fixed_iterations
+        plain fast Griffin-Lim iterations (magnitude fixed at ``specgram``'s)
+        before the mel-consistent ones, with the same momentum state.
+    penalty, newton_steps
+        the projection's settings.
+
+    Returns
+    -------
+    Tensor
         ``(..., samples)`` waveform.
+
+    Examples
+    --------
+    >>> import torch, inverse_mel
+    >>> from inverse_mel.functional import mel_consistent_griffin_lim, phase_gradient_init
+    >>> from inverse_mel.demo import synthesize
+    >>> p = inverse_mel.get_preset("vocos")                       # magnitude, centred frames
+    >>> mel = p.mel_spectrogram(synthesize(p.sample_rate, seconds=0.3))
+    >>> inverse = p.inverse_mel_scale(solver="nnls")
+    >>> specgram, window = inverse(mel), p.window()
+    >>> angles = phase_gradient_init(specgram, window, p.n_fft, p.hop_length, 1.0)
+    >>> op = inverse.operator(torch.float32)
+    >>> waveform = mel_consistent_griffin_lim(mel, specgram, angles, window, p.n_fft, p.hop_length,
+    ...                                       p.window_length, 1.0, op.tap_index, op.tap_weight, 4, 0.99, None)
+    >>> waveform.dim()
+    1
     """
     batch_shape = list(specgram.shape[:-2])
     n_freqs, frames = specgram.shape[-2], specgram.shape[-1]

@@ -31,10 +31,33 @@ _LOG_FLOOR = 11.0
 
 
 def gaussian_lambda(window: Tensor, n_fft: int) -> float:
-    """``lam`` (in samples^2) of the Gaussian ``exp(-pi t^2 / lam)`` closest in least squares to
-    ``window`` (``(win_length,)``, its peak scaled to 1, ``t`` from its centre sample
-    ``win_length // 2``, where torch's periodic windows peak). Three grid passes over
-    ``lam / win_length^2``, each narrowing to two steps around the best."""
+    """The time-frequency ratio ``lam`` of the Gaussian closest to a window.
+
+    ``lam`` (in samples^2) of the Gaussian ``exp(-pi t^2 / lam)`` closest in least squares to
+    ``window`` (its peak scaled to 1, ``t`` from its centre sample ``win_length // 2``, where
+    torch's periodic windows peak). Three grid passes over ``lam / win_length^2``, each narrowing to
+    two steps around the best.
+
+    Parameters
+    ----------
+    window : Tensor
+        ``(win_length,)``.
+    n_fft : int
+        The FFT size.
+
+    Returns
+    -------
+    float
+        ``lam`` in samples^2.
+
+    Examples
+    --------
+    >>> import torch
+    >>> from inverse_mel.functional import gaussian_lambda
+    >>> lam = gaussian_lambda(torch.hann_window(1024), 1024)
+    >>> 0.2 < lam / 1024 ** 2 < 0.3      # a Hann window's Gaussian: about 0.25 win_length^2
+    True
+    """
     w = window.detach().to("cpu", torch.float64)
     peak = w.abs().max() if w.numel() else torch.tensor(0.0)
     win_length = w.shape[0]
@@ -80,18 +103,37 @@ def phase_gradient_init(
 ) -> Tensor:
     """Initial phases by PGHI, in ``torch.stft``'s convention (centred frames).
 
-    Args:
-        specgram: ``(..., n_fft // 2 + 1, frames)`` magnitude (``power=1``) or power spectrogram,
-            float32 or float64.
-        window: ``(win_length,)`` the STFT window (approximated by a Gaussian, see the module).
-        n_fft, hop_length: STFT settings.
-        power: the spectrogram's exponent.
-        relative_tol: coefficients below this fraction of their signal's largest magnitude keep a
-            random phase (uniform), drawn from ``generator`` (the global one when ``None``).
-    Returns:
+    Parameters
+    ----------
+    specgram
+        ``(..., n_fft // 2 + 1, frames)`` magnitude (``power=1``) or power spectrogram,
+        float32 or float64.
+    window
+        ``(win_length,)`` the STFT window (approximated by a Gaussian, see the module).
+    n_fft, hop_length
+        STFT settings.
+    power
+        the spectrogram's exponent.
+    relative_tol
+        coefficients below this fraction of their signal's largest magnitude keep a
+        random phase (uniform), drawn from ``generator`` (the global one when ``None``).
+
+    Returns
+    -------
+    Tensor
         ``(..., n_fft // 2 + 1, frames)`` complex unit phasors ``exp(i phase)``.
 
     Not differentiable (the integration order is discrete): gradients do not flow through it.
+
+    Examples
+    --------
+    >>> import torch
+    >>> from inverse_mel.functional import phase_gradient_init
+    >>> from inverse_mel.demo import power_spectrogram, synthesize
+    >>> power = power_spectrogram(synthesize(16000, seconds=0.5), 400, 100)   # (201, frames)
+    >>> phasors = phase_gradient_init(power, torch.hann_window(400), 400, 100, 2.0)
+    >>> phasors.shape == power.shape, phasors.dtype, bool(torch.allclose(phasors.abs(), torch.ones(())))
+    (True, torch.complex64, True)
     """
     magnitude = specgram.detach()
     if power != 1.0:

@@ -208,6 +208,14 @@ class InverseMelScale(nn.Module):
         self._cuda_nnls_refusal = V.cuda_nnls_refusal(n_mels, gram_bands(op32.tap_index, op32.tap_weight),
                                                       "InverseMelScale")
         self._built_from = (weakref.ref(fb), fb._version)
+        # What the eager fast path reads, in plain attributes: a buffer read through nn.Module's
+        # __getattr__ costs about a microsecond, several per call.
+        fill_or_none = self._fill_from if self._fill_from.numel() else None
+        self._fast_operands = (fb, fb._version, {
+            dtype: (getattr(self, "_gram_pinv" + suffix), self._tap_index, getattr(self, "_tap_weight" + suffix),
+                    getattr(self, "_band" + suffix) if getattr(self, "_band" + suffix).numel() else None)
+            for dtype, suffix in ((torch.float32, "32"), (torch.float64, "64"))
+        }, fill_or_none)
         if op32.rank < n_mels and op32.rank != self._warned_rank:
             self._warned_rank = op32.rank
             warnings.warn(rank_warning_text(op32.rank, n_mels, n_freqs, self.rcond), stacklevel=4)
@@ -304,16 +312,13 @@ class InverseMelScale(nn.Module):
             return None
         if melspec.shape[-2] != self.n_mels or (melspec.requires_grad and torch.is_grad_enabled()):
             return None
-        ref, version = self._built_from
-        fb = self.fb
-        if ref() is not fb or fb._version != version or fb.requires_grad:
+        built_fb, version, operands, fill = self._fast_operands
+        fb = self._buffers["fb"]
+        if fb is not built_fb or fb._version != version or fb.requires_grad:
             return None
         if torch._C._are_functorch_transforms_active():
             return None
-        if dtype is torch.float32:
-            gram, weight, band = self._gram_pinv32, self._tap_weight32, self._band32
-        else:
-            gram, weight, band = self._gram_pinv64, self._tap_weight64, self._band64
+        gram, tap_index, weight, band = operands[dtype]
         if gram.requires_grad or weight.requires_grad:
             return None
         with torch._C._AutoDispatchBelowAutograd():
@@ -321,11 +326,9 @@ class InverseMelScale(nn.Module):
                 V.check_finite(melspec, "melspec", "InverseMelScale")  # the solver dominates the call's time
                 if not self._fb_nonnegative:
                     return None  # the general path raises the clear error
-                fill = self._fill_from
-                return _NNLS(melspec, self._tap_index, weight, self.max_iter, self.tol,
-                             fill if fill.numel() else None)[0]
+                return _NNLS(melspec, tap_index, weight, self.max_iter, self.tol, fill)[0]
             try:
-                return _LSTSQ_APPLY(melspec, gram, self._tap_index, weight, band if band.numel() else None, True)
+                return _LSTSQ_APPLY(melspec, gram, tap_index, weight, band, True)
             except RuntimeError as error:
                 if "melspec contains NaN or Inf" in str(error):
                     V.check_finite(melspec, "melspec", "InverseMelScale")  # raises its ValueError

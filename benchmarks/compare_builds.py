@@ -53,6 +53,16 @@ for name, (sr, n_fft, hop, n_mels, f_max, norm, scale) in configs.items():
         reps = repeats if batch > 1 else 20 * repeats
         out[f"{name} nnls {size}"] = median_time(lambda: nnls(mel), reps)
         out[f"{name} lstsq {size}"] = median_time(lambda: lstsq(mel), reps)
+        if batch == 1:
+            # The raw ops too: the modules' Python layers may differ between the trees, the ops'
+            # boxed calls are what the build changes.
+            op = lstsq.operator(torch.float32)
+            fill = nnls._fill_from if nnls._fill_from.numel() else None
+            out[f"{name} nnls op {size}"] = median_time(
+                lambda: torch.ops.inverse_mel.nnls(mel, op.tap_index, op.tap_weight, nnls.max_iter, nnls.tol, fill), reps)
+            out[f"{name} lstsq op {size}"] = median_time(
+                lambda: torch.ops.inverse_mel.lstsq_apply(mel, op.gram_pinv, op.tap_index, op.tap_weight,
+                                                          op.gram_cholesky_band), reps)
 print(json.dumps(out))
 """
 

@@ -1,9 +1,12 @@
 // Allocation of the CPU kernels' outputs.
 #pragma once
 
+#include "../shared/nnls_checks.h"
 #include "../shared/stable_tensor.h"
 
+#include <algorithm>
 #include <cstdint>
+#include <tuple>
 #include <vector>
 
 #ifdef __linux__
@@ -29,6 +32,21 @@ inline Tensor empty_output(const Tensor& like, const std::vector<int64_t>& sizes
   }
 #endif
   return out;
+}
+
+// The outputs of the CPU NNLS ops (nnls, _nnls_per_frame) for melspec (..., n_mels, time): the
+// solution (..., n_freqs, time), uninitialised, and the per-frame reports (..., time) started as
+// "0 steps, residual 0, converged" (what a frame with nothing to fit reports).
+inline std::tuple<Tensor, Tensor, Tensor, Tensor> nnls_outputs(const Tensor& melspec, int64_t n_freqs) {
+  const std::vector<int64_t> frame_sizes = nnls_frame_sizes(melspec);
+  Tensor out = empty_output(melspec, nnls_output_sizes(melspec, n_freqs));
+  Tensor iterations = empty_on(melspec, frame_sizes, ScalarType::Int);
+  Tensor residual = empty_on(melspec, frame_sizes);
+  Tensor converged = empty_on(melspec, frame_sizes, ScalarType::Bool);
+  zero_(iterations);
+  zero_(residual);
+  std::fill_n(converged.mutable_data_ptr<bool>(), converged.numel(), true);
+  return {out, iterations, residual, converged};
 }
 
 }  // namespace inverse_mel

@@ -8,6 +8,7 @@
 #include "../shared/nnls_checks.h"
 #include "../shared/nnls_frame.h"
 #include "nnls/data_checks.h"
+#include "output.h"
 #include "prepared_bank.h"
 
 #include <torch/csrc/stable/library.h>
@@ -32,14 +33,8 @@ std::tuple<Tensor, Tensor, Tensor, Tensor> nnls_per_frame_cpu(const Tensor& mels
   const std::vector<int64_t> fill = fill_from_entries(fill_from, tap_weight);
   const int64_t time = melspec.size(-1);
   const int64_t n_freqs = tap_index.size(0);
-  const std::vector<int64_t> frame_sizes = nnls_frame_sizes(melspec);
-  Tensor out = empty_on(melspec, nnls_output_sizes(melspec, n_freqs));
-  Tensor iterations = empty_on(melspec, frame_sizes, ScalarType::Int);
-  Tensor residual = empty_on(melspec, frame_sizes);
-  Tensor converged = empty_on(melspec, frame_sizes, ScalarType::Bool);
-  zero_(iterations);
-  zero_(residual);
-  std::fill_n(converged.mutable_data_ptr<bool>(), converged.numel(), true);
+  Tensor out, iterations, residual, converged;
+  std::tie(out, iterations, residual, converged) = nnls_outputs(melspec, n_freqs);
   if (out.numel() == 0 || n_mels == 0) {
     zero_(out);
     return {out, iterations, residual, converged};

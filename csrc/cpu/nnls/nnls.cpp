@@ -29,15 +29,8 @@ std::tuple<Tensor, Tensor, Tensor, Tensor> nnls_cpu(
   const std::vector<int64_t> fill = fill_from_entries(fill_from, tap_weight);
   const int64_t n_mels = melspec.size(-2);
   const int64_t n_freqs = tap_index.size(0);
-  const std::vector<int64_t> frame_sizes = nnls_frame_sizes(melspec);
-  Tensor out = empty_output(melspec, nnls_output_sizes(melspec, n_freqs));
-  Tensor iterations = empty_on(melspec, frame_sizes, ScalarType::Int);
-  Tensor residual = empty_on(melspec, frame_sizes);
-  Tensor converged = empty_on(melspec, frame_sizes, ScalarType::Bool);
-  // Per-frame reports start as "0 steps, converged" (what a frame with nothing to fit reports).
-  zero_(iterations);
-  zero_(residual);
-  std::fill_n(converged.mutable_data_ptr<bool>(), converged.numel(), true);
+  Tensor out, iterations, residual, converged;
+  std::tie(out, iterations, residual, converged) = nnls_outputs(melspec, n_freqs);
   if (out.numel() == 0 || n_mels == 0) {
     zero_(out);
     return {out, iterations, residual, converged};

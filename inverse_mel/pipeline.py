@@ -32,10 +32,11 @@ the classic chain's time; 16 gained under 1% over 8 on clean mels in the tuning 
 AUTO_KEEP_RATIO = 0.85
 """``method="auto"`` keeps the mel-consistent result of an item when its mel misfit
 (:func:`inverse_mel.metrics.mel_misfit`) is at most this fraction of ``"pghi"``'s, else ``"pghi"``'s.
-A mel some sound has (a clean one, or an over-smoothed one) lets the iterations close 15-55% of
-PGHI's misfit; a mel with independent errors (a model's) cannot be fitted by any sound, the
-iterations close under 15% and fit its errors (3-6% worse audio). Tuned on 4 clips x 6 presets
-(whisper, hifigan, vocos, docs, bigvgan-24k-100, tacotron2) before the benchmark ran."""
+A mel some sound has (a clean one, or an over-smoothed one) lets the iterations close a large
+part of PGHI's misfit; a mel with independent errors (a model's) cannot be fitted by any sound, the
+iterations close little of it and what they fit is its errors (worse audio). Tuned on 4 clips x 6
+presets (whisper, hifigan, vocos, docs, bigvgan-24k-100, tacotron2), then measured on 4 other clips
+and every preset: benchmarks/results/auto.md."""
 
 
 class PhaseInfo(NamedTuple):

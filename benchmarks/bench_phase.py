@@ -18,7 +18,13 @@ give medians over the clips. Also: the phase-retrieval floor from the true magni
 with 32 and 200 iterations, PGHI + 32), and model-like input (the mel times exp(0.3 N(0, 1)):
 SC against the clean original, and the output's peak over the original's).
 
-Usage: python benchmarks/bench_phase.py [--out benchmarks/results/phase.md] [--quick]
+With --auto (results/auto.md): the default method="auto" against the classic chain (today) and
+"pghi" on every preset of inverse_mel.presets and the docs config, 4 clips of 3 s (not the 4 the
+auto rule was tuned on), inputs clean, mel x exp(s N) for s = 0.1, 0.3, 0.5, and the ln-mel blurred
+over 3x3 and 5x5 (box filter, edges replicated); with the clean-level table of
+inverse_mel.metrics.mel_inconsistency per preset.
+
+Usage: python benchmarks/bench_phase.py [--out benchmarks/results/phase.md] [--quick] [--auto]
 """
 import argparse
 import os
@@ -143,12 +149,217 @@ def floor_rows(preset, clips):
     return {name: statistics.median(values) for name, values in rows.items()}
 
 
+AUTO_CLIPS = ["Front_Left.wav", "Side_Right.wav", "complete.oga", "phone-incoming-call.oga"]
+AUTO_SECONDS = 3.0
+AUTO_INPUTS = ("clean", "noise 0.1", "noise 0.3", "noise 0.5", "blur 3x3", "blur 5x5")
+
+
+def blurred(mel, size):
+    """The ln-mel averaged over size x size (mels x frames, edges replicated), back to linear."""
+    floor = mel.amax().clamp_min(1e-30) * 1e-8
+    log = torch.nn.functional.pad(mel.clamp_min(floor).log()[None, None], (size // 2,) * 4, mode="replicate")
+    return torch.nn.functional.avg_pool2d(log, size, stride=1)[0, 0].exp()
+
+
+def auto_inputs(mel, index):
+    noise = torch.randn(mel.shape, generator=torch.Generator().manual_seed(index))
+    return {"clean": mel, "noise 0.1": mel * torch.exp(0.1 * noise), "noise 0.3": mel * torch.exp(0.3 * noise),
+            "noise 0.5": mel * torch.exp(0.5 * noise), "blur 3x3": blurred(mel, 3), "blur 5x5": blurred(mel, 5)}
+
+
+def auto_main(args):
+    presets = dict(inverse_mel.presets.PRESETS)
+    presets["docs"] = PRESETS["docs"]
+    data = {}
+    for preset_name, preset in presets.items():
+        clips = []
+        for name in AUTO_CLIPS:
+            path = os.path.join(HERE, "audio", name)
+            if not os.path.exists(path):
+                raise SystemExit("recordings missing: run benchmarks/fetch_audio.sh first")
+            audio, rate = soundfile.read(path, dtype="float32", always_2d=True)
+            audio = soxr.resample(audio.mean(axis=1), rate, preset.sample_rate).astype(np.float32)
+            clips.append(torch.from_numpy(audio[: int(AUTO_SECONDS * preset.sample_rate)]))
+        fb = preset.fbanks()
+        rows = {name: {m: {"sc": [], "cpu": [], "peak": [], "finite": []} for m in ("today", "pghi", "auto")}
+                for name in AUTO_INPUTS}
+        kept, levels = {name: 0 for name in AUTO_INPUTS}, {name: [] for name in AUTO_INPUTS}
+        for index, audio in enumerate(clips):
+            reference = magnitude(preset, audio)
+            mel = mel_scale(preset.spectrogram(audio), fb)
+            for input_name, mel_in in auto_inputs(mel, index).items():
+                peaks = {}
+                for method, mel_method in (("today", "griffin_lim"), ("pghi", "pghi"), ("auto", "auto")):
+                    with warnings.catch_warnings():
+                        warnings.simplefilter("ignore")
+                        (waveform, info), cpu = timed(lambda: inverse_mel.mel_to_audio(
+                            mel_in, preset, features=False, method=mel_method, n_iter=N_ITER, momentum=MOMENTUM,
+                            length=audio.numel(), return_info=True))
+                    r = rows[input_name][method]
+                    r["finite"].append(bool(torch.isfinite(waveform).all()))
+                    r["sc"].append(quality(preset, reference, waveform.float())[0])
+                    r["cpu"].append(cpu)
+                    peaks[method] = float(waveform.abs().max())
+                    if method == "auto":
+                        kept[input_name] += info.chosen.count("mcgl")
+                        levels[input_name].append(float(info.misfit_pghi))
+                for method in peaks:
+                    rows[input_name][method]["peak"].append(peaks[method] / max(peaks["today"], 1e-12))
+        data[preset_name] = {
+            input_name: {
+                "methods": {m: {"sc": statistics.median(v["sc"]), "cpu": statistics.median(v["cpu"]),
+                                "peak": max(v["peak"]), "finite": all(v["finite"])} for m, v in methods.items()},
+                "kept": kept[input_name], "clips": len(clips),
+                "inconsistency": statistics.median(levels[input_name]),
+            } for input_name, methods in rows.items()}
+        print(preset_name, {k: round(v["methods"]["auto"]["sc"] / v["methods"]["pghi"]["sc"] - 1, 4)
+                            for k, v in data[preset_name].items()}, flush=True)
+    write_results(args.out, auto_report(data), dict(machine=machine(), clips=AUTO_CLIPS, seconds=AUTO_SECONDS,
+                                                    results=data))
+    write_auto_docs(os.path.splitext(args.out)[0] + ".json")
+
+
+DOCS = os.path.join(os.path.dirname(HERE), "docs", "auto_method.md")
+
+
+def write_auto_docs(json_path, docs_path=DOCS):
+    """docs/auto_method.md from the --auto results file (every figure in it comes from there)."""
+    import json
+
+    with open(json_path) as f:
+        data = json.load(f)["results"]
+    rel = os.path.relpath(json_path, os.path.dirname(HERE))
+    lines = [
+        "# The default `method=\"auto\"` and mel consistency\n",
+        f"Generated by `python benchmarks/bench_phase.py --auto` from `{rel}` (do not edit by hand; the full "
+        "tables, the machine and the clips are in `benchmarks/results/auto.md`).\n",
+        "`mel_to_audio`'s default runs `\"pghi\"` (PGHI, then 32 fast Griffin-Lim iterations), then "
+        "`pipeline.AUTO_MCGL_ITER` mel-consistent Griffin-Lim iterations from its phase, and keeps their audio "
+        "for an item when they lower the mel misfit (`inverse_mel.metrics.mel_misfit`) to at most "
+        "`pipeline.AUTO_KEEP_RATIO` of PGHI's; otherwise it returns PGHI's audio. A mel that some sound has "
+        "can be fitted; a mel with independent errors cannot, and fitting it closer fits its errors.\n",
+        "## Per preset (audio SC against the original, medians over the clips)\n",
+        "| preset | clean: auto vs classic chain | clean: pghi vs classic | auto time vs classic | "
+        "model-like inputs: auto vs pghi, worst | auto kept mcgl (clean / model-like) |",
+        "|---|---|---|---|---|---|",
+    ]
+    for preset_name, by_input in data.items():
+        clean = by_input["clean"]["methods"]
+        others = [k for k in by_input if k != "clean"]
+        worst = max(others, key=lambda k: by_input[k]["methods"]["auto"]["sc"] / by_input[k]["methods"]["pghi"]["sc"])
+        w = by_input[worst]["methods"]
+        kept_other = sum(by_input[k]["kept"] for k in others)
+        clips_other = sum(by_input[k]["clips"] for k in others)
+        lines.append(f"| {preset_name} | {clean['auto']['sc'] / clean['today']['sc'] - 1:+.1%} | "
+                     f"{clean['pghi']['sc'] / clean['today']['sc'] - 1:+.1%} | "
+                     f"{clean['auto']['cpu'] / clean['today']['cpu']:.2f}x | "
+                     f"{w['auto']['sc'] / w['pghi']['sc'] - 1:+.1%} ({worst}) | "
+                     f"{by_input['clean']['kept']}/{by_input['clean']['clips']} / {kept_other}/{clips_other} |")
+    missed_clean = [p for p, b in data.items()
+                    if b["clean"]["methods"]["auto"]["sc"] / b["clean"]["methods"]["today"]["sc"] - 1 > -0.12
+                    or b["clean"]["methods"]["auto"]["cpu"] / b["clean"]["methods"]["today"]["cpu"] > 2.5]
+    missed_model = [f"{p} {k}" for p, b in data.items() for k, d in b.items() if k != "clean"
+                    and d["methods"]["auto"]["sc"] / d["methods"]["pghi"]["sc"] > 1.01]
+    peaks = [f"{p} {k}" for p, b in data.items() for k, d in b.items() if d["methods"]["auto"]["peak"] > 2.0]
+    pghi_peaks = [x for x in peaks if data[x.split(" ", 1)[0]][x.split(" ", 1)[1]]["methods"]["pghi"]["peak"] > 2.0]
+    lines += [
+        "\nGoals: clean mels >= 12% below the classic chain (NNLS + 32 iterations from a random phase) at <= 2.5x "
+        "its time: " + ("met on every preset" if not missed_clean else "missed on " + ", ".join(missed_clean))
+        + ". Model-like inputs (noise, blur) no more than 1% worse than `\"pghi\"`: "
+        + ("met everywhere" if not missed_model else "missed on " + ", ".join(missed_model)) + ". Output peak "
+        "<= 2x the classic chain's: " + ("met everywhere" if not peaks else f"missed on {len(peaks)} preset/input "
+        f"pairs, in {len(pghi_peaks)} of them by `\"pghi\"` too (PGHI's phase, not the mel-consistent step): "
+        + ", ".join(peaks)) + ".\n",
+        "## When an explicit method is better\n",
+        "- `\"mcgl\"` (100 mel-consistent iterations): clean mels, when 11-14x the classic chain's time is "
+        "acceptable (see `benchmarks/results/phase.md`); worse than `\"pghi\"` on model-like mels.",
+        "- `\"pghi\"`: mels known to be a model's (it is what `\"auto\"` returns for them, without the "
+        "mel-consistent attempt's time).",
+        "- `\"griffin_lim\"`: the fastest, and the only method differentiable end to end.\n",
+        "## Clean levels of `inverse_mel.metrics.mel_inconsistency`\n",
+        "The mel misfit of the `\"pghi\"` reconstruction, median over the clips, for mels computed from the "
+        "recordings (clean) and for the same mels with independent log-domain errors (`mel x exp(s N)`) or "
+        "blurred. A model's mels well above their preset's clean level are far from any real sound.\n",
+        "| preset | " + " | ".join(AUTO_INPUTS) + " |",
+        "|---|" + "---|" * len(AUTO_INPUTS),
+    ]
+    for preset_name, by_input in data.items():
+        lines.append(f"| {preset_name} | " + " | ".join(f"{by_input[k]['inconsistency']:.3f}" for k in AUTO_INPUTS)
+                     + " |")
+    os.makedirs(os.path.dirname(docs_path), exist_ok=True)
+    with open(docs_path, "w") as f:
+        f.write("\n".join(lines) + "\n")
+
+
+def auto_report(data, machine_text=None):
+    lines = [
+        "# The default method=\"auto\" against the classic chain and \"pghi\" (CPU)\n",
+        f"Machine: {machine_text or machine()}. Clips: {', '.join(AUTO_CLIPS)} (first {AUTO_SECONDS:g} s, resampled to each "
+        f"preset's rate; the auto rule was tuned on other clips). {N_ITER} fast Griffin-Lim iterations (momentum "
+        f"{MOMENTUM}) in every chain; today = NNLS + {N_ITER} iterations from a random phase. Audio SC: the output's "
+        "magnitude spectrogram against the clean original's (preset STFT), median over the clips. Time: median "
+        "CPU time of mel_to_audio over the clips, relative to today's. Peak: the largest ratio over the clips "
+        "of the output's peak to today's output's peak on the same input. auto kept mcgl: items where the "
+        "mel-consistent result was kept.\n",
+        "## Clean mels: goal >= 12% below today, at <= 2.5x its time\n",
+        "| preset | today SC | pghi SC | auto SC | auto vs today | auto vs pghi | auto time vs today | auto kept mcgl | goal |",
+        "|---|---|---|---|---|---|---|---|---|",
+    ]
+    for preset_name, by_input in data.items():
+        d = by_input["clean"]
+        m = d["methods"]
+        gain = m["auto"]["sc"] / m["today"]["sc"] - 1
+        time_ratio = m["auto"]["cpu"] / m["today"]["cpu"]
+        met = "met" if gain <= -0.12 and time_ratio <= 2.5 else "MISSED"
+        lines.append(f"| {preset_name} | {m['today']['sc']:.4f} | {m['pghi']['sc']:.4f} | {m['auto']['sc']:.4f} | "
+                     f"{gain:+.1%} | {m['auto']['sc'] / m['pghi']['sc'] - 1:+.1%} | {time_ratio:.2f}x | "
+                     f"{d['kept']}/{d['clips']} | {met} |")
+    lines += ["\n## Model-like inputs: goal auto <= 1.01x pghi's SC, finite, peak <= 2x today's\n",
+              "| preset | input | today SC | pghi SC | auto SC | auto vs pghi | auto kept mcgl | auto peak / today's | "
+              "pghi peak / today's | all finite | goal |", "|---|---|---|---|---|---|---|---|---|---|---|"]
+    for preset_name, by_input in data.items():
+        for input_name, d in by_input.items():
+            if input_name == "clean":
+                continue
+            m = d["methods"]
+            ratio = m["auto"]["sc"] / m["pghi"]["sc"]
+            finite = all(x["finite"] for x in m.values())
+            met = "met" if ratio <= 1.01 and finite and m["auto"]["peak"] <= 2.0 else "MISSED"
+            lines.append(f"| {preset_name} | {input_name} | {m['today']['sc']:.4f} | {m['pghi']['sc']:.4f} | "
+                         f"{m['auto']['sc']:.4f} | {ratio - 1:+.1%} | {d['kept']}/{d['clips']} | "
+                         f"{m['auto']['peak']:.2f} | {m['pghi']['peak']:.2f} | {finite} | {met} |")
+    lines += ["\n## Clean levels of inverse_mel.metrics.mel_inconsistency\n",
+              "The mel misfit of the pghi reconstruction (median over the clips): a mel from real audio gives the "
+              "clean level; a model's mels well above their preset's clean level are inconsistent.\n",
+              "| preset | " + " | ".join(AUTO_INPUTS) + " |", "|---|" + "---|" * len(AUTO_INPUTS)]
+    for preset_name, by_input in data.items():
+        lines.append(f"| {preset_name} | " + " | ".join(f"{by_input[i]['inconsistency']:.3f}" for i in AUTO_INPUTS)
+                     + " |")
+    return "\n".join(lines) + "\n"
+
+
 def main():
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--out", default=os.path.join(HERE, "results", "phase.md"))
     parser.add_argument("--mcgl", default="8,16,32,100", help="mel-consistent iteration counts to measure")
     parser.add_argument("--quick", action="store_true", help="3 clips, no librosa (a smoke run)")
+    parser.add_argument("--auto", action="store_true", help="method=auto on every preset (results/auto.md)")
+    parser.add_argument("--auto-docs", action="store_true", help="only regenerate docs/auto_method.md from "
+                        "results/auto.json")
     args = parser.parse_args()
+    if args.auto_docs:  # both from the stored results, without measuring again
+        import json
+
+        path = os.path.join(HERE, "results", "auto.json")
+        with open(path) as f:
+            stored = json.load(f)
+        with open(os.path.splitext(path)[0] + ".md", "w") as f:
+            f.write(auto_report(stored["results"], stored["machine"]))
+        return write_auto_docs(path)
+    if args.auto:
+        if args.out == parser.get_default("out"):
+            args.out = os.path.join(HERE, "results", "auto.md")
+        return auto_main(args)
     mcgl_iters = [int(k) for k in args.mcgl.split(",")]
     results, floors, model_like = {}, {}, {}
     for preset_name, preset in PRESETS.items():

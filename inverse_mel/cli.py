@@ -78,7 +78,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--griffin-lim-iters", type=int, default=32, metavar="N", help="Griffin-Lim iterations (default 32)")
     p.add_argument("--method", choices=list(METHODS), default=DEFAULT_METHOD,
                    help=f"phase reconstruction (default {DEFAULT_METHOD}): griffin_lim from a random phase, pghi "
-                   "(phase-gradient start), mcgl (pghi, then mel-consistent iterations)")
+                   "(phase-gradient start), mcgl (pghi, then mel-consistent iterations), auto (pghi, then 8 "
+                   "mel-consistent iterations kept where the mel is consistent)")
     p.add_argument("--mcgl-iters", type=int, default=DEFAULT_MCGL_ITER, metavar="N",
                    help=f"mel-consistent iterations of --method mcgl (default {DEFAULT_MCGL_ITER})")
     p.add_argument("--write", action="append", choices=list(_batch.OUTPUT_KINDS),

@@ -11,5 +11,5 @@ SOLVERS = ("lstsq", "nnls")
 """``solver=``: torchaudio's least squares, or non-negative least squares."""
 PHASE_INITS = ("pghi",)
 """``phase_init=`` of Griffin-Lim besides ``None`` (``rand_init`` decides)."""
-METHODS = ("griffin_lim", "pghi", "mcgl")
+METHODS = ("griffin_lim", "pghi", "mcgl", "auto")
 """``method=`` of :func:`inverse_mel.mel_to_audio` and the command line: the phase reconstruction."""

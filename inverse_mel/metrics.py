@@ -1,5 +1,6 @@
 """Quality measures of an inversion against the true spectrogram, as the benchmarks, the CLI and
-the demo report them."""
+the demo report them, and of a mel spectrogram's consistency (how far it is from the mel of any
+real sound: :func:`mel_inconsistency`)."""
 import torch
 from torch import Tensor
 
@@ -57,3 +58,76 @@ def log_spectral_distance(reference_power: Tensor, estimate_power: Tensor, floor
     floor = reference_power.max().clamp_min(1e-30) * 10.0 ** (floor_db / 10.0)
     diff = 10.0 * torch.log10(reference_power.clamp_min(floor) / estimate_power.clamp_min(floor))
     return float(diff.square().mean(dim=-2).sqrt().mean())
+
+
+def mel_misfit(melspec: Tensor, waveform: Tensor, preset) -> Tensor:
+    """How far the mel of ``waveform`` is from ``melspec``: per item, ``||m - m_hat||_F / ||m||_F``
+    on mel magnitudes (``melspec ** (1 / preset.power)``), where ``m_hat`` is the preset's mel of
+    the audio (:meth:`inverse_mel.presets.Preset.mel_spectrogram`).
+
+    Args:
+        melspec: ``(..., n_mels, time)`` linear mel spectrogram in the preset's power.
+        waveform: ``(..., samples)`` audio at ``preset.sample_rate``, aligned with the frames.
+        preset: a :class:`inverse_mel.presets.Preset` or its name.
+    Returns:
+        ``(...)`` float tensor, 0 where the audio has exactly this mel (frames beyond the shorter of
+        the two are ignored; an all-zero item gives the absolute misfit).
+    """
+    from .functional.filterbank import mel_scale
+    from .presets import get_preset
+
+    p = get_preset(preset)
+    if not isinstance(melspec, Tensor) or melspec.dim() < 2 or melspec.shape[-2] != p.n_mels:
+        found = tuple(melspec.shape) if isinstance(melspec, Tensor) else type(melspec).__name__
+        raise ValueError(f"mel_misfit: melspec must be a tensor (..., {p.n_mels}, time) for preset {p.name}, "
+                         f"found {found}")
+    if not isinstance(waveform, Tensor) or waveform.shape[:-1] != melspec.shape[:-2]:
+        found = tuple(waveform.shape) if isinstance(waveform, Tensor) else type(waveform).__name__
+        raise ValueError(f"mel_misfit: waveform must be a tensor (..., samples) with melspec's batch shape "
+                         f"{tuple(melspec.shape[:-2])}, found {found}")
+    dtype = torch.float64 if torch.float64 in (melspec.dtype, waveform.dtype) else torch.float32
+    spec = p.spectrogram(waveform.to(dtype))
+    rebuilt = mel_scale(spec, p.fbanks().to(spec.device, dtype))
+    n = min(rebuilt.shape[-1], melspec.shape[-1])
+    target = melspec[..., :n].to(dtype).clamp_min(0).pow(1.0 / p.power)
+    estimate = rebuilt[..., :n].clamp_min(0).pow(1.0 / p.power)
+    norm = torch.linalg.vector_norm(target, dim=(-2, -1))
+    error = torch.linalg.vector_norm(target - estimate, dim=(-2, -1))
+    return torch.where(norm > 0, error / norm.clamp_min(torch.finfo(dtype).tiny), error)
+
+
+def mel_inconsistency(melspec: Tensor, preset=None, *, features: bool = True, solver: str = "nnls",
+                      seed: int = 0) -> Tensor:
+    """How far a mel spectrogram is from the mel of any real sound: the mel misfit
+    (:func:`mel_misfit`) of its ``method="pghi"`` reconstruction (:func:`inverse_mel.mel_to_audio`).
+
+    A mel computed from audio gives the preset's clean level (not 0: the mel inverse and the phase
+    retrieval are approximate); a model's mels with independent errors, or edited mels, give more.
+    Compare with the clean level of the same preset: benchmarks/results/auto.md tabulates it per
+    preset on real recordings (``method="auto"`` compares two reconstructions of the same input
+    instead, so it needs no table).
+
+    Args:
+        melspec: ``(..., n_mels, time)``, the preset's features (``features=True``, default) or a
+            linear mel spectrogram in its power (``features=False``).
+        preset: a preset name or :class:`inverse_mel.presets.Preset` (default ``"hifigan"``).
+        solver, seed: as in :func:`inverse_mel.mel_to_audio`.
+    Returns:
+        ``(...)`` float tensor, one value per item; deterministic for a given ``seed``.
+    """
+    from .pipeline import mel_to_audio
+    from .presets import get_preset
+
+    p = get_preset("hifigan" if preset is None else preset)
+    if not isinstance(melspec, Tensor) or melspec.dim() < 2 or melspec.shape[-2] != p.n_mels:
+        found = tuple(melspec.shape) if isinstance(melspec, Tensor) else type(melspec).__name__
+        raise ValueError(f"mel_inconsistency: melspec must be a tensor (..., {p.n_mels}, time) for preset {p.name}, "
+                         f"found {found}; pass preset= for another mel count")
+    if not melspec.is_floating_point() or not bool(torch.isfinite(melspec).all()):
+        raise ValueError("mel_inconsistency: melspec must be floating point and finite (no NaN or Inf)")
+    mel = p.to_linear_mel(melspec) if features else melspec
+    if not features and bool((mel < 0).any()):
+        raise ValueError("mel_inconsistency: a linear mel (features=False) must be non-negative; log-scaled "
+                         "features need features=True")
+    waveform = mel_to_audio(mel, p, features=False, solver=solver, method="pghi", seed=seed)
+    return mel_misfit(mel, waveform, p)

@@ -1,27 +1,61 @@
 """From a model's mel features to audio in one call: undo the preset's scaling, invert the mel
 filterbank, reconstruct the phase."""
 import functools
-from typing import Optional
+import logging
+from typing import NamedTuple, Optional
 
 import torch
 from torch import Tensor
 
 from . import _validation as V
+from .metrics import mel_misfit
 from .functional.mel_consistent import mel_consistent_griffin_lim
 from .functional._core import pghi_angles
 from .functional.phase import griffin_lim
 from .presets import Preset, get_preset
 
-__all__ = ["DEFAULT_MCGL_ITER", "DEFAULT_METHOD", "mel_to_audio", "reconstruct_waveform"]
+__all__ = ["AUTO_KEEP_RATIO", "AUTO_MCGL_ITER", "DEFAULT_MCGL_ITER", "DEFAULT_METHOD", "PhaseInfo", "mel_to_audio",
+           "reconstruct_waveform"]
 
+_log = logging.getLogger("inverse_mel")
 
-DEFAULT_METHOD = "pghi"
-"""mel_to_audio's default phase reconstruction, chosen by measurement (benchmarks/results/phase.md):
-on real recordings and every preset measured it lowers the audio's SC below the classic chain's
-at little more time, and is no worse on model-like input, where "mcgl" is worse."""
+DEFAULT_METHOD = "auto"
+"""mel_to_audio's default phase reconstruction: ``"pghi"``, then mel-consistent iterations kept only
+where the input mel turns out to be consistent (:data:`AUTO_KEEP_RATIO`); measured in
+benchmarks/results/auto.md against the classic chain and ``"pghi"`` on every preset."""
 DEFAULT_MCGL_ITER = 100
 """``method="mcgl"``'s iterations: the best-quality setting measured (benchmarks/results/phase.md),
 at several times the classic chain's cost."""
+AUTO_MCGL_ITER = 8
+"""``method="auto"``'s mel-consistent iterations after ``"pghi"``: chosen in the tuning runs so the
+whole method stays within the time goal (benchmarks/results/auto.md); more gained little on clean mels."""
+AUTO_KEEP_RATIO = 0.85
+"""``method="auto"`` keeps the mel-consistent result of an item when its mel misfit
+(:func:`inverse_mel.metrics.mel_misfit`) is at most this fraction of ``"pghi"``'s, else ``"pghi"``'s.
+A mel some sound has (a clean one, or an over-smoothed one) lets the iterations close a large
+part of PGHI's misfit; a mel with independent errors (a model's) cannot be fitted by any sound, the
+iterations close little of it and what they fit is its errors (worse audio). Tuned on a few clips
+of six presets, then measured on other clips and every preset: benchmarks/results/auto.md."""
+
+
+class PhaseInfo(NamedTuple):
+    """What ``mel_to_audio(..., return_info=True)`` reports about the phase reconstruction.
+
+    Fields:
+        method: the method asked for (``"auto"``, ``"pghi"``, ``"mcgl"`` or ``"griffin_lim"``).
+        chosen: ``(...)`` per item, the method whose audio was returned (for ``"auto"``: ``"mcgl"``
+            or ``"pghi"``), as a list of strings in the batch's flattened order.
+        misfit: ``(...)`` the returned audio's mel misfit (:func:`inverse_mel.metrics.mel_misfit`).
+        misfit_pghi, misfit_mcgl: ``(...)`` for ``"auto"``: the two candidates' misfits (else ``None``).
+        reason: one line that says what was chosen and why.
+    """
+
+    method: str
+    chosen: list
+    misfit: Tensor
+    misfit_pghi: Optional[Tensor]
+    misfit_mcgl: Optional[Tensor]
+    reason: str
 
 
 def reconstruct_waveform(specgram: Tensor, preset: Preset, n_iter: int, momentum: float, length: Optional[int],
@@ -44,11 +78,13 @@ def reconstruct_waveform(specgram: Tensor, preset: Preset, n_iter: int, momentum
         Output length in samples; ``None``: the length of the audio the frames came from.
     method : str, default "griffin_lim"
         Keyword-only. ``"griffin_lim"`` (``n_iter`` fast Griffin-Lim iterations from a random phase,
-        or zero without ``rand_init``), ``"pghi"`` (the same from PGHI's phase) or ``"mcgl"``
+        or zero without ``rand_init``), ``"pghi"`` (the same from PGHI's phase), ``"mcgl"``
         (``"pghi"``, then ``mcgl_iter`` mel-consistent iterations, which need the linear
-        ``melspec`` and the ``inverse`` module whose filterbank made it).
+        ``melspec`` and the ``inverse`` module whose filterbank made it) or ``"auto"`` (``"pghi"``,
+        then :data:`AUTO_MCGL_ITER` mel-consistent iterations kept per item where the mel is
+        consistent: see :data:`AUTO_KEEP_RATIO`; needs ``melspec`` and ``inverse`` too).
     melspec, inverse, mcgl_iter
-        Keyword-only, ``"mcgl"`` only.
+        Keyword-only, ``"mcgl"`` and ``"auto"`` only.
 
     Returns
     -------
@@ -68,6 +104,8 @@ def reconstruct_waveform(specgram: Tensor, preset: Preset, n_iter: int, momentum
     True
     """
     V.check_method(method)
+    if method == "auto":
+        return _auto_waveform(specgram, preset, n_iter, momentum, length, rand_init, seed, melspec, inverse)[0]
     compute = specgram if specgram.dtype in (torch.float32, torch.float64) else specgram.float()
     if length is None:
         length = preset.frames_to_samples(compute.shape[-1])
@@ -87,14 +125,76 @@ def reconstruct_waveform(specgram: Tensor, preset: Preset, n_iter: int, momentum
     else:
         waveform = griffin_lim(compute, None, preset.n_fft, preset.hop_length, preset.window_length, power, n_iter,
                                momentum, length, rand_init, generator=generator, phase_init=phase_init)
-    if not preset.center:
-        # Uncentred frames (HiFi-GAN) sit (n_fft - hop) // 2 samples into the padded audio, so
-        # frame t is centred at t * hop + shift: Griffin-Lim's centred frames give the audio
-        # advanced by shift samples. Delay it back.
-        shift = preset.n_fft // 2 - (preset.n_fft - preset.hop_length) // 2
+    return _delay_uncentred(waveform, preset, length)
+
+
+def _uncentred_shift(preset: Preset) -> int:
+    return 0 if preset.center else preset.n_fft // 2 - (preset.n_fft - preset.hop_length) // 2
+
+
+def _delay_uncentred(waveform: Tensor, preset: Preset, length: int) -> Tensor:
+    # Uncentred frames (HiFi-GAN) sit (n_fft - hop) // 2 samples into the padded audio, so
+    # frame t is centred at t * hop + shift: Griffin-Lim's centred frames give the audio
+    # advanced by shift samples. Delay it back.
+    shift = _uncentred_shift(preset)
+    if shift:
         waveform = torch.nn.functional.pad(waveform, (shift, 0))[..., :length]
     return waveform
 
+
+def _fit_length(waveform: Tensor, length: int) -> Tensor:
+    if waveform.shape[-1] >= length:
+        return waveform[..., :length]
+    return torch.nn.functional.pad(waveform, (0, length - waveform.shape[-1]))
+
+
+def _auto_waveform(specgram, preset, n_iter, momentum, length, rand_init, seed, melspec, inverse):
+    """``method="auto"``: ``"pghi"``'s audio, then :data:`AUTO_MCGL_ITER` mel-consistent iterations
+    from its phase; per item, the candidate kept is the mel-consistent one where it lowers the mel
+    misfit to at most :data:`AUTO_KEEP_RATIO` of PGHI's (a consistent input), else PGHI's.
+    Returns ``(waveform, PhaseInfo)``."""
+    if melspec is None or inverse is None:
+        raise ValueError('method="auto" needs the linear melspec and the inverse module')
+    compute = specgram if specgram.dtype in (torch.float32, torch.float64) else specgram.float()
+    mel = melspec.to(compute.dtype)
+    frames = compute.shape[-1]
+    natural = preset.frames_to_samples(frames)
+    out_length = natural if length is None else length
+    pghi = reconstruct_waveform(compute, preset, n_iter, momentum, natural, rand_init, seed, method="pghi")
+    if compute.numel() == 0:
+        empty = compute.new_zeros(compute.shape[:-2])
+        info = PhaseInfo("auto", [], empty, empty, empty, "auto: no frames, nothing to choose")
+        return _fit_length(pghi, out_length), info
+    # PGHI's phase as the mel-consistent iterations' start: its audio's centred STFT, frame-aligned.
+    shift = _uncentred_shift(preset)
+    centred = torch.nn.functional.pad(pghi[..., shift:], (0, shift)) if shift else pghi
+    flat = centred.reshape(-1, centred.shape[-1])
+    window = preset.window(device=compute.device, dtype=compute.dtype)
+    stft = torch.stft(flat, preset.n_fft, hop_length=preset.hop_length, win_length=preset.window_length, window=window,
+                      center=True, pad_mode="reflect", return_complex=True)
+    if stft.shape[-1] < frames:
+        stft = torch.nn.functional.pad(stft, (0, frames - stft.shape[-1]))
+    stft = stft[..., :frames]
+    angles = stft / stft.abs().add(1e-16)
+    op = inverse.operator(compute.dtype)
+    mcgl = mel_consistent_griffin_lim(mel, compute, angles.reshape(compute.shape), window, preset.n_fft,
+                                      preset.hop_length, preset.window_length, float(preset.power), op.tap_index,
+                                      op.tap_weight, AUTO_MCGL_ITER, momentum, natural)
+    mcgl = _delay_uncentred(mcgl, preset, natural)
+    misfit_pghi = mel_misfit(mel, pghi, preset)
+    misfit_mcgl = mel_misfit(mel, mcgl, preset)
+    keep = misfit_mcgl <= AUTO_KEEP_RATIO * misfit_pghi  # (...) per item
+    waveform = torch.where(keep[..., None], mcgl, pghi)
+    chosen = ["mcgl" if k else "pghi" for k in keep.reshape(-1).tolist()]
+    ratio = misfit_mcgl / misfit_pghi.clamp_min(1e-30)
+    n_kept = sum(c == "mcgl" for c in chosen)
+    reason = (f"auto: {AUTO_MCGL_ITER} mel-consistent iterations after pghi kept for {n_kept} of {len(chosen)} "
+              f"item(s): their mel misfit was {float(ratio.min()):.2f}-{float(ratio.max()):.2f} of pghi's "
+              f"(kept where <= {AUTO_KEEP_RATIO}: a mel a sound can have; above, the mel is inconsistent and "
+              "fitting it closer fits its errors)")
+    _log.info(reason)
+    info = PhaseInfo("auto", chosen, torch.where(keep, misfit_mcgl, misfit_pghi), misfit_pghi, misfit_mcgl, reason)
+    return _fit_length(waveform, out_length), info
 
 
 preset_griffin_lim = reconstruct_waveform  # the name before 0.2
@@ -120,6 +220,7 @@ def mel_to_audio(
     rand_init: bool = True,
     seed: int = 0,
     return_specgram: bool = False,
+    return_info: bool = False,
 ):
     """Mel spectrogram to waveform in one call: undo the preset's scaling, invert the mel
     filterbank (:class:`inverse_mel.InverseMelScale`), then reconstruct the phase.
@@ -138,7 +239,11 @@ def mel_to_audio(
     solver
         ``"nnls"`` (default: the best spectra) or ``"lstsq"`` (torchaudio's method).
     method
-        the phase reconstruction. ``"pghi"`` (default): phase-gradient heap integration
+        the phase reconstruction. ``"auto"`` (default): ``"pghi"``, then :data:`AUTO_MCGL_ITER`
+        mel-consistent iterations, whose audio is kept for the items where they lower the mel
+        misfit to at most :data:`AUTO_KEEP_RATIO` of PGHI's (a consistent mel: clean or
+        over-smoothed), else PGHI's audio (a model's mel with independent errors). ``"pghi"``:
+        phase-gradient heap integration
         (:func:`inverse_mel.functional.phase_gradient_init`), then ``n_iter`` fast Griffin-Lim
         iterations; ``"mcgl"``: the same, then ``mcgl_iter`` mel-consistent iterations
         (:func:`inverse_mel.functional.mel_consistent_griffin_lim`: the best audio from clean
@@ -152,11 +257,15 @@ def mel_to_audio(
     return_specgram
         also return the linear spectrogram ``(..., n_freqs, frames)`` (the mel
         inverse's, before the phase reconstruction).
+    return_info
+        also return a :class:`PhaseInfo`: the method used per item, the mel misfits and one line
+        saying why (``"auto"`` also logs that line on the ``inverse_mel`` logger).
 
     Returns
     -------
-    Tensor or (Tensor, Tensor)
-        ``(..., samples)`` waveform at ``preset.sample_rate``, or ``(waveform, specgram)``.
+    Tensor or tuple
+        ``(..., samples)`` waveform at ``preset.sample_rate``; with ``return_specgram`` and/or
+        ``return_info``, a tuple ``(waveform, specgram, info)`` of the ones asked for, in that order.
 
     Gradients: only ``method="griffin_lim"`` is differentiable end to end (PGHI and the
     mel-consistent projections are not). ``librosa.feature.inverse.mel_to_audio`` does the classic
@@ -180,8 +289,14 @@ def mel_to_audio(
     mel = p.to_linear_mel(melspec) if features else melspec
     inverse = _cached_inverse(p, solver, mel.device)
     specgram = inverse(mel)
-    waveform = reconstruct_waveform(specgram, p, n_iter, momentum, length, rand_init, seed, method=method, melspec=mel,
-                                    inverse=inverse, mcgl_iter=mcgl_iter)
-    if return_specgram:
-        return waveform, specgram
-    return waveform
+    info = None
+    if method == "auto":
+        waveform, info = _auto_waveform(specgram, p, n_iter, momentum, length, rand_init, seed, mel, inverse)
+    else:
+        waveform = reconstruct_waveform(specgram, p, n_iter, momentum, length, rand_init, seed, method=method,
+                                        melspec=mel, inverse=inverse, mcgl_iter=mcgl_iter)
+        if return_info:
+            misfit = mel_misfit(mel, _fit_length(waveform, p.frames_to_samples(mel.shape[-1])), p)
+            info = PhaseInfo(method, [method] * misfit.numel(), misfit, None, None, f"{method}: as asked")
+    out = (waveform,) + ((specgram,) if return_specgram else ()) + ((info,) if return_info else ())
+    return out[0] if len(out) == 1 else out

@@ -219,11 +219,12 @@ def auto_main(args):
     write_auto_docs(os.path.splitext(args.out)[0] + ".json")
 
 
-DOCS = os.path.join(os.path.dirname(HERE), "docs", "auto_method.md")
+# The summary the docs show (the docs build makes a page of every results file).
+SUMMARY = os.path.join(HERE, "results", "auto_summary.md")
 
 
-def write_auto_docs(json_path, docs_path=DOCS):
-    """docs/auto_method.md from the --auto results file (every figure in it comes from there)."""
+def write_auto_docs(json_path, docs_path=SUMMARY):
+    """results/auto_summary.md from the --auto results file (every figure in it comes from there)."""
     import json
 
     with open(json_path) as f:
@@ -271,8 +272,9 @@ def write_auto_docs(json_path, docs_path=DOCS):
         f"pairs, in {len(pghi_peaks)} of them by `\"pghi\"` too (PGHI's phase, not the mel-consistent step): "
         + ", ".join(peaks)) + ".\n",
         "## When an explicit method is better\n",
-        "- `\"mcgl\"` (100 mel-consistent iterations): clean mels, when 11-14x the classic chain's time is "
-        "acceptable (see `benchmarks/results/phase.md`); worse than `\"pghi\"` on model-like mels.",
+        "- `\"mcgl\"` (`pipeline.DEFAULT_MCGL_ITER` mel-consistent iterations): clean mels, when several times "
+        "the classic chain's time is acceptable (see `benchmarks/results/phase.md`); worse than `\"pghi\"` on "
+        "model-like mels.",
         "- `\"pghi\"`: mels known to be a model's (it is what `\"auto\"` returns for them, without the "
         "mel-consistent attempt's time).",
         "- `\"griffin_lim\"`: the fastest, and the only method differentiable end to end.\n",
@@ -344,8 +346,8 @@ def main():
     parser.add_argument("--mcgl", default="8,16,32,100", help="mel-consistent iteration counts to measure")
     parser.add_argument("--quick", action="store_true", help="3 clips, no librosa (a smoke run)")
     parser.add_argument("--auto", action="store_true", help="method=auto on every preset (results/auto.md)")
-    parser.add_argument("--auto-docs", action="store_true", help="only regenerate docs/auto_method.md from "
-                        "results/auto.json")
+    parser.add_argument("--auto-docs", action="store_true", help="only regenerate results/auto.md and "
+                        "results/auto_summary.md from results/auto.json")
     args = parser.parse_args()
     if args.auto_docs:  # both from the stored results, without measuring again
         import json

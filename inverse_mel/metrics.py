@@ -65,13 +65,30 @@ def mel_misfit(melspec: Tensor, waveform: Tensor, preset) -> Tensor:
     on mel magnitudes (``melspec ** (1 / preset.power)``), where ``m_hat`` is the preset's mel of
     the audio (:meth:`inverse_mel.presets.Preset.mel_spectrogram`).
 
-    Args:
-        melspec: ``(..., n_mels, time)`` linear mel spectrogram in the preset's power.
-        waveform: ``(..., samples)`` audio at ``preset.sample_rate``, aligned with the frames.
-        preset: a :class:`inverse_mel.presets.Preset` or its name.
-    Returns:
+    Parameters
+    ----------
+    melspec : Tensor
+        ``(..., n_mels, time)`` linear mel spectrogram in the preset's power.
+    waveform : Tensor
+        ``(..., samples)`` audio at ``preset.sample_rate``, aligned with the frames.
+    preset : Preset or str
+        A :class:`inverse_mel.presets.Preset` or its name.
+
+    Returns
+    -------
+    Tensor
         ``(...)`` float tensor, 0 where the audio has exactly this mel (frames beyond the shorter of
         the two are ignored; an all-zero item gives the absolute misfit).
+
+    Examples
+    --------
+    >>> import inverse_mel
+    >>> from inverse_mel.demo import synthesize
+    >>> p = inverse_mel.get_preset("hifigan")
+    >>> audio = synthesize(p.sample_rate, seconds=0.5)
+    >>> mel = p.mel_spectrogram(audio)                     # (n_mels, frames), linear
+    >>> float(inverse_mel.metrics.mel_misfit(mel, audio, p)) < 1e-5   # the audio's own mel
+    True
     """
     from .functional.filterbank import mel_scale
     from .presets import get_preset
@@ -107,13 +124,33 @@ def mel_inconsistency(melspec: Tensor, preset=None, *, features: bool = True, so
     preset on real recordings (``method="auto"`` compares two reconstructions of the same input
     instead, so it needs no table).
 
-    Args:
-        melspec: ``(..., n_mels, time)``, the preset's features (``features=True``, default) or a
-            linear mel spectrogram in its power (``features=False``).
-        preset: a preset name or :class:`inverse_mel.presets.Preset` (default ``"hifigan"``).
-        solver, seed: as in :func:`inverse_mel.mel_to_audio`.
-    Returns:
+    Parameters
+    ----------
+    melspec : Tensor
+        ``(..., n_mels, time)``, the preset's features (``features=True``, default) or a linear mel
+        spectrogram in its power (``features=False``).
+    preset : Preset or str, optional
+        A preset name or :class:`inverse_mel.presets.Preset` (default ``"hifigan"``).
+    features : bool, default True
+        Keyword-only: whether ``melspec`` holds the preset's features.
+    solver, seed
+        Keyword-only, as in :func:`inverse_mel.mel_to_audio`.
+
+    Returns
+    -------
+    Tensor
         ``(...)`` float tensor, one value per item; deterministic for a given ``seed``.
+
+    Examples
+    --------
+    >>> import torch, inverse_mel
+    >>> from inverse_mel.demo import synthesize
+    >>> p = inverse_mel.get_preset("hifigan")
+    >>> features = p.features(synthesize(p.sample_rate, seconds=0.5))   # (n_mels, frames)
+    >>> noisy = features + 0.5 * torch.randn(features.shape, generator=torch.Generator().manual_seed(0))
+    >>> clean_level = inverse_mel.metrics.mel_inconsistency(features, p)
+    >>> bool(inverse_mel.metrics.mel_inconsistency(noisy, p) > clean_level)  # ln-mel errors: further from any sound
+    True
     """
     from .pipeline import mel_to_audio
     from .presets import get_preset

@@ -41,13 +41,29 @@ of six presets, then measured on other clips and every preset: benchmarks/result
 class PhaseInfo(NamedTuple):
     """What ``mel_to_audio(..., return_info=True)`` reports about the phase reconstruction.
 
-    Fields:
-        method: the method asked for (``"auto"``, ``"pghi"``, ``"mcgl"`` or ``"griffin_lim"``).
-        chosen: ``(...)`` per item, the method whose audio was returned (for ``"auto"``: ``"mcgl"``
-            or ``"pghi"``), as a list of strings in the batch's flattened order.
-        misfit: ``(...)`` the returned audio's mel misfit (:func:`inverse_mel.metrics.mel_misfit`).
-        misfit_pghi, misfit_mcgl: ``(...)`` for ``"auto"``: the two candidates' misfits (else ``None``).
-        reason: one line that says what was chosen and why.
+    Attributes
+    ----------
+    method : str
+        The method asked for (``"auto"``, ``"pghi"``, ``"mcgl"`` or ``"griffin_lim"``).
+    chosen : list of str
+        Per item, the method whose audio was returned (for ``"auto"``: ``"mcgl"`` or ``"pghi"``), in
+        the batch's flattened order.
+    misfit : Tensor
+        ``(...)`` the returned audio's mel misfit (:func:`inverse_mel.metrics.mel_misfit`).
+    misfit_pghi, misfit_mcgl : Tensor or None
+        ``(...)`` for ``"auto"``: the two candidates' misfits (else ``None``).
+    reason : str
+        One line that says what was chosen and why.
+
+    Examples
+    --------
+    >>> import inverse_mel
+    >>> from inverse_mel.demo import synthesize
+    >>> p = inverse_mel.get_preset("hifigan")
+    >>> features = p.features(synthesize(p.sample_rate, seconds=0.5))
+    >>> waveform, info = inverse_mel.mel_to_audio(features, "hifigan", return_info=True)
+    >>> info.method, info.chosen[0] in ("mcgl", "pghi")
+    ('auto', True)
     """
 
     method: str

@@ -20,7 +20,8 @@ from typing import Optional
 import torch
 from torch import Tensor
 
-__all__ = ["gaussian_lambda", "phase_gradient_init", "PGHI_RELATIVE_TOL"]
+__all__ = ["gaussian_lambda", "phase_freq_step", "phase_gradient_init", "phase_time_step", "real_time_frame_phase",
+           "PGHI_RELATIVE_TOL"]
 
 PGHI_RELATIVE_TOL = 1e-5
 """Coefficients below this fraction of a signal's largest magnitude (-100 dB) keep a random phase."""
@@ -68,6 +69,24 @@ def _centred_difference(x: Tensor, dim: int, symmetric_ends: bool) -> Tensor:
     return torch.cat([first, inner, last], dim=dim)
 
 
+def phase_time_step(log_magnitude: Tensor, lam: float, n_fft: int, hop_length: int) -> Tensor:
+    """PGHI's phase advance per hop, ``(..., n_freqs, frames)`` from the (floored) log-magnitude of
+    the same shape. Each frame needs only itself (the real-time PGHI of
+    :class:`inverse_mel.MelToAudioStream` uses it frame by frame)."""
+    n_freqs = log_magnitude.shape[-2]
+    per_bin = _centred_difference(log_magnitude, -2, symmetric_ends=True)  # d l / d bin
+    bin_frequency = torch.arange(n_freqs, dtype=log_magnitude.dtype, device=log_magnitude.device)[:, None] / n_fft
+    # d phi / d time * hop, with d l / d omega = n_fft * d l / d bin.
+    return hop_length * (n_fft * per_bin / lam + 2.0 * math.pi * bin_frequency)
+
+
+def phase_freq_step(per_frame: Tensor, lam: float, n_fft: int, hop_length: int) -> Tensor:
+    """PGHI's phase advance per frequency bin from ``per_frame``, the log-magnitude's difference
+    per frame (centred offline; one-sided in a stream without look-ahead), any shape."""
+    # d phi / d omega / n_fft, with d l / d time = (d l / d frame) / hop; -pi: torch's phase reference.
+    return -(lam / n_fft) * per_frame / hop_length - math.pi
+
+
 def phase_gradient_init(
     specgram: Tensor,
     window: Tensor,
@@ -96,22 +115,72 @@ def phase_gradient_init(
     magnitude = specgram.detach()
     if power != 1.0:
         magnitude = magnitude.pow(1.0 / power)
-    n_freqs, frames = magnitude.shape[-2], magnitude.shape[-1]
     lam = gaussian_lambda(window, n_fft)
     log_magnitude = torch.log(magnitude + torch.finfo(magnitude.dtype).tiny)
     if magnitude.numel() > 0:
         peak = log_magnitude.flatten(-2).amax(dim=-1)[..., None, None]
         log_magnitude = torch.maximum(log_magnitude, peak - _LOG_FLOOR)
-    per_bin = _centred_difference(log_magnitude, -2, symmetric_ends=True)  # d l / d bin
+    time_step = phase_time_step(log_magnitude, lam, n_fft, hop_length)
     per_frame = _centred_difference(log_magnitude, -1, symmetric_ends=False)  # d l / d frame
-    bin_frequency = torch.arange(n_freqs, dtype=magnitude.dtype, device=magnitude.device)[:, None] / n_fft
-    # d phi / d time * hop, with d l / d omega = n_fft * d l / d bin.
-    time_step = hop_length * (n_fft * per_bin / lam + 2.0 * math.pi * bin_frequency)
-    # d phi / d omega / n_fft, with d l / d time = (d l / d frame) / hop; -pi: torch's phase reference.
-    freq_step = -(lam / n_fft) * per_frame / hop_length - math.pi
+    freq_step = phase_freq_step(per_frame, lam, n_fft, hop_length)
     order = torch.argsort(magnitude.flatten(-2), dim=-1, descending=True, stable=True)
     device = generator.device if generator is not None else magnitude.device
     init_phase = (torch.rand(magnitude.shape, dtype=magnitude.dtype, device=device, generator=generator) * 2 - 1) * math.pi
     phase = torch.ops.inverse_mel.pghi_integrate(magnitude.contiguous(), time_step.contiguous(), freq_step.contiguous(),
                                                  order, init_phase.to(magnitude.device), float(relative_tol))
     return torch.polar(torch.ones_like(phase), phase)
+
+
+def real_time_frame_phase(previous_phase: Tensor, previous_magnitude: Tensor, previous_time_step: Tensor,
+                          magnitude: Tensor, time_step: Tensor, freq_step: Tensor, init_phase: Tensor,
+                          threshold: Tensor) -> Tensor:
+    """One frame of real-time PGHI (Prusa and Sondergaard, "A Simple and Efficient Approach to
+    Real-Time Phase Reconstruction", DAFx 2016): the phase of a new frame from the fixed phase of
+    the one before, by the heap integration of ``torch.ops.inverse_mel.pghi_integrate`` on the two
+    frames.
+
+    Args (``(batch, n_freqs)`` each, one dtype and device): the previous frame's phase,
+    magnitude and time step (:func:`phase_time_step`); the new frame's magnitude, time step and
+    frequency step (:func:`phase_freq_step`); ``init_phase``, the phase of new coefficients that
+    no integration reaches (a random phase); ``threshold`` ``(batch,)``: coefficients below it are
+    not integrated (the previous frame's) or keep ``init_phase`` (the new frame's).
+    Returns:
+        ``(batch, n_freqs)`` the new frame's phase.
+
+    The op integrates on the grid of both frames and starts from the previous frame's largest
+    coefficients (which keep their phase). Its steps from a previous coefficient to its frequency
+    neighbour must reproduce the fixed phases, so that frame's frequency steps are chosen with
+    ``(s[f] + s[f + 1]) / 2 = phase[f + 1] - phase[f]``. Unlike the paper's heap, which holds the
+    whole previous frame from the start, a previous coefficient cut off from the larger ones by
+    coefficients below the threshold joins the heap only when reached; the new frame can reach
+    it first.
+    """
+    batch, n_freqs = magnitude.shape
+    dtype, device = magnitude.dtype, magnitude.device
+    # Frequency steps of the previous frame that reproduce its phase (alternating cumulative sum,
+    # in float64: the sum runs over n_freqs wrapped differences).
+    difference = torch.remainder(previous_phase[:, 1:].double() - previous_phase[:, :-1].double() + math.pi,
+                                 2 * math.pi) - math.pi
+    sign = torch.ones(n_freqs - 1, dtype=torch.float64, device=device)
+    sign[0::2] = -1.0  # (-1)^(f + 1) for f = 0, 1, ...
+    alternating = torch.cumsum(2.0 * sign * difference, dim=-1)
+    parity = torch.ones(n_freqs - 1, dtype=torch.float64, device=device)
+    parity[0::2] = -1.0  # (-1)^(f + 1): s[f + 1] = (-1)^(f + 1) u[f + 1]
+    previous_freq_step = torch.cat([torch.zeros(batch, 1, dtype=torch.float64, device=device), parity * alternating],
+                                   dim=-1).to(dtype)
+    # Keys of the heap: the magnitudes, -1 below the threshold (never integrated: the op is called
+    # with relative_tol 0, which admits every key >= 0).
+    limit = threshold[:, None]
+    keys = torch.stack([torch.where(previous_magnitude >= limit, previous_magnitude, -1.0),
+                        torch.where(magnitude >= limit, magnitude, -1.0)], dim=-1)  # (batch, n_freqs, 2)
+    # Starts: the previous frame's coefficients first (their phase is known), then the new one's.
+    rank = keys.clone()
+    boost = 2.0 * (keys.flatten(-2).amax(dim=-1, keepdim=True) + 1.0)
+    rank[..., 0] = torch.where(keys[..., 0] > 0, keys[..., 0] + boost, keys[..., 0])
+    order = torch.argsort(rank.flatten(-2), dim=-1, descending=True, stable=True)
+    time_steps = torch.stack([previous_time_step, time_step], dim=-1)
+    freq_steps = torch.stack([previous_freq_step, freq_step], dim=-1)
+    init = torch.stack([previous_phase, init_phase], dim=-1)
+    phase = torch.ops.inverse_mel.pghi_integrate(keys.contiguous(), time_steps.contiguous(), freq_steps.contiguous(),
+                                                 order, init.contiguous(), 0.0)
+    return phase[..., 1]

@@ -11,12 +11,19 @@ from typing import List, Optional
 import torch
 from torch import Tensor
 
-from .functional.pghi import (_LOG_FLOOR, PGHI_RELATIVE_TOL, gaussian_lambda, phase_freq_step, phase_time_step,
+from .functional.pghi import (_LOG_FLOOR, gaussian_lambda, phase_freq_step, phase_time_step,
                               real_time_frame_phase)
 from .presets import Preset, get_preset
 
-__all__ = ["MelToAudioStream"]
+__all__ = ["DEFAULT_REFINE", "STREAM_RELATIVE_TOL", "MelToAudioStream"]
 
+DEFAULT_REFINE = 4
+"""RTISI iterations per frame by default: on speech they lower the audio's SC by about 15% at
+about 1.6x the time of none; more saturate (benchmarks/results/stream.md)."""
+STREAM_RELATIVE_TOL = 0.03
+"""Real-time PGHI's threshold. Far above offline PGHI's 1e-5: integrating the weak coefficients
+frame by frame made the audio worse (on a speech clip, vocos: audio SC 0.27 at 1e-5, 0.18 at 0.03,
+0.19 at 0.1; measured while writing this, see benchmarks/bench_stream.py for the tables)."""
 _ENVELOPE_TOL = 1e-11  # torch.istft's smallest window overlap-add (below it: no frame covers the sample)
 
 
@@ -30,12 +37,13 @@ class MelToAudioStream:
         lookahead: ``1`` (default) or ``0`` frames. With 1 the phase's frequency step uses the
             centred time difference of the log-magnitude (as offline PGHI); with 0 a backward one,
             ``hop_length`` samples sooner.
-        refine: RTISI iterations per frame (default 0): each frame's phase is refined against the
-            overlap-add of the frames before it. Adds no latency.
+        refine: RTISI iterations per frame (default :data:`DEFAULT_REFINE`): each frame's phase is
+            refined against the overlap-add of the frames before it (0: PGHI's phase alone). Adds
+            no latency.
         solver: the mel inverse, ``"nnls"`` (default) or ``"lstsq"``.
         seed: seeds the random phase of coefficients that PGHI does not reach (e.g. after silence).
-        relative_tol: coefficients below this fraction of the largest magnitude seen so far keep a
-            random phase.
+        relative_tol: coefficients below this fraction of the larger of the new and the previous
+            frame's largest magnitude keep a random phase (default :data:`STREAM_RELATIVE_TOL`).
 
     ``push(chunk)`` takes ``(..., n_mels, k)`` with ``k >= 0`` (float32 or float64, on any device;
     the batch shape, dtype and device stay those of the first chunk) and returns ``(..., samples)``,
@@ -56,8 +64,8 @@ class MelToAudioStream:
     linear mels) raises ``ValueError`` before the state changes: the stream stays usable.
     """
 
-    def __init__(self, preset=None, *, features: bool = True, lookahead: int = 1, refine: int = 0,
-                 solver: str = "nnls", seed: int = 0, relative_tol: float = PGHI_RELATIVE_TOL):
+    def __init__(self, preset=None, *, features: bool = True, lookahead: int = 1, refine: int = DEFAULT_REFINE,
+                 solver: str = "nnls", seed: int = 0, relative_tol: float = STREAM_RELATIVE_TOL):
         p = get_preset("hifigan" if preset is None else preset)
         if lookahead not in (0, 1) or isinstance(lookahead, bool):
             raise ValueError(f"MelToAudioStream: lookahead must be 0 or 1 frames, found {lookahead!r}")
@@ -100,7 +108,7 @@ class MelToAudioStream:
         self._pending: List[Tensor] = []  # (B, F) magnitudes received, not yet phased (<= lookahead + 1)
         self._pending_log: List[Tensor] = []
         self._previous = None  # (magnitude, log magnitude, phase, time step) of the last phased frame
-        self._peak_log = None  # (B,) the largest log-magnitude so far (floor and threshold)
+        self._peak_log = None  # (B,) the largest log-magnitude so far (the log floor)
         self._ola = None  # (B, span) overlap-add from the first unreturned padded sample
         self._envelope = None  # (span,)
         self._origin = 0  # padded sample index of _ola[..., 0]
@@ -192,7 +200,7 @@ class MelToAudioStream:
         floored = torch.maximum(log_magnitude, running[:, None, :] - _LOG_FLOOR)
         for t in range(frames):
             self._pending.append(magnitude[..., t])
-            self._pending_log.append((floored[..., t], running[:, t]))
+            self._pending_log.append(floored[..., t])
             self._frames_pushed += 1
             if len(self._pending) > self.lookahead:
                 self._phase_next(final=False)
@@ -200,8 +208,8 @@ class MelToAudioStream:
     def _phase_next(self, final: bool) -> None:
         """Phase the oldest pending frame and overlap-add it."""
         magnitude = self._pending.pop(0)
-        log_magnitude, peak_log = self._pending_log.pop(0)
-        following = self._pending_log[0][0] if self._pending_log and self.lookahead else None
+        log_magnitude = self._pending_log.pop(0)
+        following = self._pending_log[0] if self._pending_log and self.lookahead else None
         time_step = phase_time_step(log_magnitude[..., None], self._lam, self.n_fft, self.hop_length)[..., 0]
         previous = self._previous
         if previous is None:  # the first frame: a one-sided difference forward, as offline PGHI
@@ -213,7 +221,10 @@ class MelToAudioStream:
         freq_step = phase_freq_step(per_frame, self._lam, self.n_fft, self.hop_length)
         init = ((torch.rand(magnitude.shape, dtype=magnitude.dtype, generator=self._generator) * 2 - 1)
                 * math.pi).to(magnitude.device)
-        threshold = torch.exp(peak_log) * self.relative_tol
+        # As in the paper: relative to the larger of this frame's and the previous frame's peak.
+        largest = magnitude.amax(dim=-1) if previous is None else torch.maximum(magnitude.amax(dim=-1),
+                                                                                previous[0].amax(dim=-1))
+        threshold = largest * self.relative_tol
         if previous is None:
             zeros = torch.zeros_like(magnitude)
             phase = real_time_frame_phase(zeros, zeros, zeros, magnitude, time_step, freq_step, init, threshold)

@@ -53,9 +53,10 @@ class MelToAudioStream:
     state without output.
 
     Latency: after ``T`` frames pushed in all, exactly ``max(0, T * hop_length - latency)``
-    samples have been returned; ``latency`` is ``lookahead * hop_length + n_fft // 2`` (less the
-    preset's shift for uncentred frames, e.g. HiFi-GAN: ``(n_fft - hop_length) // 2`` ...). The
-    output does not depend on how the frames are cut into chunks (to float round-off).
+    samples have been returned; ``latency`` is ``lookahead * hop_length + n_fft // 2``, less the
+    delay of uncentred frames ``n_fft // 2 - (n_fft - hop_length) // 2`` (HiFi-GAN: 256 + 512 - 128
+    = 640 samples). ``refine`` adds none. The output does not depend on how the frames are cut into
+    chunks (to float round-off).
 
     Memory: the state is a few frames (the previous frame, the look-ahead frame, an ``n_fft``
     overlap-add buffer per batch item), whatever the number of frames pushed.

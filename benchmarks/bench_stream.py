@@ -3,7 +3,8 @@ bench_phase.py (CPU, one thread).
 
 Per preset and clip the mel is computed with the preset (model features), then turned into audio by:
 
-  stream LA L, R iters   MelToAudioStream(lookahead=L, refine=R), chunks of 8 frames
+  stream LA L R r K k    MelToAudioStream(lookahead=L, refine=r, refine_frames=k), chunks of 8 frames
+                         (K0: RTISI on arrival; K3: RTISI-LA over the newest 4 frames; R0: PGHI alone)
   offline pghi           mel_to_audio(method="pghi") (NNLS + PGHI + 32 fast Griffin-Lim iterations)
   classic                mel_to_audio(method="griffin_lim") (NNLS + 32 iterations from a random phase)
 
@@ -21,7 +22,7 @@ import time
 import torch
 
 import inverse_mel
-from inverse_mel.stream import DEFAULT_REFINE
+from inverse_mel.stream import DEFAULT_REFINE, DEFAULT_REFINE_FRAMES
 from bench_phase import CLIPS, PRESETS, load_clips, magnitude, quality
 from common import machine, write_results
 
@@ -32,8 +33,8 @@ def timed(fn):
     return out, time.process_time() - start
 
 
-def stream_run(preset, feats, lookahead, refine, chunk=8):
-    s = inverse_mel.MelToAudioStream(preset, lookahead=lookahead, refine=refine)
+def stream_run(preset, feats, lookahead, refine, refine_frames, chunk=8):
+    s = inverse_mel.MelToAudioStream(preset, lookahead=lookahead, refine=refine, refine_frames=refine_frames)
     pieces = [s.push(feats[..., i:i + chunk]) for i in range(0, feats.shape[-1], chunk)]
     return torch.cat(pieces + [s.flush()], dim=-1)
 
@@ -46,10 +47,11 @@ def main():
     torch.set_num_threads(1)
     presets = dict(list(PRESETS.items())[:2]) if args.quick else PRESETS
     methods = {}
-    for la in (0, 1):
-        for refine in (0, DEFAULT_REFINE):
-            methods[f"stream LA{la} R{refine}" + (" (default)" if la == 1 and refine == DEFAULT_REFINE else "")] = (
-                lambda p, f, la=la, r=refine: stream_run(p, f, la, r))
+    for la, refine, frames in ((0, 0, 0), (1, 0, 0), (1, 4, 0), (0, DEFAULT_REFINE, DEFAULT_REFINE_FRAMES),
+                               (1, DEFAULT_REFINE, DEFAULT_REFINE_FRAMES)):
+        default = (la, refine, frames) == (1, DEFAULT_REFINE, DEFAULT_REFINE_FRAMES)
+        methods[f"stream LA{la} R{refine} K{frames}" + (" (default)" if default else "")] = (
+            lambda p, f, la=la, r=refine, k=frames: stream_run(p, f, la, r, k))
     methods["offline pghi"] = lambda p, f: inverse_mel.mel_to_audio(f, p, method="pghi")
     methods["classic"] = lambda p, f: inverse_mel.mel_to_audio(f, p, method="griffin_lim")
     rows, data = [], {}
@@ -68,7 +70,7 @@ def main():
                 per[name]["sc"].append(quality(preset, reference, out)[0])
                 per[name]["rtf"].append(cpu / seconds)
             noisy = feats + 0.3 * torch.randn(feats.shape, generator=torch.Generator().manual_seed(i))
-            out = stream_run(preset, noisy, 1, DEFAULT_REFINE)
+            out = stream_run(preset, noisy, 1, DEFAULT_REFINE, DEFAULT_REFINE_FRAMES)
             model_like["nan"] += int((~torch.isfinite(out)).sum())
             model_like["peak"].append(float(out.abs().max() / audio.abs().max()))
         base_sc = statistics.median(per["offline pghi"]["sc"])
@@ -85,7 +87,8 @@ def main():
     text = (f"# Streaming mel to audio (MelToAudioStream) vs offline (CPU, one thread)\n\n"
             f"Machine: {machine()}. {len(clips)} clips per preset ({', '.join(CLIPS[:len(clips)])}), chunks of 8 "
             "frames. Medians over the clips. SC: the output's magnitude spectrogram against the original's. "
-            "RTF: CPU seconds per second of audio (one thread). LA: look-ahead frames, R: RTISI iterations per frame.\n\n"
+            "RTF: CPU seconds per second of audio (one thread, every method). LA: look-ahead frames, R: refinement "
+            "steps per frame, K: frames kept open for refinement (RTISI-LA).\n\n"
             "| preset | method | audio SC | SC vs offline pghi | SC vs classic | RTF | time vs offline pghi |\n"
             "|---|---|---|---|---|---|---|\n" + "\n".join(rows) + "\n")
     write_results(args.out, text, data)

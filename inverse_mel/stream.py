@@ -11,19 +11,18 @@ from typing import List, Optional
 import torch
 from torch import Tensor
 
-from .functional.pghi import (_LOG_FLOOR, gaussian_lambda, phase_freq_step, phase_time_step,
+from .functional.pghi import (_LOG_FLOOR, PGHI_RELATIVE_TOL, gaussian_lambda, phase_freq_step, phase_time_step,
                               real_time_frame_phase)
 from .presets import Preset, get_preset
 
-__all__ = ["DEFAULT_REFINE", "STREAM_RELATIVE_TOL", "MelToAudioStream"]
+__all__ = ["DEFAULT_REFINE", "DEFAULT_REFINE_FRAMES", "MelToAudioStream"]
 
-DEFAULT_REFINE = 4
-"""RTISI iterations per frame by default: on speech they lower the audio's SC by about 15% at
-about 1.6x the time of none; more saturate (benchmarks/results/stream.md)."""
-STREAM_RELATIVE_TOL = 0.03
-"""Real-time PGHI's threshold. Far above offline PGHI's 1e-5: integrating the weak coefficients
-frame by frame made the audio worse (on a speech clip, vocos: audio SC 0.27 at 1e-5, 0.18 at 0.03,
-0.19 at 0.1; measured while writing this, see benchmarks/bench_stream.py for the tables)."""
+DEFAULT_REFINE = 2
+DEFAULT_REFINE_FRAMES = 3
+"""The default refinement, RTISI-LA with PGHI's phase as the start: 2 Griffin-Lim steps per new
+frame over it and the 3 before it (each frame refined 8 times in all; 3 hops of added latency). Chosen by
+measurement on speech (benchmarks/results/stream.md): about offline ``pghi``'s audio SC at about
+2x its time; RTISI alone (``refine_frames=0``) stays 10-40% worse."""
 _ENVELOPE_TOL = 1e-11  # torch.istft's smallest window overlap-add (below it: no frame covers the sample)
 
 
@@ -37,13 +36,15 @@ class MelToAudioStream:
         lookahead: ``1`` (default) or ``0`` frames. With 1 the phase's frequency step uses the
             centred time difference of the log-magnitude (as offline PGHI); with 0 a backward one,
             ``hop_length`` samples sooner.
-        refine: RTISI iterations per frame (default :data:`DEFAULT_REFINE`): each frame's phase is
-            refined against the overlap-add of the frames before it (0: PGHI's phase alone). Adds
-            no latency.
+        refine: Griffin-Lim steps per new frame (default :data:`DEFAULT_REFINE`; 0: PGHI's phase
+            alone), each over the ``refine_frames`` newest frames with the audio before them fixed.
+        refine_frames: frames kept open while they are refined (RTISI-LA's look-ahead; default
+            :data:`DEFAULT_REFINE_FRAMES`; 0: RTISI, each frame refined on arrival only). Each adds
+            ``hop_length`` samples of latency.
         solver: the mel inverse, ``"nnls"`` (default) or ``"lstsq"``.
         seed: seeds the random phase of coefficients that PGHI does not reach (e.g. after silence).
         relative_tol: coefficients below this fraction of the larger of the new and the previous
-            frame's largest magnitude keep a random phase (default :data:`STREAM_RELATIVE_TOL`).
+            frame's largest magnitude keep a random phase (default: offline PGHI's, 1e-5).
 
     ``push(chunk)`` takes ``(..., n_mels, k)`` with ``k >= 0`` (float32 or float64, on any device;
     the batch shape, dtype and device stay those of the first chunk) and returns ``(..., samples)``,
@@ -53,9 +54,9 @@ class MelToAudioStream:
     state without output.
 
     Latency: after ``T`` frames pushed in all, exactly ``max(0, T * hop_length - latency)``
-    samples have been returned; ``latency`` is ``lookahead * hop_length + n_fft // 2``, less the
-    delay of uncentred frames ``n_fft // 2 - (n_fft - hop_length) // 2`` (HiFi-GAN: 256 + 512 - 128
-    = 640 samples). ``refine`` adds none. The output does not depend on how the frames are cut into
+    samples have been returned; ``latency`` is ``(lookahead + refine_frames) * hop_length +
+    n_fft // 2``, less the delay of uncentred frames ``n_fft // 2 - (n_fft - hop_length) // 2``
+    (HiFi-GAN by default: 4 * 256 + 512 - 128 = 1408 samples, 64 ms). The output does not depend on how the frames are cut into
     chunks (to float round-off).
 
     Memory: the state is a few frames (the previous frame, the look-ahead frame, an ``n_fft``
@@ -66,38 +67,42 @@ class MelToAudioStream:
     """
 
     def __init__(self, preset=None, *, features: bool = True, lookahead: int = 1, refine: int = DEFAULT_REFINE,
-                 solver: str = "nnls", seed: int = 0, relative_tol: float = STREAM_RELATIVE_TOL):
+                 refine_frames: int = 0, solver: str = "nnls", seed: int = 0, relative_tol: float = PGHI_RELATIVE_TOL):
         p = get_preset("hifigan" if preset is None else preset)
         if lookahead not in (0, 1) or isinstance(lookahead, bool):
             raise ValueError(f"MelToAudioStream: lookahead must be 0 or 1 frames, found {lookahead!r}")
         if isinstance(refine, bool) or not isinstance(refine, int) or refine < 0:
             raise ValueError(f"MelToAudioStream: refine must be an int >= 0 (RTISI iterations per frame), found {refine!r}")
+        if isinstance(refine_frames, bool) or not isinstance(refine_frames, int) or refine_frames < 0:
+            raise ValueError("MelToAudioStream: refine_frames must be an int >= 0 (frames kept open for refinement, "
+                             f"each adding hop_length samples of latency), found {refine_frames!r}")
         if not isinstance(relative_tol, (int, float)) or not 0 <= relative_tol < 1:
             raise ValueError(f"MelToAudioStream: relative_tol must lie in [0, 1), found {relative_tol!r}")
         from .pipeline import _cached_inverse  # (pipeline imports this module's package)
 
         self.preset: Preset = p
         self.features, self.lookahead, self.refine = bool(features), int(lookahead), refine
+        self.refine_frames = refine_frames if refine else 0
+        # PGHI integrates each new frame from the refined phase of the one before (measured: as good
+        # or better than from PGHI's own).
+        self._refine_feedback = True
         self.solver, self.seed, self.relative_tol = solver, int(seed), float(relative_tol)
         self._inverse_for = lambda device: _cached_inverse(p, solver, device)
         self.n_fft, self.hop_length = p.n_fft, p.hop_length
         # Uncentred frames (HiFi-GAN) sit this many samples later than centred ones: delayed as in
         # inverse_mel.pipeline.reconstruct_waveform.
         self.shift = 0 if p.center else p.n_fft // 2 - (p.n_fft - p.hop_length) // 2
-        self.latency = self.lookahead * self.hop_length + self.n_fft // 2 - self.shift
+        self.latency = (self.lookahead + self.refine_frames) * self.hop_length + self.n_fft // 2 - self.shift
         """Samples of delay: after ``T`` frames, ``max(0, T * hop_length - latency)`` have been returned."""
         window = p.window(dtype=torch.float64)
         left = (p.n_fft - p.window_length) // 2
         self._window64 = torch.nn.functional.pad(window, (left, p.n_fft - p.window_length - left))
         self._lam = gaussian_lambda(self._window64, p.n_fft)
-        # The overlap-add's steady envelope over one frame, sum_k w^2[n + k hop] (RTISI's normalisation).
-        square = self._window64.square()
-        self._steady64 = torch.stack([square[n % p.hop_length::p.hop_length].sum() for n in range(p.n_fft)])
         self.reset()
 
     def __repr__(self) -> str:
         return (f"MelToAudioStream(preset={self.preset.name!r}, lookahead={self.lookahead}, refine={self.refine}, "
-                f"solver={self.solver!r}, latency={self.latency} samples)")
+                f"refine_frames={self.refine_frames}, solver={self.solver!r}, latency={self.latency} samples)")
 
     # -- state ----------------------------------------------------------------------------------
     def reset(self) -> None:
@@ -114,7 +119,8 @@ class MelToAudioStream:
         self._envelope = None  # (span,)
         self._origin = 0  # padded sample index of _ola[..., 0]
         self._frames_pushed = 0
-        self._frames_phased = 0
+        self._frames_committed = 0  # frames overlap-added into _ola (their audio before the next one is final)
+        self._open: List = []  # (magnitude, windowed frame) phased, still refined (<= refine_frames)
         self._returned = 0  # output samples returned so far
 
     def _start(self, chunk: Tensor) -> None:
@@ -126,7 +132,7 @@ class MelToAudioStream:
         self._ola = torch.zeros(batch, 0, dtype=chunk.dtype, device=chunk.device)
         self._envelope = torch.zeros(0, dtype=chunk.dtype, device=chunk.device)
         self._window = self._window64.to(chunk.device, chunk.dtype)
-        self._steady = self._steady64.to(chunk.device, chunk.dtype)
+        self._open_envelopes = {}
 
     # -- input checks ---------------------------------------------------------------------------
     def _check(self, chunk) -> None:
@@ -176,6 +182,8 @@ class MelToAudioStream:
             return torch.zeros(0)
         while self._pending:
             self._phase_next(final=True)
+        while self._open:
+            self._commit()
         total = self.preset.frames_to_samples(self._frames_pushed) if self._frames_pushed else 0
         out = self._take(total)
         self.reset()
@@ -199,8 +207,9 @@ class MelToAudioStream:
         running = torch.cummax(peaks, dim=-1).values[:, -frames:]
         self._peak_log = running[:, -1]
         floored = torch.maximum(log_magnitude, running[:, None, :] - _LOG_FLOOR)
+        time_step = phase_time_step(floored, self._lam, self.n_fft, self.hop_length)  # each frame's own
         for t in range(frames):
-            self._pending.append(magnitude[..., t])
+            self._pending.append((magnitude[..., t], time_step[..., t]))
             self._pending_log.append(floored[..., t])
             self._frames_pushed += 1
             if len(self._pending) > self.lookahead:
@@ -208,10 +217,9 @@ class MelToAudioStream:
 
     def _phase_next(self, final: bool) -> None:
         """Phase the oldest pending frame and overlap-add it."""
-        magnitude = self._pending.pop(0)
+        magnitude, time_step = self._pending.pop(0)
         log_magnitude = self._pending_log.pop(0)
         following = self._pending_log[0] if self._pending_log and self.lookahead else None
-        time_step = phase_time_step(log_magnitude[..., None], self._lam, self.n_fft, self.hop_length)[..., 0]
         previous = self._previous
         if previous is None:  # the first frame: a one-sided difference forward, as offline PGHI
             per_frame = following - log_magnitude if following is not None else torch.zeros_like(log_magnitude)
@@ -232,41 +240,71 @@ class MelToAudioStream:
         else:
             phase = real_time_frame_phase(previous[2], previous[0], previous[3], magnitude, time_step, freq_step, init,
                                           threshold)
+        frame = torch.fft.irfft(torch.polar(magnitude, phase), n=self.n_fft) * self._window
+        self._open.append((magnitude, frame))
+        if self.refine:
+            phase = self._refine_open(phase)
         self._previous = (magnitude, log_magnitude, phase, time_step)
-        self._overlap_add(magnitude, phase)
-        self._frames_phased += 1
+        while len(self._open) > self.refine_frames:
+            self._commit()
 
-    def _overlap_add(self, magnitude: Tensor, phase: Tensor) -> None:
-        start = self._frames_phased * self.hop_length - self._origin  # this frame's first sample in _ola
-        need = start + self.n_fft - self._ola.shape[-1]
+    def _region(self, frames: int):
+        """The overlap-add from the first open frame's start over ``frames`` frames (grown as needed):
+        (start in _ola, length)."""
+        start = self._frames_committed * self.hop_length - self._origin
+        length = (frames - 1) * self.hop_length + self.n_fft
+        need = start + length - self._ola.shape[-1]
         if need > 0:
             self._ola = torch.nn.functional.pad(self._ola, (0, need))
             self._envelope = torch.nn.functional.pad(self._envelope, (0, need))
-        frame = torch.fft.irfft(torch.polar(magnitude, phase), n=self.n_fft) * self._window
-        if self.refine:
-            frame = self._refine(magnitude, frame, start)
+        return start, length
+
+    def _open_envelope(self, count: int) -> Tensor:
+        """sum of w^2 over ``count`` frames a hop apart, ``((count - 1) * hop + n_fft,)`` (cached)."""
+        cached = self._open_envelopes.get(count)
+        if cached is None:
+            square = self._window.square()[None, :, None].expand(1, self.n_fft, count)
+            length = (count - 1) * self.hop_length + self.n_fft
+            cached = torch.nn.functional.fold(square, (1, length), (1, self.n_fft),
+                                              stride=(1, self.hop_length)).reshape(length)
+            self._open_envelopes[count] = cached
+        return cached
+
+    def _commit(self) -> None:
+        """Overlap-add the oldest open frame: the audio before the next frame's start is final."""
+        _, frame = self._open.pop(0)
+        start, _ = self._region(1)
         self._ola[:, start:start + self.n_fft] += frame
         self._envelope[start:start + self.n_fft] += self._window.square()
+        self._frames_committed += 1
 
-    def _refine(self, magnitude: Tensor, frame: Tensor, start: Tensor) -> Tensor:
-        """RTISI: the frame's phase from the overlap-add of the frames before it plus this frame,
-        normalised by the steady envelope, ``refine`` times."""
-        before = self._ola[:, start:start + self.n_fft]
-        # Normalised by the envelope of the frames present (the past ones and this one): where this
-        # frame is alone the estimate is the frame itself, so the refinement pulls its phase only
-        # toward the audio already final.
-        present = self._envelope[start:start + self.n_fft] + self._window.square()
+    def _refine_open(self, phase: Tensor) -> Tensor:
+        """RTISI-LA (RTISI with ``refine_frames`` = 0): ``refine`` Griffin-Lim steps on the open
+        frames (not yet final), with the committed audio fixed. Each step takes every open frame's
+        phase from the overlap-add of the committed audio and all open frames, normalised by the
+        envelope of the frames present (where a frame is alone the estimate is the frame itself).
+        Returns the newest frame's phase."""
+        count = len(self._open)
+        start, length = self._region(count)
+        fixed = self._ola[:, start:start + length]
+        present = self._envelope[start:start + length] + self._open_envelope(count)
         present = torch.where(present > _ENVELOPE_TOL, present, torch.ones_like(present))
+        magnitudes = torch.stack([m for m, _ in self._open], dim=1)  # (B, count, F)
+        frames = torch.stack([f for _, f in self._open], dim=1)  # (B, count, n_fft)
+        batch = frames.shape[0]
+        unit = None
         for _ in range(self.refine):
-            estimate = (before + frame) / present
-            spectrum = torch.fft.rfft(estimate * self._window)
-            unit = spectrum / (spectrum.abs() + 1e-16)
-            frame = torch.fft.irfft(magnitude * unit, n=self.n_fft) * self._window
-        return frame
+            added = torch.nn.functional.fold(frames.transpose(1, 2), (1, length), (1, self.n_fft),
+                                             stride=(1, self.hop_length)).reshape(batch, length)
+            estimate = ((fixed + added) / present).unfold(-1, self.n_fft, self.hop_length)  # (B, count, n_fft)
+            unit = torch.sgn(torch.fft.rfft(estimate * self._window))  # z / |z|, 0 for 0
+            frames = torch.fft.irfft(magnitudes * unit, n=self.n_fft) * self._window
+        self._open = [(magnitudes[:, j], frames[:, j]) for j in range(count)]
+        return torch.angle(unit[:, -1]) if self._refine_feedback else phase
 
     def _final_samples(self) -> int:
         """Output samples final now: padded samples before the next frame's start, shifted."""
-        final_padded = self._frames_phased * self.hop_length
+        final_padded = self._frames_committed * self.hop_length
         return max(0, final_padded - self.n_fft // 2 + self.shift)
 
     def _take(self, upto: int) -> Tensor:
@@ -289,7 +327,7 @@ class MelToAudioStream:
         self._returned = upto
         # Keep only from the next unreturned padded sample on (bounded state).
         keep_from = max(0, min(upto - self.shift + self.n_fft // 2 - self._origin, self._ola.shape[-1]))
-        keep_from = min(keep_from, max(0, self._frames_phased * self.hop_length - self._origin))
+        keep_from = min(keep_from, max(0, self._frames_committed * self.hop_length - self._origin))
         if keep_from > 0:
             self._ola = self._ola[:, keep_from:].clone()
             self._envelope = self._envelope[keep_from:].clone()

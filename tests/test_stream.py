@@ -31,21 +31,27 @@ def _run(stream, feats, chunk):
 
 
 @pytest.mark.parametrize("preset", [HIFIGAN, VOCOS], ids=["hifigan", "vocos"])
-@pytest.mark.parametrize("lookahead,refine", [(0, 0), (1, 0), (1, 4)])
-def test_chunking_does_not_change_the_audio(preset, lookahead, refine):
-    _, feats = _features(preset, seconds=0.8, batch=(2,))
-    outs = [_run(MelToAudioStream(preset, lookahead=lookahead, refine=refine), feats, chunk) for chunk in (1, 7, 64)]
+@pytest.mark.parametrize("lookahead,refine,refine_frames", [
+    (1, 2, 3),  # the default
+    pytest.param(0, 0, 0, marks=pytest.mark.slow),
+    pytest.param(1, 0, 0, marks=pytest.mark.slow),
+    pytest.param(1, 4, 0, marks=pytest.mark.slow),
+])
+def test_chunking_does_not_change_the_audio(preset, lookahead, refine, refine_frames):
+    _, feats = _features(preset, seconds=0.6, batch=(2,))
+    outs = [_run(MelToAudioStream(preset, lookahead=lookahead, refine=refine, refine_frames=refine_frames), feats,
+                 chunk) for chunk in (1, 7, 64)]
     assert outs[0].shape == (2, preset.frames_to_samples(feats.shape[-1]))
     scale = outs[0].abs().max()
     for other in outs[1:]:
         torch.testing.assert_close(other, outs[0], atol=1e-5 * float(scale), rtol=0)
 
 
-@pytest.mark.parametrize("lookahead", [0, 1])
-def test_returned_samples_follow_the_latency(lookahead):
+@pytest.mark.parametrize("lookahead,refine_frames", [(0, 0), (1, 0), (1, 3)])
+def test_returned_samples_follow_the_latency(lookahead, refine_frames):
     _, feats = _features(VOCOS, seconds=0.5)
-    stream = MelToAudioStream(VOCOS, lookahead=lookahead)
-    assert stream.latency == lookahead * VOCOS.hop_length + VOCOS.n_fft // 2
+    stream = MelToAudioStream(VOCOS, lookahead=lookahead, refine_frames=refine_frames)
+    assert stream.latency == (lookahead + refine_frames) * VOCOS.hop_length + VOCOS.n_fft // 2
     returned = 0
     for t in range(feats.shape[-1]):
         returned += stream.push(feats[:, t:t + 1]).shape[-1]
@@ -56,13 +62,13 @@ def test_returned_samples_follow_the_latency(lookahead):
 
 def test_uncentred_latency_counts_the_shift():
     _, feats = _features(HIFIGAN, seconds=0.3)
-    stream = MelToAudioStream(HIFIGAN, lookahead=1)
+    stream = MelToAudioStream(HIFIGAN, lookahead=1, refine_frames=0)
     got = stream.push(feats).shape[-1]
     assert got == feats.shape[-1] * HIFIGAN.hop_length - stream.latency
     assert stream.latency < HIFIGAN.hop_length + HIFIGAN.n_fft // 2  # the uncentred frames' shift
 
 
-@pytest.mark.parametrize("lookahead,refine", [(0, 0), (1, 4)])
+@pytest.mark.parametrize("lookahead,refine", [(0, 0), (1, 2)])
 def test_no_clicks_on_a_pure_tone(lookahead, refine):
     preset = VOCOS
     t = torch.arange(int(0.8 * preset.sample_rate), dtype=torch.float64) / preset.sample_rate
@@ -89,9 +95,10 @@ def test_state_is_bounded():
         for i in range(0, feats.shape[-1], 9):
             stream.push(feats[:, i:i + 9])
             sizes.append((stream._ola.shape[-1], len(stream._pending)))
-    # The overlap-add holds less than two frames, the queue at most the look-ahead.
-    assert max(s for s, _ in sizes) <= VOCOS.n_fft + VOCOS.hop_length
+    # The overlap-add holds the open frames and less than one more, the queue at most the look-ahead.
+    assert max(s for s, _ in sizes) <= VOCOS.n_fft + (stream.refine_frames + 1) * VOCOS.hop_length
     assert max(p for _, p in sizes) <= stream.lookahead
+    assert len(stream._open) <= stream.refine_frames
     assert sizes[len(sizes) // 2] == sizes[-1] or max(s for s, _ in sizes[len(sizes) // 2:]) <= max(
         s for s, _ in sizes[:len(sizes) // 2])
 
@@ -108,7 +115,8 @@ def test_quality_near_offline_pghi():
     offline = sc(inverse_mel.mel_to_audio(feats, VOCOS, method="pghi"))
     classic = sc(inverse_mel.mel_to_audio(feats, VOCOS, method="griffin_lim"))
     streamed = sc(_run(MelToAudioStream(VOCOS), feats, 16))
-    assert streamed <= 1.5 * offline and streamed <= 1.1 * classic, (streamed, offline, classic)
+    # Measured on this signal: 1.2x offline pghi, 0.9x the classic chain.
+    assert streamed <= 1.3 * offline and streamed <= classic, (streamed, offline, classic)
 
 
 def test_model_like_mels_stay_finite_and_bounded():
@@ -169,6 +177,8 @@ def test_bad_settings_and_linear_input():
         MelToAudioStream(VOCOS, lookahead=2)
     with pytest.raises(ValueError, match="refine must be an int >= 0"):
         MelToAudioStream(VOCOS, refine=-1)
+    with pytest.raises(ValueError, match="refine_frames must be an int >= 0"):
+        MelToAudioStream(VOCOS, refine_frames=1.5)
     stream = MelToAudioStream(VOCOS, features=False)
     with pytest.raises(ValueError, match="non-negative"):
         stream.push(-torch.ones(VOCOS.n_mels, 3))

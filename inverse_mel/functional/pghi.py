@@ -14,6 +14,7 @@ step adds ``-pi``. Any other window is treated as the Gaussian of least-squares 
 The steps are computed here with torch ops on the input's device; the integration, which is
 sequential within a signal, is the compiled op ``torch.ops.inverse_mel.pghi_integrate``.
 """
+import functools
 import math
 from typing import Optional
 
@@ -131,6 +132,13 @@ def phase_gradient_init(
     return torch.polar(torch.ones_like(phase), phase)
 
 
+@functools.lru_cache(maxsize=8)
+def _alternating_sign(n: int, device: torch.device) -> Tensor:
+    sign = torch.ones(n, dtype=torch.float64, device=device)
+    sign[0::2] = -1.0
+    return sign
+
+
 def real_time_frame_phase(previous_phase: Tensor, previous_magnitude: Tensor, previous_time_step: Tensor,
                           magnitude: Tensor, time_step: Tensor, freq_step: Tensor, init_phase: Tensor,
                           threshold: Tensor) -> Tensor:
@@ -147,40 +155,34 @@ def real_time_frame_phase(previous_phase: Tensor, previous_magnitude: Tensor, pr
     Returns:
         ``(batch, n_freqs)`` the new frame's phase.
 
-    The op integrates on the grid of both frames and starts from the previous frame's largest
-    coefficients (which keep their phase). Its steps from a previous coefficient to its frequency
-    neighbour must reproduce the fixed phases, so that frame's frequency steps are chosen with
-    ``(s[f] + s[f + 1]) / 2 = phase[f + 1] - phase[f]``. Unlike the paper's heap, which holds the
-    whole previous frame from the start, a previous coefficient cut off from the larger ones by
-    coefficients below the threshold joins the heap only when reached; the new frame can reach
-    it first.
+    The op integrates on a grid of three columns: a copy of the previous frame, the previous frame
+    and the new one. The copy's keys are above every magnitude, so it is integrated first, along
+    frequency with steps that reproduce its phase (``(s[f] + s[f + 1]) / 2 = phase[f + 1] -
+    phase[f]``), and hands each previous coefficient its phase unchanged (time steps that cancel).
+    The heap then holds the whole previous frame, as the paper's does, and integrates the new
+    frame from it in order of decreasing magnitude; new coefficients that nothing reaches start
+    from ``init_phase``, the largest first.
     """
     batch, n_freqs = magnitude.shape
     dtype, device = magnitude.dtype, magnitude.device
-    # Frequency steps of the previous frame that reproduce its phase (alternating cumulative sum,
-    # in float64: the sum runs over n_freqs wrapped differences).
+    # Frequency steps that reproduce the previous phase (an alternating cumulative sum of the
+    # wrapped differences, in float64: it runs over n_freqs terms).
     difference = torch.remainder(previous_phase[:, 1:].double() - previous_phase[:, :-1].double() + math.pi,
                                  2 * math.pi) - math.pi
-    sign = torch.ones(n_freqs - 1, dtype=torch.float64, device=device)
-    sign[0::2] = -1.0  # (-1)^(f + 1) for f = 0, 1, ...
-    alternating = torch.cumsum(2.0 * sign * difference, dim=-1)
-    parity = torch.ones(n_freqs - 1, dtype=torch.float64, device=device)
-    parity[0::2] = -1.0  # (-1)^(f + 1): s[f + 1] = (-1)^(f + 1) u[f + 1]
-    previous_freq_step = torch.cat([torch.zeros(batch, 1, dtype=torch.float64, device=device), parity * alternating],
-                                   dim=-1).to(dtype)
+    sign = _alternating_sign(n_freqs - 1, device)  # (-1)^(f + 1) for f = 0, 1, ...
+    copy_freq_step = torch.cat([torch.zeros(batch, 1, dtype=torch.float64, device=device),
+                                sign * torch.cumsum(2.0 * sign * difference, dim=-1)], dim=-1).to(dtype)
     # Keys of the heap: the magnitudes, -1 below the threshold (never integrated: the op is called
-    # with relative_tol 0, which admits every key >= 0).
+    # with relative_tol 0, which admits every key >= 0); the copy above them all.
     limit = threshold[:, None]
-    keys = torch.stack([torch.where(previous_magnitude >= limit, previous_magnitude, -1.0),
-                        torch.where(magnitude >= limit, magnitude, -1.0)], dim=-1)  # (batch, n_freqs, 2)
-    # Starts: the previous frame's coefficients first (their phase is known), then the new one's.
-    rank = keys.clone()
-    boost = 2.0 * (keys.flatten(-2).amax(dim=-1, keepdim=True) + 1.0)
-    rank[..., 0] = torch.where(keys[..., 0] > 0, keys[..., 0] + boost, keys[..., 0])
-    order = torch.argsort(rank.flatten(-2), dim=-1, descending=True, stable=True)
-    time_steps = torch.stack([previous_time_step, time_step], dim=-1)
-    freq_steps = torch.stack([previous_freq_step, freq_step], dim=-1)
-    init = torch.stack([previous_phase, init_phase], dim=-1)
-    phase = torch.ops.inverse_mel.pghi_integrate(keys.contiguous(), time_steps.contiguous(), freq_steps.contiguous(),
-                                                 order, init.contiguous(), 0.0)
-    return phase[..., 1]
+    previous_keys = torch.where(previous_magnitude >= limit, previous_magnitude, -1.0)
+    keys = torch.where(magnitude >= limit, magnitude, -1.0)
+    top = 2.0 * torch.maximum(previous_keys.amax(dim=-1, keepdim=True), keys.amax(dim=-1, keepdim=True)) + 1.0
+    grid_keys = torch.stack([top.expand(batch, n_freqs), previous_keys, keys], dim=-1)  # (batch, n_freqs, 3)
+    order = torch.argsort(grid_keys.flatten(-2), dim=-1, descending=True, stable=True)
+    time_steps = torch.stack([-previous_time_step, previous_time_step, time_step], dim=-1)
+    freq_steps = torch.stack([copy_freq_step, torch.zeros_like(freq_step), freq_step], dim=-1)
+    init = torch.stack([previous_phase, previous_phase, init_phase], dim=-1)
+    phase = torch.ops.inverse_mel.pghi_integrate(grid_keys.contiguous(), time_steps.contiguous(),
+                                                 freq_steps.contiguous(), order, init.contiguous(), 0.0)
+    return phase[..., 2]

@@ -201,3 +201,62 @@ def test_cuda_chunking_does_not_change_the_audio():
     a = _run(MelToAudioStream(VOCOS), feats, 1)
     b = _run(MelToAudioStream(VOCOS), feats, 64)
     torch.testing.assert_close(a, b, atol=1e-5 * float(a.abs().max()), rtol=0)
+
+
+def _paper_heap(previous_phase, previous_magnitude, previous_time_step, magnitude, time_step, freq_step, init_phase,
+                threshold):
+    """The paper's real-time PGHI step written plainly (float64, one signal): the heap starts with
+    every previous coefficient above the threshold; new coefficients that nothing reaches start
+    from init_phase, the largest first."""
+    import heapq
+
+    n = len(magnitude)
+    phase = list(init_phase)
+    todo = {f for f in range(n) if magnitude[f] >= threshold and magnitude[f] > 0}
+    heap = [(-previous_magnitude[f], 0, f) for f in range(n) if previous_magnitude[f] >= threshold]
+    heapq.heapify(heap)
+    while todo:
+        if not heap:
+            f = max(todo, key=lambda g: magnitude[g])
+            todo.discard(f)
+            heapq.heappush(heap, (-magnitude[f], 1, f))
+            continue
+        _, new, f = heapq.heappop(heap)
+        if not new:
+            if f in todo:
+                phase[f] = previous_phase[f] + 0.5 * (previous_time_step[f] + time_step[f])
+                todo.discard(f)
+                heapq.heappush(heap, (-magnitude[f], 1, f))
+            continue
+        for g, sign in ((f + 1, 1.0), (f - 1, -1.0)):
+            if g in todo:
+                phase[g] = phase[f] + sign * 0.5 * (freq_step[f] + freq_step[g])
+                todo.discard(g)
+                heapq.heappush(heap, (-magnitude[g], 1, g))
+    return phase
+
+
+@pytest.mark.parametrize("seed", [0, 1, 2])
+def test_real_time_frame_phase_is_the_papers_heap(seed):
+    from inverse_mel.functional.pghi import real_time_frame_phase
+
+    gen = torch.Generator().manual_seed(seed)
+    batch, n = 3, 41
+    previous_magnitude = torch.rand(batch, n, generator=gen, dtype=torch.float64)
+    magnitude = torch.rand(batch, n, generator=gen, dtype=torch.float64)
+    previous_magnitude[:, 10:13] = 0.0  # islands of the previous frame, cut off below the threshold
+    magnitude[:, 25:27] = 0.0
+    previous_magnitude[2] = 0.0  # after silence: the new frame starts from its own largest coefficient
+    args = [torch.rand(batch, n, generator=gen, dtype=torch.float64) * 6 - 3 for _ in range(5)]
+    previous_phase, previous_time_step, time_step, freq_step, init_phase = args
+    threshold = torch.full((batch,), 0.05, dtype=torch.float64)
+    got = real_time_frame_phase(previous_phase, previous_magnitude, previous_time_step, magnitude, time_step,
+                                freq_step, init_phase, threshold)
+    for b in range(batch):
+        expected = torch.tensor(_paper_heap(previous_phase[b].tolist(), previous_magnitude[b].tolist(),
+                                            previous_time_step[b].tolist(), magnitude[b].tolist(),
+                                            time_step[b].tolist(), freq_step[b].tolist(), init_phase[b].tolist(),
+                                            0.05), dtype=torch.float64)
+        # Equal modulo 2 pi (the copy column's steps reproduce the previous phase modulo 2 pi).
+        difference = torch.remainder(got[b] - expected + math.pi, 2 * math.pi) - math.pi
+        assert float(difference.abs().max()) < 1e-9, (b, difference)

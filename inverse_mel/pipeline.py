@@ -6,7 +6,7 @@ from typing import Optional
 import torch
 from torch import Tensor
 
-from . import _validation as V
+from . import _long, _validation as V
 from .functional.mel_consistent import mel_consistent_griffin_lim
 from .functional._core import pghi_angles
 from .functional.phase import griffin_lim
@@ -113,6 +113,11 @@ def mel_to_audio(
         length: output length in samples; default: the length the frames came from.
         return_specgram: also return the linear spectrogram ``(..., n_freqs, frames)`` (the mel
             inverse's, before the phase reconstruction).
+
+    Inputs longer than :data:`inverse_mel._long.PIECE_FRAMES` frames (plus the overlap; without
+    ``return_specgram``) are inverted and reconstructed piece by piece with overlapping context,
+    so the working memory does not grow with the length (the returned waveform does); shorter
+    inputs are reconstructed whole.
     Returns:
         ``(..., samples)`` waveform at ``preset.sample_rate``, or ``(waveform, specgram)``.
 
@@ -123,6 +128,11 @@ def mel_to_audio(
     p = get_preset("hifigan" if preset is None else preset)
     mel = p.to_linear_mel(melspec) if features else melspec
     inverse = _cached_inverse(p, solver, mel.device)
+    if not return_specgram and mel.shape[-1] > _long.PIECE_FRAMES + _long.OVERLAP_FRAMES:
+        # Long input: piece by piece, so that the inverse's and the iterations' memory stays bounded.
+        V.check_method(method)
+        return _long.mel_to_audio_in_pieces(mel, p, inverse, method, n_iter, momentum, length, rand_init, seed,
+                                            mcgl_iter)
     specgram = inverse(mel)
     waveform = reconstruct_waveform(specgram, p, n_iter, momentum, length, rand_init, seed, method=method, melspec=mel,
                                     inverse=inverse, mcgl_iter=mcgl_iter)

@@ -11,6 +11,10 @@ OUT is a file for one input (.wav, .flac, .ogg for audio; .npy, .pt for the line
 folder: one output per input and --write kind, and a manifest (manifest.jsonl: each input's
 status, error, seconds and metrics). Without arguments it runs the built-in demo.
 
+Audio inputs longer than one piece (4096 frames, about 48 s at 22.05 kHz, hop 256) written to audio
+outputs without --plot are read in blocks, inverted and reconstructed piece by piece with overlap,
+and written as they come: the memory does not grow with the length.
+
 Outputs appear only when complete (written to a hidden partial file, then renamed). A rerun into the
 same folder skips the inputs whose outputs are complete (--overwrite converts them again), so a
 killed run resumes where it stopped. Under torchrun every process converts its share of the sorted

@@ -23,6 +23,7 @@ DEFAULT_REFINE_FRAMES = 3
 frame over it and the 3 before it (each frame refined 8 times in all; 3 hops of added latency). Chosen by
 measurement on speech (benchmarks/results/stream.md): about offline ``pghi``'s audio SC at about
 2x its time; RTISI alone (``refine_frames=0``) stays 10-40% worse."""
+_GROWTH_HOPS = 16
 _ENVELOPE_TOL = 1e-11  # torch.istft's smallest window overlap-add (below it: no frame covers the sample)
 
 
@@ -254,7 +255,8 @@ class MelToAudioStream:
         start = self._frames_committed * self.hop_length - self._origin
         length = (frames - 1) * self.hop_length + self.n_fft
         need = start + length - self._ola.shape[-1]
-        if need > 0:
+        if need > 0:  # grown 16 hops ahead: one allocation per 16 frames, not per frame
+            need += _GROWTH_HOPS * self.hop_length
             self._ola = torch.nn.functional.pad(self._ola, (0, need))
             self._envelope = torch.nn.functional.pad(self._envelope, (0, need))
         return start, length
@@ -279,7 +281,7 @@ class MelToAudioStream:
         self._frames_committed += 1
 
     def _refine_open(self, phase: Tensor) -> Tensor:
-        """RTISI-LA (RTISI with ``refine_frames`` = 0): ``refine`` Griffin-Lim steps on the open
+        """RTISI-LA (plain RTISI when ``refine_frames`` is 0): ``refine`` Griffin-Lim steps on the open
         frames (not yet final), with the committed audio fixed. Each step takes every open frame's
         phase from the overlap-add of the committed audio and all open frames, normalised by the
         envelope of the frames present (where a frame is alone the estimate is the frame itself).

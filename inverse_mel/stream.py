@@ -11,7 +11,7 @@ from typing import List, Optional
 import torch
 from torch import Tensor
 
-from .functional.pghi import (_LOG_FLOOR, PGHI_RELATIVE_TOL, gaussian_lambda, phase_freq_step, phase_time_step,
+from .functional.pghi import (PGHI_LOG_FLOOR, PGHI_RELATIVE_TOL, gaussian_lambda, phase_freq_step, phase_time_step,
                               real_time_frame_phase)
 from .presets import Preset, get_preset
 
@@ -79,7 +79,6 @@ class MelToAudioStream:
                              f"each adding hop_length samples of latency), found {refine_frames!r}")
         if not isinstance(relative_tol, (int, float)) or not 0 <= relative_tol < 1:
             raise ValueError(f"MelToAudioStream: relative_tol must lie in [0, 1), found {relative_tol!r}")
-        from .pipeline import _cached_inverse  # (pipeline imports this module's package)
 
         self.preset: Preset = p
         self.features, self.lookahead, self.refine = bool(features), int(lookahead), refine
@@ -88,7 +87,7 @@ class MelToAudioStream:
         # or better than from PGHI's own).
         self._refine_feedback = True
         self.solver, self.seed, self.relative_tol = solver, int(seed), float(relative_tol)
-        self._inverse_for = lambda device: _cached_inverse(p, solver, device)
+        self._inverses = {}  # device -> the preset's InverseMelScale, built on first use
         self.n_fft, self.hop_length = p.n_fft, p.hop_length
         # Uncentred frames (HiFi-GAN) sit this many samples later than centred ones: delayed as in
         # inverse_mel.pipeline.reconstruct_waveform.
@@ -191,6 +190,12 @@ class MelToAudioStream:
         return out
 
     # -- internals ------------------------------------------------------------------------------
+    def _inverse_for(self, device: torch.device):
+        inverse = self._inverses.get(device)
+        if inverse is None:
+            inverse = self._inverses[device] = self.preset.inverse_mel_scale(solver=self.solver).to(device)
+        return inverse
+
     def _empty(self) -> Tensor:
         return torch.zeros(self._batch_shape + [0], dtype=self._dtype, device=self._device)
 
@@ -207,7 +212,7 @@ class MelToAudioStream:
             peaks = torch.cat([self._peak_log[:, None], peaks], dim=-1)
         running = torch.cummax(peaks, dim=-1).values[:, -frames:]
         self._peak_log = running[:, -1]
-        floored = torch.maximum(log_magnitude, running[:, None, :] - _LOG_FLOOR)
+        floored = torch.maximum(log_magnitude, running[:, None, :] - PGHI_LOG_FLOOR)
         time_step = phase_time_step(floored, self._lam, self.n_fft, self.hop_length)  # each frame's own
         for t in range(frames):
             self._pending.append((magnitude[..., t], time_step[..., t]))

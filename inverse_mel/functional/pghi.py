@@ -21,15 +21,15 @@ from typing import Optional
 import torch
 from torch import Tensor
 
-__all__ = ["gaussian_lambda", "phase_freq_step", "phase_gradient_init", "phase_time_step", "real_time_frame_phase",
-           "PGHI_RELATIVE_TOL"]
+__all__ = ["PGHI_LOG_FLOOR", "PGHI_RELATIVE_TOL", "gaussian_lambda", "phase_freq_step", "phase_gradient_init",
+           "phase_time_step", "real_time_frame_phase"]
 
 PGHI_RELATIVE_TOL = 1e-5
 """Coefficients below this fraction of a signal's largest magnitude (-100 dB) keep a random phase."""
 
 # Log-magnitudes more than this far (natural log, about 96 dB) below a signal's peak are floored:
 # their gradients are noise.
-_LOG_FLOOR = 11.0
+PGHI_LOG_FLOOR = 11.0
 
 
 def gaussian_lambda(window: Tensor, n_fft: int) -> float:
@@ -120,7 +120,7 @@ def phase_gradient_init(
     log_magnitude = torch.log(magnitude + torch.finfo(magnitude.dtype).tiny)
     if magnitude.numel() > 0:
         peak = log_magnitude.flatten(-2).amax(dim=-1)[..., None, None]
-        log_magnitude = torch.maximum(log_magnitude, peak - _LOG_FLOOR)
+        log_magnitude = torch.maximum(log_magnitude, peak - PGHI_LOG_FLOOR)
     time_step = phase_time_step(log_magnitude, lam, n_fft, hop_length)
     per_frame = _centred_difference(log_magnitude, -1, symmetric_ends=False)  # d l / d frame
     freq_step = phase_freq_step(per_frame, lam, n_fft, hop_length)

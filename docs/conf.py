@@ -74,8 +74,8 @@ sphinx_gallery_conf = {
 #: Where each results file goes. A results file not named here (one another branch adds) lands on
 #: the "Other measurements" page, so nothing in benchmarks/results/ is left out.
 PERFORMANCE = ["cpu_lstsq.md", "small_calls.md", "memory.md", "batch.md", "cuda.md", "restructure_speed.md",
-               "small_calls_before.md"]
-QUALITY = ["nnls.md", "mel_to_audio.md", "phase.md", "rcond_sweep.md", "detect.md"]
+               "small_calls_before.md", "long.md", "long_heap_threshold_dynamic.md"]
+QUALITY = ["nnls.md", "mel_to_audio.md", "phase.md", "stream.md", "rcond_sweep.md", "detect.md"]
 CUDA_LOG = ["gpu_check.md"]
 
 #: The script that writes each results file (for the line naming it).
@@ -86,7 +86,8 @@ SCRIPTS = {
     "restructure_speed.md": "benchmarks/compare_builds.py", "nnls.md": "benchmarks/bench_nnls.py",
     "mel_to_audio.md": "benchmarks/bench_mel_to_audio.py", "phase.md": "benchmarks/bench_phase.py",
     "rcond_sweep.md": "benchmarks/rcond_sweep.py", "detect.md": "benchmarks/bench_detect.py",
-    "gpu_check.md": "tools/gpu_check.sh",
+    "gpu_check.md": "tools/gpu_check.sh", "long.md": "benchmarks/bench_long.py",
+    "long_heap_threshold_dynamic.md": "benchmarks/bench_long.py", "stream.md": "benchmarks/bench_stream.py",
 }
 
 #: Single tables the guides include: ``docs/_generated/tables/NAME.md``.

@@ -14,6 +14,7 @@ from . import constants, functional, presets
 from ._version import __version__
 from .functional import DEFAULT_RCOND, griffin_lim, griffinlim, inverse_mel_scale, melscale_fbanks
 from .pipeline import mel_to_audio
+from .stream import MelToAudioStream
 from .presets import PRESETS, Preset, get_preset, register_preset
 from .transforms import GriffinLim, InverseMelScale, MelScale
 
@@ -22,6 +23,7 @@ __all__ = [
     "GriffinLim",
     "InverseMelScale",
     "MelScale",
+    "MelToAudioStream",
     "PRESETS",
     "Preset",
     "constants",

@@ -12,7 +12,7 @@ from torch import Tensor
 from . import _io
 from .functional.filterbank import mel_scale
 from .metrics import log_spectral_distance, spectral_convergence
-from .pipeline import DEFAULT_MCGL_ITER, DEFAULT_METHOD, reconstruct_waveform
+from .pipeline import AUTO_KEEP_RATIO, AUTO_MCGL_ITER, DEFAULT_MCGL_ITER, DEFAULT_METHOD, reconstruct_waveform
 from .presets import Preset
 
 
@@ -160,6 +160,10 @@ class Converter:
             return ""
         return f"; they look like {found.best}'s features (--preset {found.best})"
 
+    def _metric_power(self, original: Tensor) -> Tensor:
+        """The power the metrics compare (the magnitude squared)."""
+        return original.square() if self.preset.power == 1 else original
+
     def _metrics(self, original: Optional[Tensor], estimate: Tensor, audio: Optional[Tensor]) -> Dict[str, float]:
         if original is None:
             return {}
@@ -176,3 +180,220 @@ class Converter:
             n = min(again.shape[-1], magnitude.shape[-1])
             metrics["SC audio"] = spectral_convergence(magnitude[..., :n], again[..., :n])
         return metrics
+
+
+# -- long audio: read in blocks, reconstructed piece by piece, written progressively ---------------
+LONG_BLOCK_SECONDS = 20.0  # audio read (and resampled) per block
+
+
+def long_audio_frames(path: str, preset: Preset) -> int:
+    """The number of frames of an audio file's spectrogram at the preset's rate (from its header;
+    0 for anything that is not audio libsndfile reads)."""
+    try:
+        info = _io._soundfile().info(path)
+    except Exception:  # noqa: BLE001 - not audio: the whole-file path reports why
+        return 0
+    samples = info.frames * preset.sample_rate / max(info.samplerate, 1)
+    return int(samples // preset.hop_length) + 1
+
+
+def is_long(path: str, preset: Preset) -> bool:
+    """Audio too long to reconstruct whole within bounded memory (more than one piece)."""
+    from ._long import OVERLAP_FRAMES, PIECE_FRAMES
+
+    return not _io.is_array_file(path) and long_audio_frames(path, preset) > PIECE_FRAMES + OVERLAP_FRAMES
+
+
+def _audio_blocks(path: str, target_rate: int):
+    """Mono float32 blocks of an audio file at ``target_rate`` (soxr's streaming resampler)."""
+    import numpy as np
+
+    soundfile = _io._soundfile()
+    try:
+        handle = soundfile.SoundFile(path)
+    except Exception as exc:  # noqa: BLE001 - libsndfile's reason, on one line
+        raise _io.InputError(f"cannot read audio: {_io.reason(exc).splitlines()[0]}") from None
+    with handle:
+        rate = handle.samplerate
+        stream = None
+        if rate != target_rate:
+            import soxr
+
+            stream = soxr.ResampleStream(rate, target_rate, 1, dtype="float32", quality="HQ")
+        size = int(LONG_BLOCK_SECONDS * rate)
+        while True:
+            data = handle.read(size, dtype="float32", always_2d=True)
+            last = data.shape[0] < size
+            mono = np.ascontiguousarray(data.mean(axis=1), dtype=np.float32)
+            if stream is not None:
+                mono = stream.resample_chunk(mono, last=last)
+            if mono.size:
+                yield torch.from_numpy(mono)
+            if last:
+                return
+
+
+class _Metrics:
+    """SC and LSD of the mel inverse and SC of the output audio, accumulated frame by frame with
+    ``Converter._metrics``' definitions (LSD's floor from the reference's peak, known in advance)."""
+
+    def __init__(self, preset: Preset, peak_power: float):
+        self.preset = preset
+        self.floor = max(peak_power, 1e-30) * 10.0 ** (-80.0 / 10.0)
+        self.diff2 = self.ref2 = self.lsd_sum = 0.0
+        self.frames = 0
+        self.audio_diff2 = self.audio_ref2 = 0.0
+        self.pending: list = []  # reference magnitudes awaiting the output's frames
+        self.pending_frames = 0
+
+    def magnitude(self, spec: Tensor) -> Tensor:
+        return spec if self.preset.power == 1 else spec.sqrt()
+
+    def add_estimate(self, original: Tensor, estimate: Tensor) -> None:
+        ref, est = self.magnitude(original), self.magnitude(estimate)
+        self.diff2 += float((ref - est).double().square().sum())
+        self.ref2 += float(ref.double().square().sum())
+        diff = 10.0 * torch.log10(ref.square().clamp_min(self.floor) / est.square().clamp_min(self.floor))
+        self.lsd_sum += float(diff.double().square().mean(dim=-2).sqrt().sum())
+        self.frames += ref.shape[-1]
+        self.pending.append(ref)
+        self.pending_frames += ref.shape[-1]
+
+    def add_output(self, again: Tensor) -> None:
+        """The output audio's spectrogram frames, in order; compared with the reference's."""
+        again = self.magnitude(again)
+        while again.shape[-1] and self.pending:
+            ref = self.pending[0]
+            n = min(ref.shape[-1], again.shape[-1])
+            self.audio_diff2 += float((ref[..., :n] - again[..., :n]).double().square().sum())
+            self.audio_ref2 += float(ref[..., :n].double().square().sum())
+            again = again[..., n:]
+            if n == ref.shape[-1]:
+                self.pending.pop(0)
+            else:
+                self.pending[0] = ref[..., n:]
+
+    def result(self) -> Dict[str, float]:
+        return {
+            "SC": (self.diff2 ** 0.5) / max(self.ref2 ** 0.5, 1e-30),
+            "LSD": self.lsd_sum / max(self.frames, 1),
+            "SC audio": (self.audio_diff2 ** 0.5) / max(self.audio_ref2 ** 0.5, 1e-30),
+        }
+
+
+def _fixed_mmap_threshold() -> None:
+    """glibc raises its mmap threshold (up to 32 MB) each time a mapped block is freed, so the
+    pieces' tensors of a few MB end up on the heap, which fragments: the CLI's peak RSS grew with
+    the length (582 MB at 10 min, 673 MB at 40 min; 419 MB at 10 min with the threshold fixed at
+    1 MB, measured with bench_long.py). Fixing it keeps blocks over 1 MB in their own mappings,
+    returned on free. Linux/glibc only; elsewhere nothing happens."""
+    import ctypes
+    import ctypes.util
+
+    try:
+        libc = ctypes.CDLL(ctypes.util.find_library("c") or "libc.so.6")
+        libc.mallopt(ctypes.c_int(-3), ctypes.c_int(1 << 20))  # M_MMAP_THRESHOLD
+    except (OSError, AttributeError):
+        pass
+
+
+def convert_long_audio(converter: "Converter", path: str, outputs, sample_format: str) -> Dict[str, float]:
+    """One long audio file to the audio ``outputs`` (.wav/.flac/.ogg), in bounded memory: the
+    audio is read in blocks, its spectrogram and mel computed block by block, the mel inverted and
+    the phase reconstructed piece by piece (:mod:`inverse_mel._long`), the output written as it
+    comes to a float scratch file, then encoded to each output's partial file (peaks above full
+    scale scaled down, as for short files). Returns the metrics; the partial files are left for
+    the caller to commit (``_io.partial_path(out)``)."""
+    import numpy as np
+
+    from ._long import BlockSpectrogram, PieceWiseReconstruction
+
+    _fixed_mmap_threshold()
+    preset, device = converter.preset, converter.device
+    fbanks = converter.fbanks
+    # Pass 1: the reference's peak power (LSD's floor), as the whole-file metrics use it.
+    peak = 0.0
+    spectrogram = BlockSpectrogram(preset)
+    for block in _audio_blocks(path, preset.sample_rate):
+        frames = spectrogram.push(block[None])
+        if frames.shape[-1]:
+            peak = max(peak, float(converter._metric_power(frames).max()))
+    tail = spectrogram.flush()
+    if tail.shape[-1]:
+        peak = max(peak, float(converter._metric_power(tail).max()))
+    metrics = _Metrics(preset, peak)
+    mcgl_iter = AUTO_MCGL_ITER if converter.method == "auto" else converter.mcgl_iters  # as reconstruct_waveform
+    pieces = PieceWiseReconstruction(preset, converter.method, converter.griffin_lim_iters, 0.99, True, 0,
+                                     converter.inverse, mcgl_iter, keep_ratio=AUTO_KEEP_RATIO)
+    again = BlockSpectrogram(preset)
+    shift = 0 if preset.center else preset.n_fft // 2 - (preset.n_fft - preset.hop_length) // 2
+    scratch = _io.partial_path(outputs[0]) + ".f32"
+    soundfile = _io._soundfile()
+    out_peak = 0.0
+    written = 0
+    total_frames = 0
+    try:
+        with soundfile.SoundFile(scratch, "w", preset.sample_rate, 1, "FLOAT", format="WAV") as sink:
+            held = []  # output too short to start its spectrogram with
+
+            def emit(audio: Tensor) -> None:
+                nonlocal out_peak, written, held
+                if not audio.shape[-1]:
+                    return
+                audio = audio.reshape(-1).cpu()
+                sink.write(audio.numpy())
+                out_peak = max(out_peak, float(audio.abs().max()))
+                written += audio.numel()
+                held.append(audio)
+                if written > again.pad:
+                    metrics.add_output(again.push(torch.cat(held)[None]))
+                    held = []
+
+            spectrogram = BlockSpectrogram(preset)
+            if shift:
+                emit(torch.zeros(shift))
+
+            def consume(frames: Tensor) -> None:
+                nonlocal total_frames
+                if not frames.shape[-1]:
+                    return
+                total_frames += frames.shape[-1]
+                mel = preset.to_linear_mel(preset.compress(mel_scale(frames, fbanks))).to(device)
+                estimate = converter.inverse(mel)
+                metrics.add_estimate(frames, estimate.cpu())
+                emit(pieces.push(estimate, mel))
+
+            buffered = []  # blocks too short to start the spectrogram with
+            for block in _audio_blocks(path, preset.sample_rate):
+                buffered.append(block)
+                if sum(b.numel() for b in buffered) <= spectrogram.pad:
+                    continue
+                consume(spectrogram.push(torch.cat(buffered)[None]))
+                buffered = []
+            consume(spectrogram.flush())
+            total = preset.frames_to_samples(total_frames)
+            emit(pieces.flush(max(total - shift, 0)))
+            # the output's last frames
+            frames = again.flush()
+            if frames.shape[-1]:
+                metrics.add_output(frames)
+        # Pass 3: the scratch file to each output, block by block, scaled as audio_encoder scales.
+        scale = 1.0 / out_peak if out_peak > 1.0 else 1.0
+        for out in outputs:
+            kind = _io.suffix(out)
+            container, subtypes = _io.AUDIO_OUTPUTS[kind]
+            subtype = "VORBIS" if container == "OGG" else subtypes.get(sample_format)
+            if subtype is None:
+                raise _io.InputError(f"{kind} cannot hold {sample_format} samples; use --sample-format "
+                                     + " or ".join(subtypes))
+
+            def encode(f, subtype=subtype, container=container):
+                with soundfile.SoundFile(scratch) as source, soundfile.SoundFile(
+                        f, "w", preset.sample_rate, 1, subtype, format=container) as target:
+                    for block in source.blocks(blocksize=1 << 20, dtype="float32"):
+                        target.write((block * scale).astype(np.float32, copy=False))
+
+            _io.write_partial(out, encode)
+    finally:
+        _io.discard(scratch)
+    return metrics.result()

@@ -11,6 +11,10 @@ OUT is a file for one input (.wav, .flac, .ogg for audio; .npy, .pt for the line
 folder: one output per input and --write kind, and a manifest (manifest.jsonl: each input's
 status, error, seconds and metrics). Without arguments it runs the built-in demo.
 
+Audio inputs longer than one piece (4096 frames, about 48 s at 22.05 kHz, hop 256) written to audio
+outputs without --plot are read in blocks, inverted and reconstructed piece by piece with overlap,
+and written as they come: the memory does not grow with the length.
+
 Outputs appear only when complete (written to a hidden partial file, then renamed). A rerun into the
 same folder skips the inputs whose outputs are complete (--overwrite converts them again), so a
 killed run resumes where it stopped. Under torchrun every process converts its share of the sorted
@@ -35,7 +39,7 @@ from typing import List, Optional
 import torch
 
 from . import _batch, _io
-from ._convert import Converter
+from ._convert import Converter, convert_long_audio, is_long
 from .constants import METHODS
 from .pipeline import DEFAULT_MCGL_ITER, DEFAULT_METHOD
 from . import _preset_files
@@ -258,27 +262,34 @@ def _convert_all(todo, converter, manifest, preset, shard, args, single: bool, n
             outputs = list(planned.outputs)
             try:
                 want_audio = any(_io.suffix(o) in _batch.AUDIO_OUTPUTS for o in outputs)
-                result = converter.convert(planned.path, want_audio)
-                _print_notes(converter, args)
-                if result.batched:  # a batch of a model's outputs: one output per item, named by index
-                    items = range(result.mel.shape[0])
-                    outputs = [_item_path(out, index) for out in planned.outputs for index in items]
-                for out in outputs:
-                    item = result.item(_item_index(out)) if result.batched else result
-                    partials.append((_io.write_partial(out, _encoder(out, item, preset, args.sample_format)), out))
-                if args.plot and not result.batched:
-                    plot_path = args.plot if n_inputs == 1 else os.path.join(
-                        args.plot, os.path.splitext(os.path.basename(outputs[0]))[0] + ".png")
-                    partials.append((_io.write_partial(plot_path, _plotter(planned.path, result, preset, args)), plot_path))
-                    outputs.append(plot_path)
+                if _long_audio_job(converter, planned.path, outputs, args):
+                    # Long audio in, audio out: read, reconstructed and written piece by piece.
+                    partials = [(_io.partial_path(out), out) for out in outputs]
+                    metrics = convert_long_audio(converter, planned.path, outputs, args.sample_format)
+                else:
+                    result = converter.convert(planned.path, want_audio)
+                    metrics = result.metrics
+                    _print_notes(converter, args)
+                    if result.batched:  # a batch of a model's outputs: one output per item, named by index
+                        items = range(result.mel.shape[0])
+                        outputs = [_item_path(out, index) for out in planned.outputs for index in items]
+                    for out in outputs:
+                        item = result.item(_item_index(out)) if result.batched else result
+                        partials.append((_io.write_partial(out, _encoder(out, item, preset, args.sample_format)), out))
+                    if args.plot and not result.batched:
+                        plot_path = args.plot if n_inputs == 1 else os.path.join(
+                            args.plot, os.path.splitext(os.path.basename(outputs[0]))[0] + ".png")
+                        partials.append((_io.write_partial(plot_path, _plotter(planned.path, result, preset, args)),
+                                         plot_path))
+                        outputs.append(plot_path)
                 record = dict(input=planned.path, outputs=outputs, status="ok", error=None,
-                              seconds=round(time.perf_counter() - started, 4), metrics=result.metrics, shard=shard.label)
+                              seconds=round(time.perf_counter() - started, 4), metrics=metrics, shard=shard.label)
                 if manifest is not None:
                     manifest.append(record)  # before the renames: every complete output has its record
                 for partial, out in partials:
                     _io.commit(partial, out)
                 if not args.quiet:
-                    progress.write(f"{planned.path}: ok ({record['seconds']:.2f} s{_metrics_text(result.metrics)}) -> "
+                    progress.write(f"{planned.path}: ok ({record['seconds']:.2f} s{_metrics_text(metrics)}) -> "
                                    f"{', '.join(outputs)}", file=sys.stderr)
             except (_io.InputError, ValueError, TypeError, RuntimeError, OSError, ImportError) as exc:
                 for partial, _ in partials:
@@ -291,6 +302,13 @@ def _convert_all(todo, converter, manifest, preset, shard, args, single: bool, n
                 progress.write(f"{planned.path}: error: {message}", file=sys.stderr)
             progress.update(1)
     return failed
+
+
+def _long_audio_job(converter, path: str, outputs, args) -> bool:
+    """Audio longer than one piece, to audio outputs only (a plot or a spectrogram output needs the
+    whole spectrogram: those take the whole-file path)."""
+    return (not args.plot and all(_io.suffix(o) in _batch.AUDIO_OUTPUTS for o in outputs)
+            and is_long(path, converter.preset))
 
 
 def _item_path(out: str, index: int) -> str:

@@ -1,6 +1,8 @@
 """Quality measures of an inversion against the true spectrogram, as the benchmarks, the CLI and
 the demo report them, and of a mel spectrogram's consistency (how far it is from the mel of any
 real sound: :func:`mel_inconsistency`)."""
+from typing import Optional, Tuple
+
 import torch
 from torch import Tensor
 
@@ -90,7 +92,6 @@ def mel_misfit(melspec: Tensor, waveform: Tensor, preset) -> Tensor:
     >>> float(inverse_mel.metrics.mel_misfit(mel, audio, p)) < 1e-5   # the audio's own mel
     True
     """
-    from .functional.filterbank import mel_scale
     from .presets import get_preset
 
     p = get_preset(preset)
@@ -102,15 +103,54 @@ def mel_misfit(melspec: Tensor, waveform: Tensor, preset) -> Tensor:
         found = tuple(waveform.shape) if isinstance(waveform, Tensor) else type(waveform).__name__
         raise ValueError(f"mel_misfit: waveform must be a tensor (..., samples) with melspec's batch shape "
                          f"{tuple(melspec.shape[:-2])}, found {found}")
+    error_sq, norm_sq = mel_misfit_terms(melspec, waveform, p)
+    error, norm = error_sq.sqrt(), norm_sq.sqrt()
+    return torch.where(norm > 0, error / norm.clamp_min(torch.finfo(norm.dtype).tiny), error)
+
+
+def mel_misfit_terms(melspec: Tensor, waveform: Tensor, preset, start: int = 0,
+                     stop: Optional[int] = None) -> Tuple[Tensor, Tensor]:
+    """The squared error and squared norm behind :func:`mel_misfit`, over the frames
+    ``[start, stop)``: sums of them over the pieces of a long input give the whole input's misfit,
+    ``sqrt(sum(error_sq) / sum(norm_sq))``.
+
+    Parameters
+    ----------
+    melspec : Tensor
+        ``(..., n_mels, time)`` linear mel spectrogram in the preset's power.
+    waveform : Tensor
+        ``(..., samples)`` audio at ``preset.sample_rate``, aligned with the frames.
+    preset : Preset
+        A :class:`inverse_mel.presets.Preset` (not checked: :func:`mel_misfit` checks its inputs).
+    start, stop : int
+        The frames to sum over (default: all that both have).
+
+    Returns
+    -------
+    tuple of Tensor
+        ``(error_sq, norm_sq)``, each ``(...)``.
+
+    Examples
+    --------
+    >>> import inverse_mel
+    >>> from inverse_mel.demo import synthesize
+    >>> p = inverse_mel.get_preset("hifigan")
+    >>> audio = synthesize(p.sample_rate, seconds=0.5)
+    >>> mel = p.mel_spectrogram(audio)
+    >>> error_sq, norm_sq = inverse_mel.metrics.mel_misfit_terms(mel, 0.5 * audio, p)
+    >>> round(float((error_sq / norm_sq).sqrt()), 3)                 # half the amplitude
+    0.5
+    """
+    from .functional.filterbank import mel_scale
+
     dtype = torch.float64 if torch.float64 in (melspec.dtype, waveform.dtype) else torch.float32
-    spec = p.spectrogram(waveform.to(dtype))
-    rebuilt = mel_scale(spec, p.fbanks().to(spec.device, dtype))
+    spec = preset.spectrogram(waveform.to(dtype))
+    rebuilt = mel_scale(spec, preset.fbanks().to(spec.device, dtype))
     n = min(rebuilt.shape[-1], melspec.shape[-1])
-    target = melspec[..., :n].to(dtype).clamp_min(0).pow(1.0 / p.power)
-    estimate = rebuilt[..., :n].clamp_min(0).pow(1.0 / p.power)
-    norm = torch.linalg.vector_norm(target, dim=(-2, -1))
-    error = torch.linalg.vector_norm(target - estimate, dim=(-2, -1))
-    return torch.where(norm > 0, error / norm.clamp_min(torch.finfo(dtype).tiny), error)
+    stop = n if stop is None else min(stop, n)
+    target = melspec[..., start:stop].to(dtype).clamp_min(0).pow(1.0 / preset.power)
+    estimate = rebuilt[..., start:stop].clamp_min(0).pow(1.0 / preset.power)
+    return (target - estimate).square().sum(dim=(-2, -1)), target.square().sum(dim=(-2, -1))
 
 
 def mel_inconsistency(melspec: Tensor, preset=None, *, features: bool = True, solver: str = "nnls",

@@ -7,7 +7,7 @@ from typing import NamedTuple, Optional
 import torch
 from torch import Tensor
 
-from . import _validation as V
+from . import _long, _validation as V
 from .metrics import mel_misfit
 from .functional.mel_consistent import mel_consistent_griffin_lim
 from .functional._core import pghi_angles
@@ -213,6 +213,26 @@ def _auto_waveform(specgram, preset, n_iter, momentum, length, rand_init, seed, 
     return _fit_length(waveform, out_length), info
 
 
+def _pieces_info(method: str, misfits, batch_shape) -> PhaseInfo:
+    """The :class:`PhaseInfo` of a long input reconstructed in pieces (:mod:`inverse_mel._long`):
+    misfits over all the core frames; for ``"auto"``, an item's method is the one kept in most of
+    its pieces."""
+    def whole(name):
+        return misfits.misfit(name).reshape(batch_shape)
+
+    misfit = whole("returned")
+    if method != "auto":
+        return PhaseInfo(method, [method] * misfit.numel(), misfit, None, None,
+                         f"{method}: as asked, in {misfits.pieces} pieces")
+    kept = misfits.kept.reshape(-1).tolist()
+    chosen = ["mcgl" if 2 * k > misfits.pieces else "pghi" for k in kept]
+    reason = (f"auto, in {misfits.pieces} pieces: {AUTO_MCGL_ITER} mel-consistent iterations after pghi kept in "
+              f"{min(kept)}-{max(kept)} of them per item (where they lowered the piece's mel misfit to at most "
+              f"{AUTO_KEEP_RATIO} of pghi's)")
+    _log.info(reason)
+    return PhaseInfo("auto", chosen, misfit, whole("pghi"), whole("mcgl"), reason)
+
+
 preset_griffin_lim = reconstruct_waveform  # the name before 0.2
 
 
@@ -283,6 +303,14 @@ def mel_to_audio(
         ``(..., samples)`` waveform at ``preset.sample_rate``; with ``return_specgram`` and/or
         ``return_info``, a tuple ``(waveform, specgram, info)`` of the ones asked for, in that order.
 
+    Notes
+    -----
+    Inputs longer than :data:`inverse_mel._long.PIECE_FRAMES` frames (plus the overlap; without
+    ``return_specgram``) are inverted and reconstructed piece by piece with overlapping context,
+    so the working memory does not grow with the length (the returned waveform does); shorter
+    inputs are reconstructed whole. ``"auto"`` then chooses per piece and item, and ``return_info``
+    reports the misfits over the whole input.
+
     Gradients: only ``method="griffin_lim"`` is differentiable end to end (PGHI and the
     mel-consistent projections are not). ``librosa.feature.inverse.mel_to_audio`` does the classic
     chain with an NNLS that often stops at its start, on CPU only; this runs on ``melspec``'s device.
@@ -304,6 +332,15 @@ def mel_to_audio(
     p = get_preset("hifigan" if preset is None else preset)
     mel = p.to_linear_mel(melspec) if features else melspec
     inverse = _cached_inverse(p, solver, mel.device)
+    if not return_specgram and mel.shape[-1] > _long.PIECE_FRAMES + _long.OVERLAP_FRAMES:
+        # Long input: piece by piece, so that the inverse's and the iterations' memory stays bounded.
+        V.check_method(method)
+        waveform, misfits = _long.mel_to_audio_in_pieces(
+            mel, p, inverse, method, n_iter, momentum, length, rand_init, seed,
+            AUTO_MCGL_ITER if method == "auto" else mcgl_iter, keep_ratio=AUTO_KEEP_RATIO, track_misfit=return_info)
+        if not return_info:
+            return waveform
+        return waveform, _pieces_info(method, misfits, mel.shape[:-2])
     specgram = inverse(mel)
     info = None
     if method == "auto":

@@ -271,14 +271,20 @@ class Preset:
         x = torch.nn.functional.pad(x.unsqueeze(1), (pad, pad), mode="reflect").squeeze(1)
         spec = torch.stft(x, self.n_fft, hop_length=self.hop_length, win_length=self.window_length,
                           window=self.window(x.device, x.dtype), center=False, return_complex=True)
+        out = self.spectrogram_of_stft(spec)
+        if self.drop_last_frame:
+            out = out[..., :-1]
+        return out.reshape(*lead, *out.shape[-2:])
+
+    def spectrogram_of_stft(self, spec: Tensor) -> Tensor:
+        """The front end's magnitude or power of complex STFT frames ``(..., n_freqs, frames)``
+        (shared with the block-wise spectrogram of long audio)."""
         out = spec.real.square() + spec.imag.square()
         if self.power == 1:
             if self.power_floor > 0:
                 out = out.clamp_min(self.power_floor)
             out = torch.sqrt(out + self.magnitude_eps)
-        if self.drop_last_frame:
-            out = out[..., :-1]
-        return out.reshape(*lead, *out.shape[-2:])
+        return out
 
     def mel_spectrogram(self, audio: Tensor) -> Tensor:
         """Linear-amplitude mel spectrogram ``(..., n_mels, frames)``: ``fb.T @ spectrogram``."""

@@ -5,9 +5,9 @@ Streaming, chunk by chunk
 Features that arrive a few frames at a time (a streaming TTS model, a live preview) can be turned
 into audio as they come. The mel inverse is per frame, so a chunk's spectrogram never depends on
 the frames after it: inverting chunk by chunk gives the same spectrogram as inverting the whole.
-The phase is what needs state across chunks; :class:`inverse_mel.MelToAudioStream`, where this
-version has it, keeps that state bounded and returns the samples that are final after each
-``push`` (see :doc:`/guides/streaming`).
+The phase is what needs state across chunks; :class:`inverse_mel.MelToAudioStream` keeps that
+state bounded and returns the samples that are final after each ``push`` (see
+:doc:`/guides/streaming`).
 """
 import matplotlib.pyplot as plt
 import torch
@@ -32,26 +32,22 @@ print(f"{len(starts)} chunks of {chunk} frames; largest difference from the whol
       f"{float((pieces - whole).abs().max()):.2e}")
 
 # %%
-# Audio as the chunks arrive. With :class:`inverse_mel.MelToAudioStream` each ``push`` returns the
-# samples that are final so far and ``flush`` the rest; in a version without it this example
-# reconstructs each chunk's audio on its own with :func:`inverse_mel.mel_to_audio` and joins the
-# pieces, which is what a stream avoids: each piece starts from a fresh phase.
-Stream = getattr(inverse_mel, "MelToAudioStream", None)
-if Stream is not None:
-    stream = Stream(preset)
-    outputs = [stream.push(features[..., s:e]) for s, e in zip(starts, ends)] + [stream.flush()]
-    latency = next((getattr(stream, a) for a in ("latency", "latency_samples") if hasattr(stream, a)), None)
-    label = f"MelToAudioStream (latency {latency} samples)" if latency is not None else "MelToAudioStream"
-else:
-    outputs = [inverse_mel.mel_to_audio(features[..., s:e], preset) for s, e in zip(starts, ends)]
-    label = "each chunk on its own (no stream state)"
+# Audio as the chunks arrive: each ``push`` returns the samples that are final so far and
+# ``flush`` the rest. Against it, each chunk's audio reconstructed on its own with
+# :func:`inverse_mel.mel_to_audio` and the pieces joined, which is what a stream avoids: each piece
+# starts from a fresh phase.
+stream = inverse_mel.MelToAudioStream(preset)
+outputs = [stream.push(features[..., s:e]) for s, e in zip(starts, ends)] + [stream.flush()]
+label = f"MelToAudioStream (latency {stream.latency} samples)"
+alone = torch.cat([inverse_mel.mel_to_audio(features[..., s:e], preset) for s, e in zip(starts, ends)])
 streamed = torch.cat([o.reshape(-1) for o in outputs])
 offline = inverse_mel.mel_to_audio(features, preset)
 print(f"{label}: {streamed.numel()} samples from {len(outputs)} calls; offline: {offline.numel()} samples")
 
 # %%
-# Where the chunks meet. Without stream state the pieces meet with a jump in phase; a stream
-# carries the phase across.
+# Where the chunks meet. Without stream state the pieces meet with a jump in phase; the stream
+# carries the phase across (its output is delayed by ``stream.latency`` samples only until
+# ``flush``: the joined output lines up with the offline audio).
 sizes = torch.tensor([o.numel() for o in outputs])
 edges = torch.cumsum(sizes, 0)[:-1]
 fig, axes = plt.subplots(2, 1, figsize=(9, 5), constrained_layout=True)
@@ -65,6 +61,7 @@ edge = int(edges[len(edges) // 2])
 window = slice(max(edge - 300, 0), edge + 300)
 axes[1].plot(range(window.start, window.stop), streamed[window], lw=1, label=label)
 axes[1].plot(range(window.start, window.stop), offline[window], lw=1, label="offline")
+axes[1].plot(range(window.start, window.stop), alone[window], lw=1, alpha=0.7, label="each chunk alone")
 axes[1].axvline(edge, color="k", lw=0.5)
 axes[1].set_xlabel("sample")
 axes[1].set_title("around one chunk edge")

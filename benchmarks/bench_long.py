@@ -6,7 +6,8 @@ process, and records the child's peak resident memory (ru_maxrss) and its CPU se
 of audio. Issue 23's goal: peak RSS within 10% across lengths and at most 600 MB, throughput no
 worse than before.
 
-Usage: python benchmarks/bench_long.py [--minutes 10 120] [--whole-minutes 10] [--out benchmarks/results/long.md]
+Usage: python benchmarks/bench_long.py [--minutes 10 120] [--whole-minutes 10] [--method auto]
+       [--out benchmarks/results/long.md]
 """
 import argparse
 import os
@@ -41,12 +42,12 @@ WHOLE = ("import sys, inverse_mel._long as L; L.PIECE_FRAMES = 10 ** 12; from in
          "sys.exit(main(sys.argv[1:]))")
 
 
-def run_cli(path, out, whole=False):
+def run_cli(path, out, whole=False, method="auto"):
     """Peak RSS (MB) and CPU seconds of one CLI run in a fresh child (wait4's rusage). ``whole``:
     the CLI with pieces too large to split anything, i.e. the whole-file path of before."""
     env = dict(os.environ, PYTHONPATH=REPO)
     command = ["-c", WHOLE] if whole else ["-m", "inverse_mel.cli"]
-    proc = subprocess.Popen([sys.executable, *command, path, "-o", out, "--quiet"], env=env)
+    proc = subprocess.Popen([sys.executable, *command, path, "-o", out, "--quiet", "--method", method], env=env)
     _, status, usage = os.wait4(proc.pid, 0)
     if status != 0:
         raise SystemExit(f"the CLI failed on {path} (status {status})")
@@ -58,6 +59,7 @@ def main():
     ap.add_argument("--minutes", type=float, nargs="+", default=[10.0, 120.0])
     ap.add_argument("--whole-minutes", type=float, nargs="*", default=[10.0],
                     help="lengths also run whole (the path before pieces), the baseline")
+    ap.add_argument("--method", default="auto", help="the CLI's --method (default: the CLI's default, auto)")
     ap.add_argument("--out", default="benchmarks/results/long.md")
     args = ap.parse_args()
     rows, data = [], []
@@ -67,10 +69,10 @@ def main():
             path = os.path.join(tmp, f"long_{minutes:g}min.wav")
             if not os.path.exists(path):
                 long_wav(path, minutes)
-            rss, cpu = run_cli(path, os.path.join(tmp, "out.wav"), whole)
+            rss, cpu = run_cli(path, os.path.join(tmp, "out.wav"), whole, args.method)
             seconds = minutes * 60
             label = "whole file (before)" if whole else "pieces"
-            data.append(dict(minutes=minutes, path=label, peak_rss_mb=rss, cpu_s=cpu, cpu_per_audio_s=cpu / seconds))
+            data.append(dict(minutes=minutes, path=label, method=args.method, peak_rss_mb=rss, cpu_s=cpu, cpu_per_audio_s=cpu / seconds))
             print(data[-1], flush=True)
     first = data[0]
     for d in data:
@@ -78,8 +80,10 @@ def main():
                     f"{d['peak_rss_mb'] / first['peak_rss_mb']:.2f}x | {d['peak_rss_mb'] / (d['minutes'] * 60):.2f} MB | "
                     f"{d['cpu_s']:.1f} s | {d['cpu_per_audio_s']:.3f} | {d['cpu_per_audio_s'] / first['cpu_per_audio_s']:.2f}x |")
     text = (f"# The CLI on long recordings: peak memory and throughput (CPU)\n\nMachine: {machine()}. "
-            "`python -m inverse_mel.cli LONG.wav -o OUT.wav --quiet`, 22.05 kHz mono (the benchmark "
-            "recordings repeated), default preset (hifigan) and method. Peak RSS: the child's ru_maxrss.\n\n"
+            f"`python -m inverse_mel.cli LONG.wav -o OUT.wav --quiet --method {args.method}`, 22.05 kHz mono (the "
+            "benchmark recordings repeated), default preset (hifigan). Peak RSS: the child's ru_maxrss. Goals: "
+            "peak RSS within 10% across lengths and at most 600 MB; CPU per second of audio no worse than the "
+            "whole-file path's.\n\n"
             "| audio | path | peak RSS | vs first row | RSS per s of audio | CPU | CPU s per s of audio | vs first row |\n"
             "|---|---|---|---|---|---|---|---|\n"
             + "\n".join(rows) + "\n")

@@ -17,12 +17,14 @@ from .presets import Preset, get_preset
 
 __all__ = ["DEFAULT_REFINE", "DEFAULT_REFINE_FRAMES", "MelToAudioStream"]
 
-DEFAULT_REFINE = 2
-DEFAULT_REFINE_FRAMES = 3
-"""The default refinement, RTISI-LA with PGHI's phase as the start: 2 Griffin-Lim steps per new
-frame over it and the 3 before it (each frame refined 8 times in all; 3 hops of added latency). Chosen by
-measurement on speech (benchmarks/results/stream.md): about offline ``pghi``'s audio SC at about
-2x its time; RTISI alone (``refine_frames=0``) stays 10-40% worse."""
+DEFAULT_REFINE = 3
+DEFAULT_REFINE_FRAMES = 4
+"""The default refinement, RTISI-LA with PGHI's phase as the start: 3 Griffin-Lim steps per new
+frame over it and the 4 before it (each frame refined 15 times in all; 4 hops of added latency).
+Chosen by measurement on the benchmark recordings (benchmarks/results/stream.md): against 2 steps
+over 3 frames it lowers vocos' audio SC from 1.20x to 1.11x offline ``pghi``'s and whisper's from
+1.09x to 1.06x, at 7-13% more time (the per-frame overhead dominates the stream's time); RTISI
+alone (``refine_frames=0``) stays 10-40% worse."""
 _GROWTH_HOPS = 16
 _ENVELOPE_TOL = 1e-11  # torch.istft's smallest window overlap-add (below it: no frame covers the sample)
 
@@ -67,7 +69,7 @@ class MelToAudioStream:
     >>> features = p.features(synthesize(p.sample_rate, seconds=0.5))     # (n_mels, frames)
     >>> stream = inverse_mel.MelToAudioStream("hifigan")
     >>> stream.latency                                                     # samples
-    1408
+    1664
     >>> chunks = [stream.push(features[..., i:i + 7]) for i in range(0, features.shape[-1], 7)]
     >>> audio = torch.cat(chunks + [stream.flush()], dim=-1)               # (samples,)
     >>> audio.shape[-1] == p.frames_to_samples(features.shape[-1])
@@ -85,7 +87,7 @@ class MelToAudioStream:
     Latency: after ``T`` frames pushed in all, exactly ``max(0, T * hop_length - latency)``
     samples have been returned; ``latency`` is ``(lookahead + refine_frames) * hop_length +
     n_fft // 2``, less the delay of uncentred frames ``n_fft // 2 - (n_fft - hop_length) // 2``
-    (HiFi-GAN by default: 4 * 256 + 512 - 128 = 1408 samples, 64 ms). The output does not depend on how the frames are cut into
+    (HiFi-GAN by default: 5 * 256 + 512 - 128 = 1664 samples, 75 ms). The output does not depend on how the frames are cut into
     chunks (to float round-off).
 
     Memory: the state is a few frames (the previous frame, the look-ahead frame, an ``n_fft``

@@ -69,6 +69,26 @@ def test_lstsq_op_check_finite_is_opt_in():
                        torch.ops.inverse_mel.lstsq_apply(clean, *args[1:]))
 
 
+@pytest.mark.parametrize("dtype", [torch.float32, torch.float64])
+def test_lstsq_op_check_finite_sees_every_non_finite_and_no_finite_value(dtype):
+    """The kernel's check reads exponent bits: NaN of either sign and +-Inf anywhere in the tile
+    (the last value of a tile whose size is no multiple of a vector too), and never the extreme
+    finite values (largest, subnormal, -0)."""
+    module = inverse_mel.InverseMelScale(**CONFIG)
+    op = module.operator(dtype)
+    operands = (op.gram_pinv, op.tap_index, op.tap_weight, op.gram_cholesky_band)
+    finfo = torch.finfo(dtype)
+    extreme = _mel(module, 80, 13).to(dtype)
+    extreme[0, 0], extreme[1, 1], extreme[2, 2] = finfo.max, finfo.tiny / 4, -0.0
+    torch.ops.inverse_mel.lstsq_apply(extreme, *operands, check_finite=True)  # does not raise
+    for value in (float("nan"), -float("nan"), float("inf"), -float("inf")):
+        for row, col in ((0, 0), (79, 12), (40, 6)):
+            mel = _mel(module, 80, 13).to(dtype)
+            mel[row, col] = value
+            with pytest.raises(RuntimeError, match="melspec contains NaN or Inf"):
+                torch.ops.inverse_mel.lstsq_apply(mel, *operands, check_finite=True)
+
+
 def test_melscale_checks_fb_again_after_it_changes():
     module = inverse_mel.MelScale(80, 22050, f_max=8000.0, n_stft=513)
     spec = torch.rand(513, 12)

@@ -29,10 +29,26 @@
 #include <cstring>
 #include <memory>
 #include <optional>
+#include <type_traits>
 #include <vector>
 
 namespace inverse_mel {
 namespace {
+
+// Whether every value is finite, from the exponent bits: an integer OR reduction the compiler
+// vectorises (a loop of std::isfinite does not, and cost 4-5 us per 80 x 100 tile).
+template <typename scalar_t>
+bool all_finite(const scalar_t* values, int64_t n) {
+  using Bits = std::conditional_t<sizeof(scalar_t) == 4, uint32_t, uint64_t>;
+  constexpr Bits exponent = static_cast<Bits>(sizeof(scalar_t) == 4 ? 0x7f800000ull : 0x7ff0000000000000ull);
+  Bits all_ones = 0;  // per value: its exponent bits all set (Inf or NaN) -> exponent
+  for (int64_t i = 0; i < n; ++i) {
+    Bits bits;
+    std::memcpy(&bits, values + i, sizeof(bits));
+    all_ones |= (bits & exponent) == exponent ? exponent : Bits{0};
+  }
+  return all_ones == 0;
+}
 
 // Above this many taps per bin a dense GEMM beats the gather-expansion.
 constexpr int64_t kMaxSparseTaps = 8;
@@ -310,14 +326,9 @@ class LstsqTile {
         tile[k * len + t] = row[t * stride_t];
       }
     }
-    if (check_finite_) {  // the tile is in cache now: the check costs no extra pass over memory
-      bool finite = true;
-      for (int64_t i = 0; i < n_mels * len; ++i) {
-        finite &= std::isfinite(tile[i]);
-      }
-      if (!finite) {
-        saw_nonfinite_.store(true, std::memory_order_relaxed);
-      }
+    // The tile is in cache now: the check costs no extra pass over memory.
+    if (check_finite_ && !all_finite(tile, n_mels * len)) {
+      saw_nonfinite_.store(true, std::memory_order_relaxed);
     }
     if (bands_ > 0) {
       // Solve (L L^T) Y = M in place.

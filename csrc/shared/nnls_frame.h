@@ -20,6 +20,7 @@
 #include "nnls_capacity.h"
 #include "host_device.h"
 #include "nnls_constants.h"
+#include "nnls_rules.h"
 #include "nnls_scaling.h"
 #include "nnls_stopping.h"
 
@@ -106,9 +107,7 @@ class FrameNnls {
       gather(f, residual_, &g);
       out[f * out_stride] = weighed ? s * unscale_ : scalar_t(0);
       if (weighed) {
-        // The bin's measure (cpu/nnls/lane_ops.h, free_set_pass): min(g, L s) for s >= 0.
-        const scalar_t bound_measure = lipschitz * s;
-        const scalar_t p = g < bound_measure ? g : bound_measure;
+        const scalar_t p = entropy_measure(s, g, lipschitz);  // nnls_rules.h
         mapping_squared += p * p;
       }
     }
@@ -248,7 +247,6 @@ class FrameNnls {
     const int64_t n_mels = bank_.n_mels;
     const int64_t max_steps = max_iter_ < entropy_max_steps_ ? max_iter_ : entropy_max_steps_;
     const scalar_t tol = static_cast<scalar_t>(kEntropyTolerance * tol_);
-    const scalar_t round_off_margin = scalar_t(16) * std::numeric_limits<scalar_t>::epsilon();
     for (int64_t k = 0; k < n_mels; ++k) {
       lam_[k] = 0;
     }
@@ -293,15 +291,10 @@ class FrameNnls {
         }
         evaluate(lam_c_, false, fit_c_, k_c_, &total_c);
         dual_c -= total_c;
-        // Near the optimum the predicted increase drops below the round-off of the dual itself;
-        // a full step that loses no more than round-off is taken too.
-        const bool armijo = dual_c >= dual + scalar_t(kArmijo) * alpha * slope;
-        const bool full_step_at_round_off =
-            trial == 0 && dual_c >= dual - round_off_margin * ((dual < scalar_t(0) ? -dual : dual) + total);
-        if (armijo || full_step_at_round_off) {
+        if (entropy_step_accepted(dual_c, dual, alpha, slope, total, trial)) {
           accepted = true;
         } else {
-          alpha *= scalar_t(0.5);
+          alpha = shorter_step(alpha);
         }
       }
       if (!accepted) {
@@ -325,17 +318,11 @@ class FrameNnls {
   }
 
   // -- phase 2 ------------------------------------------------------------------------------------
-  // The metric W = envelope + 1e-6 max(envelope) at bin f (float64; cpu/nnls/projected_newton.h).
+  // The metric W = envelope + metric_floor(max(envelope)) at bin f (float64; nnls_rules.h).
   INVERSE_MEL_HOST_DEVICE double metric(int64_t f) const {
     double envelope = 0;
     gather_with(f, m64_, &envelope, [this](int64_t i) { return bank_.envelope64[i]; });
-    return relu_nan(envelope) + 1e-6 * envelope_max_;
-  }
-
-  // At bin f with iterate s, residual gradient g = (A^T r)_f: whether it is free (see
-  // cpu/nnls/lane_ops.h, is_free_bin) and its gradient-mapping measure.
-  INVERSE_MEL_HOST_DEVICE bool is_free(double s, double g, double lipschitz) const {
-    return (g <= 0.0) | (lipschitz * s > g);
+    return relu_nan(envelope) + metric_floor(envelope_max_);
   }
 
   // Projected Newton steps in float64 from the written entropy solution (cpu/nnls/projected_newton.h).
@@ -344,7 +331,6 @@ class FrameNnls {
     const int64_t n_mels = bank_.n_mels;
     const int64_t lo = bank_.lo, hi = bank_.hi;
     const double lipschitz = bank_.spectral_norm * bank_.spectral_norm;
-    const double round_off_margin = 16.0 * std::numeric_limits<double>::epsilon();
     const double tol = tol_;
     for (int64_t f = lo; f < hi; ++f) {
       s[f - lo] = static_cast<double>(out[f * out_stride] * scale_);
@@ -376,8 +362,8 @@ class FrameNnls {
       for (int64_t f = lo; f < hi; ++f) {
         double g = 0;
         gather(f, r_, &g);
-        const double free = is_free(s[f - lo], g, lipschitz) ? 1.0 : 0.0;
-        const double p = free * g + (1.0 - free) * lipschitz * s[f - lo];
+        const double free = bin_is_free(s[f - lo], g, lipschitz) ? 1.0 : 0.0;
+        const double p = free_set_measure(free, s[f - lo], g, lipschitz);
         mapping_squared += p * p;
       }
       const Verdict verdict = nnls_verdict(objective, mapping_squared, mel_norm, tol, bank_.spectral_norm, steps, max_iter_);
@@ -408,22 +394,16 @@ class FrameNnls {
         for (int64_t k = 0; k < n_mels; ++k) {
           objective_c += rc_[k] * rc_[k];
         }
-        // A full step that raises the objective by no more than round-off is taken too
-        // (cpu/nnls/projected_newton.h explains the margin).
-        const bool armijo = objective_c <= objective - 2 * kArmijo * decrease;
-        const bool full_step_at_round_off =
-            trial == 0 && objective_c <= objective + round_off_margin * square_root(objective) * mel_norm;
-        if (armijo || full_step_at_round_off) {
+        if (projected_step_accepted(objective_c, objective, decrease, mel_norm, trial)) {
           accepted = true;
         } else {
-          alpha *= 0.5;
+          alpha = shorter_step(alpha);
         }
       }
       if (!accepted) {
-        if (after_stalled_projected_step(damping < kSolverDamping) == Verdict::kContinue) {
-          // Back to the full damping, and never again below 100x this level for this frame.
-          const double lowered = damping * 100.0;
-          damping_floor = lowered < kSolverDamping ? lowered : kSolverDamping;
+        if (after_stalled_projected_step(damping_lowered(damping)) == Verdict::kContinue) {
+          // Back to the full damping, with a higher floor (nnls_rules.h).
+          damping_floor = damping_floor_after_stall(damping);
           damping = kSolverDamping;
           ++steps;  // a step's work, and max_iter bounds these too
           continue;
@@ -433,16 +413,7 @@ class FrameNnls {
       // Take the step: the candidate at alpha (recomputed bin by bin) and its residual.
       take_candidate(s, alpha);
       // Levenberg-Marquardt on the damping (cpu/nnls/projected_newton.h).
-      const double reduction = objective - objective_c;
-      if (alpha == 1.0) {
-        if (reduction > 1.8 * decrease && reduction > 64.0 * round_off_margin * square_root(objective) * mel_norm) {
-          const double lowered = damping * 0.01;
-          damping = lowered > damping_floor ? lowered : damping_floor;
-        }
-      } else {
-        const double raised = damping * 10.0;
-        damping = raised < kSolverDamping ? raised : kSolverDamping;
-      }
+      damping = next_damping(damping, damping_floor, alpha, objective - objective_c, decrease, objective, mel_norm);
       ++steps;
       objective = objective_c;
       for (int64_t k = 0; k < n_mels; ++k) {
@@ -465,7 +436,7 @@ class FrameNnls {
   INVERSE_MEL_HOST_DEVICE double free_weight(StridedRow s, int64_t f, double lipschitz) const {
     double g = 0;
     gather(f, r_, &g);
-    return is_free(s[f - bank_.lo], g, lipschitz) ? metric(f) : 0.0;
+    return bin_is_free(s[f - bank_.lo], g, lipschitz) ? metric(f) : 0.0;
   }
 
   // K = A W_F A^T + damping * max diag + tiny, factored (cpu/nnls/banded_ldlt.h, assemble).

@@ -22,6 +22,7 @@
 #include "../shared/nnls_bank.h"
 #include "../shared/nnls_checks.h"
 #include "../shared/nnls_frame.h"
+#include "../shared/nnls_frame_backward.h"
 
 #include "launch.h"
 

@@ -18,11 +18,11 @@ constexpr double kEntropyTolerance = 1.0;
 // diag(A diag(envelope) A^T). It keeps the dual strictly concave (so Newton converges even where
 // no non-negative spectrum fits exactly) and bounds the fit's bias to ~penalty; float32 cannot
 // factor a much larger condition number, and float64 gains nothing from a smaller one (the
-// projected Newton phase polishes whatever a tighter tol asks for).
+// phase 2, projected Newton, reaches whatever a tighter tol asks for).
 constexpr double kEntropyPenalty = 1e-6;
 // The phase's step budget (part of max_iter). Real spectrograms take 2-10 steps; a frame that
 // needs more is far from any consistent mel (its penalised optimum lies at the exp's clamp) and
-// is better served by the projected Newton phase.
+// is better served by phase 2 (projected Newton).
 constexpr int64_t kEntropyMaxSteps = 12;
 
 // -- the line search of both phases ------------------------------------------------------------

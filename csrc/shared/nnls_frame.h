@@ -86,9 +86,8 @@ INVERSE_MEL_HOST_DEVICE void add_ridge_and_factor(T* band, int64_t n_mels, int64
   for (int64_t k = 0; k < n_mels; ++k) {
     largest = largest < band[k] ? band[k] : largest;
   }
-  const T tiny = std::numeric_limits<T>::min() / std::numeric_limits<T>::epsilon();
   for (int64_t k = 0; k < n_mels; ++k) {
-    band[k] += ridge * largest + tiny;
+    band[k] += diagonal_ridge(ridge, largest);
   }
   T row = 0;
   ldlt_factor_body(BandRows<T>{band, n_mels, 1}, bands, int64_t(1), &row);
@@ -261,8 +260,7 @@ class FrameNnls {
     for (int64_t k = 0; k < n_mels; ++k) {
       ridge = ridge < hessian_band_[k] ? hessian_band_[k] : ridge;
     }
-    const scalar_t tiny = std::numeric_limits<scalar_t>::min() / std::numeric_limits<scalar_t>::epsilon();
-    ridge = scalar_t(settings.penalty) * ridge + tiny;
+    ridge = diagonal_ridge(scalar_t(settings.penalty), ridge);
     scalar_t dual = -total;  // the dual objective at lam = 0
     int32_t steps = 0;
     const BandRows<scalar_t> k_rows{hessian_band_, n_mels, 1};

@@ -118,6 +118,16 @@ INVERSE_MEL_HOST_DEVICE INVERSE_MEL_FORCE_INLINE value_t entropy_measure(value_t
   return g < bound_measure ? g : bound_measure;
 }
 
+// -- the ridge of every Newton system -------------------------------------------------------------
+// Phase 1's penalty, phase 2's damping and the backward's ridge are each `relative` times the
+// system's largest diagonal entry, plus the smallest normal number over epsilon: so a system whose
+// diagonal is all zero (a silent frame, an empty free set) still factors.
+template <typename real_t>
+INVERSE_MEL_HOST_DEVICE INVERSE_MEL_FORCE_INLINE real_t diagonal_ridge(real_t relative, real_t largest_diagonal) {
+  const real_t tiny = std::numeric_limits<real_t>::min() / std::numeric_limits<real_t>::epsilon();
+  return relative * largest_diagonal + tiny;
+}
+
 // -- phase 2's metric -----------------------------------------------------------------------------
 // W = max(0, envelope) + metric_floor(max over the frame's bins of max(0, envelope)).
 template <typename real_t>

@@ -82,9 +82,8 @@ class EntropyNewton {
         ridge_[t] = std::max(ridge_[t], diag[t]);
       }
     }
-    const scalar_t tiny = std::numeric_limits<scalar_t>::min() / std::numeric_limits<scalar_t>::epsilon();
     for (int64_t t = 0; t < ld_; ++t) {
-      ridge_[t] = scalar_t(kEntropyPenalty) * ridge_[t] + tiny;
+      ridge_[t] = diagonal_ridge(scalar_t(kEntropyPenalty), ridge_[t]);
       dual_[t] = -total_[t];  // the dual objective at lam = 0
     }
   }

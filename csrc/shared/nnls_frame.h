@@ -53,13 +53,15 @@ struct FrameReport {
 constexpr double kLog2e = 1.4426950408889634;
 
 // Phase 1's settings, passed down rather than held: NNLS's (the mel's envelope, kEntropyPenalty,
-// kEntropyMaxSteps) or FrameNnls::project()'s (a prior spectrum, its penalty and step budget).
+// at most kEntropyMaxSteps of max_iter, tol) or FrameNnls::project()'s (a prior spectrum, its
+// penalty and step budget, kProjectionTolerance).
 template <typename scalar_t>
 struct EntropySettings {
   const scalar_t* prior;  // null: the envelope of the mel (nnls_bank.h); else prior[f * prior_stride]
   int64_t prior_stride;
   double penalty;  // relative to the start's largest curvature
   int64_t max_steps;
+  double tol;  // the phase stops when its dual gradient is below kEntropyTolerance * tol * ||m||
 };
 
 // Phase 2's float64 iterate, one frame's row with a stride: the CPU passes stride 1, the GPU
@@ -96,7 +98,8 @@ INVERSE_MEL_HOST_DEVICE void add_ridge_and_factor(T* band, int64_t n_mels, int64
 template <typename scalar_t, int kMaxMels, int kMaxBands>
 class FrameNnls {
  public:
-  INVERSE_MEL_HOST_DEVICE FrameNnls(const FrameBank<scalar_t>& bank, int64_t max_iter, double tol)
+  // max_iter, tol: solve()'s stopping settings; project() takes its own.
+  INVERSE_MEL_HOST_DEVICE explicit FrameNnls(const FrameBank<scalar_t>& bank, int64_t max_iter = 0, double tol = 0)
       : bank_(bank), max_iter_(max_iter), tol_(tol) {}
 
   // Solves the frame m(k) = mel[k * mel_stride] and writes its bins to out[f * out_stride];
@@ -105,7 +108,8 @@ class FrameNnls {
                                                       int64_t out_stride, StridedRow s_work) {
     const int64_t n_mels = bank_.n_mels;
     load_scaled_mel(mel, mel_stride);
-    const EntropySettings<scalar_t> nnls_settings{nullptr, 0, kEntropyPenalty, kEntropyMaxSteps};
+    const EntropySettings<scalar_t> nnls_settings{
+        nullptr, 0, kEntropyPenalty, max_iter_ < kEntropyMaxSteps ? max_iter_ : kEntropyMaxSteps, tol_};
     const int32_t steps = entropy_phase(nnls_settings);
     // Write the entropy solution out with its NNLS optimality measure, then test the frame.
     const scalar_t lipschitz = static_cast<scalar_t>(bank_.spectral_norm) * static_cast<scalar_t>(bank_.spectral_norm);
@@ -144,7 +148,7 @@ class FrameNnls {
                                           int64_t prior_stride, double penalty, int64_t steps, scalar_t* out,
                                           int64_t out_stride) {
     load_scaled_mel(mel, mel_stride);
-    const EntropySettings<scalar_t> settings{prior, prior_stride, penalty, steps};
+    const EntropySettings<scalar_t> settings{prior, prior_stride, penalty, steps, kProjectionTolerance};
     const int32_t taken = entropy_phase(settings);
     for (int64_t f = 0; f < bank_.n_freqs; ++f) {
       scalar_t s = 0;
@@ -249,8 +253,8 @@ class FrameNnls {
   // residual_ = A s - m; returns the steps taken.
   INVERSE_MEL_HOST_DEVICE int32_t entropy_phase(const EntropySettings<scalar_t>& settings) {
     const int64_t n_mels = bank_.n_mels;
-    const int64_t max_steps = max_iter_ < settings.max_steps ? max_iter_ : settings.max_steps;
-    const scalar_t tol = static_cast<scalar_t>(kEntropyTolerance * tol_);
+    const int64_t max_steps = settings.max_steps;
+    const scalar_t tol = static_cast<scalar_t>(kEntropyTolerance * settings.tol);
     for (int64_t k = 0; k < n_mels; ++k) {
       lam_[k] = 0;
     }

@@ -1,3 +1,6 @@
+# Longer than the project's 600-line guide on purpose: the three modules mirror torchaudio.transforms
+# in one file (the module users import from), and InverseMelScale, half of it, is one class whose
+# solver selection, buffers, state-dict hooks and numpydoc docstring belong together.
 """``nn.Module`` front ends: drop-in replacements for torchaudio's ``InverseMelScale``, ``MelScale``
 and ``GriffinLim`` (same signatures, defaults, buffers and outputs; they script and export)."""
 import threading

@@ -62,3 +62,46 @@ def digests_of_all_cases(arrays) -> dict:
                         out[f"{key}/lstsq/banded"] = _digest(
                             ops.lstsq_apply(mel, gram, tap_index, weight, band64.to(dtype)))
     return out
+
+
+def digests_of_per_frame_cases(arrays) -> dict:
+    """The per-frame code (shared/nnls_frame.h, pghi_integrate.h), which the CUDA kernels run, on the
+    snapshot's inputs: _nnls_per_frame (with and without the band-edge fill), its backward,
+    mel_projection and pghi_integrate. Inputs that the stored arrays do not hold (the prior, the
+    phase steps) are exact functions of the indices, as _exact_gradient is."""
+    out = {}
+    ops = torch.ops.inverse_mel
+    for name in CONFIGS:
+        tap_index = torch.from_numpy(arrays[f"{name}_tap_index"])
+        tap_weight32 = torch.from_numpy(arrays[f"{name}_tap_weight"])
+        fill_from = torch.from_numpy(arrays[f"{name}_fill_from"])
+        for power in (1, 2):
+            for kind in ("clean", "noisy"):
+                mel32 = torch.from_numpy(arrays[f"{name}_p{power}_{kind}"])
+                for dtype in (torch.float32, torch.float64):
+                    key = f"{name}/p{power}/{kind}/{str(dtype)[6:]}"
+                    mel = mel32.to(dtype)
+                    weight = tap_weight32.to(dtype)
+                    for fill_name, fill in (("fill", fill_from), ("nofill", None)):
+                        s, it, res, conv = ops._nnls_per_frame(mel, tap_index, weight, 200, 1e-4, fill)
+                        for part, value in (("solution", s), ("iterations", it), ("residual", res),
+                                            ("converged", conv)):
+                            out[f"{key}/_nnls_per_frame/{fill_name}/{part}"] = _digest(value)
+                    s, *_ = ops._nnls_per_frame(mel, tap_index, weight, 200, 1e-4, None)
+                    grad = _exact_gradient(s.shape, dtype)
+                    out[f"{key}/_nnls_backward_per_frame"] = _digest(
+                        ops._nnls_backward_per_frame(grad, s, tap_index, weight, mel.shape[-2]))
+                    # A flat-ish prior at the mel's level: exact values times the frame's largest mel.
+                    prior = (_exact_gradient(s.shape, dtype).abs() + 0.125) * mel.amax(dim=-2, keepdim=True)
+                    for steps in (3, 30):
+                        out[f"{key}/mel_projection/{steps}"] = _digest(
+                            ops.mel_projection(mel, prior, tap_index, weight, 1e-6, steps))
+                    # PGHI on the mel as a magnitude, with exact phase steps.
+                    time_step = _exact_gradient(mel.shape, dtype)
+                    freq_step = _exact_gradient(mel.shape[::-1], dtype).T.contiguous() * 0.5
+                    init = torch.zeros_like(mel)
+                    order = torch.argsort(mel.flatten(-2), dim=-1, descending=True, stable=True)
+                    for relative_tol in (0.0, 1e-3):
+                        out[f"{key}/pghi_integrate/{relative_tol}"] = _digest(
+                            ops.pghi_integrate(mel, time_step, freq_step, order, init, relative_tol))
+    return out

@@ -1,6 +1,9 @@
 """The compiled kernels give the very bits they gave when tests/data/kernel_snapshot.npz was
 written (tools/make_kernel_snapshot.py), at every vector width this CPU has. Restructuring the
-kernels must keep this test green; a change of results must rewrite the snapshot on purpose."""
+kernels must keep this test green; a change of results must rewrite the snapshot on purpose.
+
+The per-frame code that the CUDA kernels run (_nnls_per_frame and its backward, mel_projection,
+pghi_integrate) has its digests in tests/data/per_frame_snapshot.json, on the same inputs."""
 import json
 import os
 import subprocess
@@ -13,6 +16,7 @@ import torch
 from snapshot_cases import _digest, digests_of_all_cases
 
 DATA = os.path.join(os.path.dirname(__file__), "data", "kernel_snapshot.npz")
+PER_FRAME = os.path.join(os.path.dirname(__file__), "data", "per_frame_snapshot.json")
 
 
 def _stored():
@@ -51,5 +55,39 @@ def test_kernels_give_the_snapshot_bits(isa):
     run = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, env=env, check=True)
     got = json.loads(run.stdout.strip().splitlines()[-1])
     _, expected = _stored()
+    changed = sorted(k for k in expected if got.get(k) != expected[k])
+    assert not changed, f"{len(changed)} of {len(expected)} outputs changed, e.g. {changed[:6]}"
+
+
+def _per_frame_stored():
+    with open(PER_FRAME) as f:
+        return json.load(f)
+
+
+def test_per_frame_snapshot_covers_every_op_and_case():
+    digests = _per_frame_stored()
+    ops = {key.split("/")[4] for key in digests}
+    assert ops == {"_nnls_per_frame", "_nnls_backward_per_frame", "mel_projection", "pghi_integrate"}
+    # 3 banks x 2 powers x 2 kinds x 2 dtypes; per case 2 x 4 forward parts, 1 backward, 2 + 2.
+    assert len(digests) == 3 * 2 * 2 * 2 * (8 + 1 + 2 + 2)
+
+
+@pytest.mark.slow  # ~10 s a width: a subprocess runs every case
+@pytest.mark.parametrize("isa", ["widest", "baseline"])
+def test_per_frame_code_gives_the_snapshot_bits(isa):
+    # The per-frame code is not dispatched by vector width, but the batch kernels it may share
+    # helpers with are: both widths, in fresh processes.
+    env = dict(os.environ)
+    if isa != "widest":
+        env["INVERSE_MEL_VECTOR_ISA"] = isa
+    code = (
+        "import json, sys, numpy as np; sys.path.insert(0, %r);"
+        "from snapshot_cases import digests_of_per_frame_cases;"
+        "a = dict(np.load(%r)); a.pop('digests');"
+        "print(json.dumps(digests_of_per_frame_cases(a)))"
+    ) % (os.path.dirname(__file__), DATA)
+    run = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, env=env, check=True)
+    got = json.loads(run.stdout.strip().splitlines()[-1])
+    expected = _per_frame_stored()
     changed = sorted(k for k in expected if got.get(k) != expected[k])
     assert not changed, f"{len(changed)} of {len(expected)} outputs changed, e.g. {changed[:6]}"

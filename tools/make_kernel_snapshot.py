@@ -1,5 +1,6 @@
 """Write tests/data/kernel_snapshot.npz: fixed inputs of the compiled ops and the SHA-256 of every
-output the kernels give for them today (see tests/test_kernel_snapshot.py).
+output the kernels give for them today (see tests/test_kernel_snapshot.py); and
+tests/data/per_frame_snapshot.json, the digests of the per-frame code on the same inputs.
 
 Run it only when a change of the kernels' results is intended, and say so in the commit:
     python tools/make_kernel_snapshot.py
@@ -19,9 +20,10 @@ ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 sys.path.insert(0, os.path.join(ROOT, "tests"))
 
 import inverse_mel  # noqa: E402
-from snapshot_cases import CONFIGS, FRAMES, digests_of_all_cases  # noqa: E402
+from snapshot_cases import CONFIGS, FRAMES, digests_of_all_cases, digests_of_per_frame_cases  # noqa: E402
 
 OUT = os.path.join(ROOT, "tests", "data", "kernel_snapshot.npz")
+OUT_PER_FRAME = os.path.join(ROOT, "tests", "data", "per_frame_snapshot.json")
 
 
 def speech_like(sample_rate: int, seconds: float) -> torch.Tensor:
@@ -65,6 +67,13 @@ def main():
     arrays["digests"] = np.array(json.dumps(digests, sort_keys=True))
     np.savez_compressed(OUT, **arrays)
     print(f"wrote {OUT}: {len(digests)} digests")
+    stored = dict(np.load(OUT))
+    stored.pop("digests")
+    per_frame = digests_of_per_frame_cases(stored)
+    with open(OUT_PER_FRAME, "w") as f:
+        json.dump(per_frame, f, indent=0, sort_keys=True)
+        f.write("\n")
+    print(f"wrote {OUT_PER_FRAME}: {len(per_frame)} digests")
 
 
 if __name__ == "__main__":

@@ -53,8 +53,7 @@ Tensor mel_projection_cpu(const Tensor& melspec, const Tensor& prior, const Tens
       constexpr int kMels = decltype(capacity)::value;
       const int64_t tasks = (frames + kFramesPerTask - 1) / kFramesPerTask;
       torch::stable::parallel_for(0, tasks, 1, [&](int64_t task_begin, int64_t task_end) {
-        auto solver = std::make_unique<nnls::FrameNnls<scalar_t, kMels, nnls::kFrameMaxBands>>(
-            bank, steps, nnls::kProjectionTolerance);
+        auto solver = std::make_unique<nnls::FrameNnls<scalar_t, kMels, nnls::kFrameMaxBands>>(bank);
         // Frame-major copies: a frame's mel, prior and output are then contiguous (in (..., bins,
         // time) they are `time` apart, a cache line per bin; measured 3x slower).
         std::vector<scalar_t> mel(n_mels), prior_frame(n_freqs), projected(n_freqs);

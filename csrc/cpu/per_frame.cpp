@@ -7,6 +7,7 @@
 #include "../shared/nnls_bank.h"
 #include "../shared/nnls_checks.h"
 #include "../shared/nnls_frame.h"
+#include "../shared/nnls_frame_backward.h"
 #include "nnls/data_checks.h"
 #include "output.h"
 #include "prepared_bank.h"

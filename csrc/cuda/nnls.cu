@@ -22,6 +22,7 @@
 #include "../shared/nnls_bank.h"
 #include "../shared/nnls_checks.h"
 #include "../shared/nnls_frame.h"
+#include "../shared/nnls_frame_backward.h"
 
 #include "launch.h"
 
@@ -163,7 +164,7 @@ __global__ void __launch_bounds__(kThreads) mel_projection_kernel(
       }
       continue;
     }
-    nnls::FrameNnls<scalar_t, kMels, nnls::kFrameMaxBands> solver(bank, steps, nnls::kProjectionTolerance);
+    nnls::FrameNnls<scalar_t, kMels, nnls::kFrameMaxBands> solver(bank);
     solver.project(mel + b * mel_stride_b + t * mel_stride_t, mel_stride_k, prior_frame, prior_stride_f, penalty, steps,
                    out_frame, time);
   }

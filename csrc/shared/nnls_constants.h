@@ -18,17 +18,27 @@ constexpr double kEntropyTolerance = 1.0;
 // diag(A diag(envelope) A^T). It keeps the dual strictly concave (so Newton converges even where
 // no non-negative spectrum fits exactly) and bounds the fit's bias to ~penalty; float32 cannot
 // factor a much larger condition number, and float64 gains nothing from a smaller one (the
-// projected Newton phase polishes whatever a tighter tol asks for).
+// phase 2, projected Newton, reaches whatever a tighter tol asks for).
 constexpr double kEntropyPenalty = 1e-6;
 // The phase's step budget (part of max_iter). Real spectrograms take 2-10 steps; a frame that
 // needs more is far from any consistent mel (its penalised optimum lies at the exp's clamp) and
-// is better served by the projected Newton phase.
+// is better served by phase 2 (projected Newton).
 constexpr int64_t kEntropyMaxSteps = 12;
 
 // -- the line search of both phases ------------------------------------------------------------
-// A step is accepted when it achieves kArmijo of its first-order change; each failed trial halves it.
+// A step is accepted when it achieves kArmijo of its first-order change (the textbook value: any
+// small positive fraction keeps the Newton step's quadratic convergence); each failed trial
+// multiplies the step length by kBacktrackFactor (halving: exact in binary, so alpha stays a power
+// of two), at most kMaxBacktracks times (2^-30 ~ 1e-9: a step that short has stalled).
 constexpr double kArmijo = 1e-4;
+constexpr double kBacktrackFactor = 0.5;
 constexpr int kMaxBacktracks = 30;
+// Near an optimum a step's first-order change drops below the round-off of the objective itself,
+// and Armijo would reject a good full step at random: a full step that loses no more than
+// kRoundOffUlps machine epsilons (of the objective's scale; see nnls_rules.h) is taken too.
+// 16 eps covers the ~4 eps ||r|| ||m|| that r = A s - m carries into ||r||^2 (found by gradcheck: a
+// perturbed overdetermined frame stalled 5e-11 from the optimum) with a factor 4 to spare.
+constexpr double kRoundOffUlps = 16.0;
 
 // -- phase 2 (projected Newton) ----------------------------------------------------------------
 // Levenberg-Marquardt damping of A_F W A_F^T in the solver, relative to its largest
@@ -46,10 +56,28 @@ constexpr double kSolverDamping = 1e-4;
 // frame at 1.46 tol for 190 steps. float64 (phase 2 always is) factors the damped Gram safely.
 constexpr double kSolverDampingFloor = 1e-12;
 constexpr int kSolverRefinements = 1;  // measured: 0 costs more steps, 2 more time
+// Levenberg-Marquardt on the damping (nnls_rules.h, next_damping), chosen with it in 2b307d8 (the
+// per-frame damping that converged a 156-mel bank on 79 bins in 11 steps, the 198-mel frame in 31,
+// the snapshot's model-like frames in at most 74 instead of 200, with real spectrograms
+// bit-identical): a full step whose decrease of f = obj / 2 exceeds kDampingHeldBackRatio / 2 of
+// its first-order decrease (1/2 for a pure Newton step, 1 for a short gradient-like one: 1.8 / 2 =
+// 0.9 is "close to 1") is held back by the damping, which drops by kDampingLowerFactor (100x);
+// a step that had to backtrack raises it by kDampingRaiseFactor (10x), up to kSolverDamping.
+// Decreases within kDampingRoundOffMargins round-off margins say nothing (with 64: a tol=1e-12
+// dense problem otherwise cycled, 2b307d8). After a stall with lowered damping the frame goes back
+// to kSolverDamping and its floor rises to kStalledFloorFactor (100x) times the damping that stalled.
+constexpr double kDampingHeldBackRatio = 1.8;
+constexpr double kDampingRoundOffMargins = 64.0;
+constexpr double kDampingLowerFactor = 0.01;
+constexpr double kDampingRaiseFactor = 10.0;
+constexpr double kStalledFloorFactor = 100.0;
 // The step metric is W = envelope + floor (see ProjectedNewton). Measured on the real recordings
 // of benchmarks/bench_nnls.py: W = (envelope + floor)^1.25 lowers the log-spectral distance a
 // little further on power spectra but doubles the steps; ^1.5 stalls often; W = 1 (Euclidean)
-// leaves many spurious zeros.
+// leaves many spurious zeros. The floor is kMetricFloor times the frame's largest envelope value,
+// so that bins the envelope leaves at 0 can still move (nnls_rules.h, metric_floor); at 1e-6 such
+// a bin's direction is damped by a million against the loudest bin's.
+constexpr double kMetricFloor = 1e-6;
 
 // -- backward ------------------------------------------------------------------------------------
 // The backward solves (A_F A_F^T) x = A_F grad, whose right-hand side lies in the range

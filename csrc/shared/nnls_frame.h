@@ -5,13 +5,12 @@
 // The same algorithm as cpu/nnls/README.md describes: phase 1 (the maximum-entropy solution by
 // Newton's method on the dual) and phase 2 (projected Newton on the free set, in float64), with the
 // same constants (nnls_constants.h), stopping rule (nnls_stopping.h), scaling (nnls_scaling.h), 2^x
-// (exp2_approx.h) and banded solves (banded_ldlt_math.h). It is written for one frame instead of a
-// tile of SIMD lanes, and it keeps only mel-sized state: phase 2 recomputes the per-bin quantities
-// (gradient, free set, step) from mel-sized vectors whenever it needs them, so its only per-bin
-// array is the iterate itself (`s_work`, float64).
-//
-// Longer than the project's ~600-line guide on purpose: it is one job, one class (FrameNnls) whose
-// phases share the frame's state and its projection (mel-consistent Griffin-Lim's magnitude step).
+// (exp2_approx.h), banded solves (banded_ldlt_math.h) and decisions (nnls_rules.h: step acceptance,
+// damping, free set, metric; tests/test_per_frame.py holds the two solvers bit-identical). It is
+// written for one frame instead of a tile of SIMD lanes, and it keeps only mel-sized state: phase 2
+// recomputes the per-bin quantities (gradient, free set, step) from mel-sized vectors whenever it
+// needs them, so its only per-bin array is the iterate itself (`s_work`, float64).
+// The backward is in nnls_frame_backward.h.
 #pragma once
 
 #include "banded_ldlt_math.h"
@@ -20,6 +19,7 @@
 #include "nnls_capacity.h"
 #include "host_device.h"
 #include "nnls_constants.h"
+#include "nnls_rules.h"
 #include "nnls_scaling.h"
 #include "nnls_stopping.h"
 
@@ -52,6 +52,18 @@ struct FrameReport {
 
 constexpr double kLog2e = 1.4426950408889634;
 
+// Phase 1's settings, passed down rather than held: NNLS's (the mel's envelope, kEntropyPenalty,
+// at most kEntropyMaxSteps of max_iter, tol) or FrameNnls::project()'s (a prior spectrum, its
+// penalty and step budget, kProjectionTolerance).
+template <typename scalar_t>
+struct EntropySettings {
+  const scalar_t* prior;  // null: the envelope of the mel (nnls_bank.h); else prior[f * prior_stride]
+  int64_t prior_stride;
+  double penalty;  // relative to the start's largest curvature
+  int64_t max_steps;
+  double tol;  // the phase stops when its dual gradient is below kEntropyTolerance * tol * ||m||
+};
+
 // Phase 2's float64 iterate, one frame's row with a stride: the CPU passes stride 1, the GPU
 // interleaves its threads' rows (stride = threads in the grid) so that a warp's reads of one bin
 // are coalesced.
@@ -76,9 +88,8 @@ INVERSE_MEL_HOST_DEVICE void add_ridge_and_factor(T* band, int64_t n_mels, int64
   for (int64_t k = 0; k < n_mels; ++k) {
     largest = largest < band[k] ? band[k] : largest;
   }
-  const T tiny = std::numeric_limits<T>::min() / std::numeric_limits<T>::epsilon();
   for (int64_t k = 0; k < n_mels; ++k) {
-    band[k] += ridge * largest + tiny;
+    band[k] += diagonal_ridge(ridge, largest);
   }
   T row = 0;
   ldlt_factor_body(BandRows<T>{band, n_mels, 1}, bands, int64_t(1), &row);
@@ -87,7 +98,8 @@ INVERSE_MEL_HOST_DEVICE void add_ridge_and_factor(T* band, int64_t n_mels, int64
 template <typename scalar_t, int kMaxMels, int kMaxBands>
 class FrameNnls {
  public:
-  INVERSE_MEL_HOST_DEVICE FrameNnls(const FrameBank<scalar_t>& bank, int64_t max_iter, double tol)
+  // max_iter, tol: solve()'s stopping settings; project() takes its own.
+  INVERSE_MEL_HOST_DEVICE explicit FrameNnls(const FrameBank<scalar_t>& bank, int64_t max_iter = 0, double tol = 0)
       : bank_(bank), max_iter_(max_iter), tol_(tol) {}
 
   // Solves the frame m(k) = mel[k * mel_stride] and writes its bins to out[f * out_stride];
@@ -96,19 +108,19 @@ class FrameNnls {
                                                       int64_t out_stride, StridedRow s_work) {
     const int64_t n_mels = bank_.n_mels;
     load_scaled_mel(mel, mel_stride);
-    const int32_t steps = entropy_phase();
+    const EntropySettings<scalar_t> nnls_settings{
+        nullptr, 0, kEntropyPenalty, max_iter_ < kEntropyMaxSteps ? max_iter_ : kEntropyMaxSteps, tol_};
+    const int32_t steps = entropy_phase(nnls_settings);
     // Write the entropy solution out with its NNLS optimality measure, then test the frame.
     const scalar_t lipschitz = static_cast<scalar_t>(bank_.spectral_norm) * static_cast<scalar_t>(bank_.spectral_norm);
     scalar_t mapping_squared = 0, objective = 0;
     for (int64_t f = bank_.lo; f < bank_.hi; ++f) {
       scalar_t s = 0, g = 0;
-      const bool weighed = bin_value(f, lam_, false, &s);
+      const bool weighed = bin_value(nnls_settings, f, lam_, false, &s);
       gather(f, residual_, &g);
       out[f * out_stride] = weighed ? s * unscale_ : scalar_t(0);
       if (weighed) {
-        // The bin's measure (cpu/nnls/lane_ops.h, free_set_pass): min(g, L s) for s >= 0.
-        const scalar_t bound_measure = lipschitz * s;
-        const scalar_t p = g < bound_measure ? g : bound_measure;
+        const scalar_t p = entropy_measure(s, g, lipschitz);  // nnls_rules.h
         mapping_squared += p * p;
       }
     }
@@ -136,40 +148,34 @@ class FrameNnls {
                                           int64_t prior_stride, double penalty, int64_t steps, scalar_t* out,
                                           int64_t out_stride) {
     load_scaled_mel(mel, mel_stride);
-    prior_ = prior;
-    prior_stride_ = prior_stride;
-    penalty_ = penalty;
-    entropy_max_steps_ = steps;
-    const int32_t taken = entropy_phase();
+    const EntropySettings<scalar_t> settings{prior, prior_stride, penalty, steps, kProjectionTolerance};
+    const int32_t taken = entropy_phase(settings);
     for (int64_t f = 0; f < bank_.n_freqs; ++f) {
       scalar_t s = 0;
-      const bool inside = f >= bank_.lo && f < bank_.hi && bin_value(f, lam_, false, &s);
+      const bool inside = f >= bank_.lo && f < bank_.hi && bin_value(settings, f, lam_, false, &s);
       out[f * out_stride] = inside ? s * unscale_ : prior[f * prior_stride];
     }
-    prior_ = nullptr;
-    penalty_ = kEntropyPenalty;
-    entropy_max_steps_ = kEntropyMaxSteps;
     return taken;
   }
 
  private:
-  // m_ = the frame scaled by a power of two (nnls_scaling.h), mel_norm_ its norm.
+  // mel_ = the frame scaled by a power of two (nnls_scaling.h), mel_norm_ its norm.
   INVERSE_MEL_HOST_DEVICE void load_scaled_mel(const scalar_t* mel, int64_t mel_stride) {
     const int64_t n_mels = bank_.n_mels;
     scalar_t max_abs = 0;
     for (int64_t k = 0; k < n_mels; ++k) {
-      m_[k] = mel[k * mel_stride];
-      const scalar_t a = m_[k] < scalar_t(0) ? -m_[k] : m_[k];
+      mel_[k] = mel[k * mel_stride];
+      const scalar_t a = mel_[k] < scalar_t(0) ? -mel_[k] : mel_[k];
       max_abs = max_abs < a ? a : max_abs;
     }
     scale_ = frame_scale(max_abs);
     unscale_ = scalar_t(1) / scale_;  // a power of two: exact
     scalar_t norm_squared = 0;
     for (int64_t k = 0; k < n_mels; ++k) {
-      m_[k] *= scale_;
+      mel_[k] *= scale_;
     }
     for (int64_t k = 0; k < n_mels; ++k) {
-      norm_squared += m_[k] * m_[k];
+      norm_squared += mel_[k] * mel_[k];
     }
     mel_norm_ = square_root(norm_squared);
   }
@@ -203,14 +209,15 @@ class FrameNnls {
   // The entropy solution at bin f: max(0, envelope) * 2^(A^T lam log2 e); the envelope alone at
   // lam = 0. False for a bin without taps.
   // With a prior (project()), the prior, scaled as the mel, is the envelope.
-  INVERSE_MEL_HOST_DEVICE bool bin_value(int64_t f, const scalar_t* lam, bool lam_is_zero, scalar_t* s) const {
+  INVERSE_MEL_HOST_DEVICE bool bin_value(const EntropySettings<scalar_t>& settings, int64_t f, const scalar_t* lam,
+                                         bool lam_is_zero, scalar_t* s) const {
     scalar_t envelope = 0, u = 0;
     const bool any =
         gather_with(f, lam, &u, [this](int64_t i) { return static_cast<scalar_t>(static_cast<double>(bank_.weight[i]) * kLog2e); });
-    if (prior_ != nullptr) {
-      envelope = prior_[f * prior_stride_] * scale_;
+    if (settings.prior != nullptr) {
+      envelope = settings.prior[f * settings.prior_stride] * scale_;
     } else {
-      gather_with(f, m_, &envelope, [this](int64_t i) { return static_cast<scalar_t>(bank_.envelope64[i]); });
+      gather_with(f, mel_, &envelope, [this](int64_t i) { return static_cast<scalar_t>(bank_.envelope64[i]); });
     }
     envelope = relu_nan(envelope);
     *s = lam_is_zero ? envelope : envelope * exp2_approx<scalar_t>(u);
@@ -220,8 +227,8 @@ class FrameNnls {
   // -- phase 1 ------------------------------------------------------------------------------------
   // One evaluation of the entropy dual at lam: fit = A s, K = A diag(s) A^T (band storage),
   // total = sum s.
-  INVERSE_MEL_HOST_DEVICE void evaluate(const scalar_t* lam, bool lam_is_zero, scalar_t* fit, scalar_t* k_band,
-                                        scalar_t* total) const {
+  INVERSE_MEL_HOST_DEVICE void evaluate(const EntropySettings<scalar_t>& settings, const scalar_t* lam,
+                                        bool lam_is_zero, scalar_t* fit, scalar_t* k_band, scalar_t* total) const {
     const int64_t n_mels = bank_.n_mels;
     for (int64_t k = 0; k < n_mels; ++k) {
       fit[k] = 0;
@@ -232,7 +239,7 @@ class FrameNnls {
     scalar_t sum = 0;
     for (int64_t f = bank_.lo; f < bank_.hi; ++f) {
       scalar_t v = 0;
-      if (!bin_value(f, lam, lam_is_zero, &v)) {
+      if (!bin_value(settings, f, lam, lam_is_zero, &v)) {
         continue;
       }
       sum += v;
@@ -244,30 +251,28 @@ class FrameNnls {
 
   // Newton's method on the penalised dual (cpu/nnls/entropy_newton.h). Leaves lam_ and
   // residual_ = A s - m; returns the steps taken.
-  INVERSE_MEL_HOST_DEVICE int32_t entropy_phase() {
+  INVERSE_MEL_HOST_DEVICE int32_t entropy_phase(const EntropySettings<scalar_t>& settings) {
     const int64_t n_mels = bank_.n_mels;
-    const int64_t max_steps = max_iter_ < entropy_max_steps_ ? max_iter_ : entropy_max_steps_;
-    const scalar_t tol = static_cast<scalar_t>(kEntropyTolerance * tol_);
-    const scalar_t round_off_margin = scalar_t(16) * std::numeric_limits<scalar_t>::epsilon();
+    const int64_t max_steps = settings.max_steps;
+    const scalar_t tol = static_cast<scalar_t>(kEntropyTolerance * settings.tol);
     for (int64_t k = 0; k < n_mels; ++k) {
       lam_[k] = 0;
     }
     scalar_t total = 0;
-    evaluate(lam_, true, fit_, k_, &total);
+    evaluate(settings, lam_, true, fit_, hessian_band_, &total);
     scalar_t ridge = 0;
     for (int64_t k = 0; k < n_mels; ++k) {
-      ridge = ridge < k_[k] ? k_[k] : ridge;
+      ridge = ridge < hessian_band_[k] ? hessian_band_[k] : ridge;
     }
-    const scalar_t tiny = std::numeric_limits<scalar_t>::min() / std::numeric_limits<scalar_t>::epsilon();
-    ridge = scalar_t(penalty_) * ridge + tiny;
+    ridge = diagonal_ridge(scalar_t(settings.penalty), ridge);
     scalar_t dual = -total;  // the dual objective at lam = 0
     int32_t steps = 0;
-    const BandRows<scalar_t> k_rows{k_, n_mels, 1};
+    const BandRows<scalar_t> k_rows{hessian_band_, n_mels, 1};
     while (true) {
       // Dual gradient m - A s - eps lam, and the Newton step's right-hand side.
       scalar_t gradient_squared = 0;
       for (int64_t k = 0; k < n_mels; ++k) {
-        const scalar_t g = m_[k] - fit_[k] - ridge * lam_[k];
+        const scalar_t g = mel_[k] - fit_[k] - ridge * lam_[k];
         grad_[k] = g;
         step_[k] = g;
         gradient_squared += g * g;
@@ -288,54 +293,43 @@ class FrameNnls {
         dual_c = 0;
         for (int64_t k = 0; k < n_mels; ++k) {
           const scalar_t l = lam_[k] + alpha * step_[k];
-          lam_c_[k] = l;
-          dual_c += l * (m_[k] - scalar_t(0.5) * ridge * l);
+          lam_candidate_[k] = l;
+          dual_c += l * (mel_[k] - scalar_t(0.5) * ridge * l);
         }
-        evaluate(lam_c_, false, fit_c_, k_c_, &total_c);
+        evaluate(settings, lam_candidate_, false, fit_candidate_, hessian_band_candidate_, &total_c);
         dual_c -= total_c;
-        // Near the optimum the predicted increase drops below the round-off of the dual itself;
-        // a full step that loses no more than round-off is taken too.
-        const bool armijo = dual_c >= dual + scalar_t(kArmijo) * alpha * slope;
-        const bool full_step_at_round_off =
-            trial == 0 && dual_c >= dual - round_off_margin * ((dual < scalar_t(0) ? -dual : dual) + total);
-        if (armijo || full_step_at_round_off) {
+        if (entropy_step_accepted(dual_c, dual, alpha, slope, total, trial)) {
           accepted = true;
         } else {
-          alpha *= scalar_t(0.5);
+          alpha = shorter_step(alpha);
         }
       }
       if (!accepted) {
         break;  // the step stalled: the frame leaves phase 1
       }
       for (int64_t k = 0; k < n_mels; ++k) {
-        lam_[k] = lam_c_[k];
-        fit_[k] = fit_c_[k];
+        lam_[k] = lam_candidate_[k];
+        fit_[k] = fit_candidate_[k];
       }
       for (int64_t i = 0; i < bank_.bands * n_mels; ++i) {
-        k_[i] = k_c_[i];
+        hessian_band_[i] = hessian_band_candidate_[i];
       }
       ++steps;
       dual = dual_c;
       total = total_c;
     }
     for (int64_t k = 0; k < n_mels; ++k) {
-      residual_[k] = fit_[k] - m_[k];
+      residual_[k] = fit_[k] - mel_[k];
     }
     return steps;
   }
 
   // -- phase 2 ------------------------------------------------------------------------------------
-  // The metric W = envelope + 1e-6 max(envelope) at bin f (float64; cpu/nnls/projected_newton.h).
+  // The metric W = envelope + metric_floor(max(envelope)) at bin f (float64; nnls_rules.h).
   INVERSE_MEL_HOST_DEVICE double metric(int64_t f) const {
     double envelope = 0;
-    gather_with(f, m64_, &envelope, [this](int64_t i) { return bank_.envelope64[i]; });
-    return relu_nan(envelope) + 1e-6 * envelope_max_;
-  }
-
-  // At bin f with iterate s, residual gradient g = (A^T r)_f: whether it is free (see
-  // cpu/nnls/lane_ops.h, is_free_bin) and its gradient-mapping measure.
-  INVERSE_MEL_HOST_DEVICE bool is_free(double s, double g, double lipschitz) const {
-    return (g <= 0.0) | (lipschitz * s > g);
+    gather_with(f, mel64_, &envelope, [this](int64_t i) { return bank_.envelope64[i]; });
+    return relu_nan(envelope) + metric_floor(envelope_max_);
   }
 
   // Projected Newton steps in float64 from the written entropy solution (cpu/nnls/projected_newton.h).
@@ -344,40 +338,39 @@ class FrameNnls {
     const int64_t n_mels = bank_.n_mels;
     const int64_t lo = bank_.lo, hi = bank_.hi;
     const double lipschitz = bank_.spectral_norm * bank_.spectral_norm;
-    const double round_off_margin = 16.0 * std::numeric_limits<double>::epsilon();
     const double tol = tol_;
     for (int64_t f = lo; f < hi; ++f) {
       s[f - lo] = static_cast<double>(out[f * out_stride] * scale_);
     }
     double objective = 0, mel_norm = 0;
     for (int64_t k = 0; k < n_mels; ++k) {
-      m64_[k] = static_cast<double>(m_[k]);
+      mel64_[k] = static_cast<double>(mel_[k]);
     }
-    mel_residual(s, r_);
+    mel_residual(s, residual64_);
     for (int64_t k = 0; k < n_mels; ++k) {
-      objective += r_[k] * r_[k];
+      objective += residual64_[k] * residual64_[k];
     }
     for (int64_t k = 0; k < n_mels; ++k) {
-      mel_norm += m64_[k] * m64_[k];
+      mel_norm += mel64_[k] * mel64_[k];
     }
     mel_norm = square_root(mel_norm);
     envelope_max_ = 0;
     for (int64_t f = lo; f < hi; ++f) {
       double envelope = 0;
-      gather_with(f, m64_, &envelope, [this](int64_t i) { return bank_.envelope64[i]; });
+      gather_with(f, mel64_, &envelope, [this](int64_t i) { return bank_.envelope64[i]; });
       envelope = relu_nan(envelope);
       envelope_max_ = envelope_max_ < envelope ? envelope : envelope_max_;
     }
     double damping = kSolverDamping, damping_floor = kSolverDampingFloor;
-    const BandRows<double> k_rows{k64_, n_mels, 1};
+    const BandRows<double> k_rows{newton_band_, n_mels, 1};
     while (true) {
       // Gradient, free set and optimality measure; then the stopping test.
       double mapping_squared = 0;
       for (int64_t f = lo; f < hi; ++f) {
         double g = 0;
-        gather(f, r_, &g);
-        const double free = is_free(s[f - lo], g, lipschitz) ? 1.0 : 0.0;
-        const double p = free * g + (1.0 - free) * lipschitz * s[f - lo];
+        gather(f, residual64_, &g);
+        const double free = bin_is_free(s[f - lo], g, lipschitz) ? 1.0 : 0.0;
+        const double p = free_set_measure(free, s[f - lo], g, lipschitz);
         mapping_squared += p * p;
       }
       const Verdict verdict = nnls_verdict(objective, mapping_squared, mel_norm, tol, bank_.spectral_norm, steps, max_iter_);
@@ -388,42 +381,37 @@ class FrameNnls {
       // directions cut by iterative refinement.
       assemble(s, damping);
       for (int64_t k = 0; k < n_mels; ++k) {
-        lam64_[k] = r_[k];
+        newton_solution_[k] = residual64_[k];
       }
-      ldlt_solve_body(k_rows, bank_.bands, int64_t(1), lam64_);
+      ldlt_solve_body(k_rows, bank_.bands, int64_t(1), newton_solution_);
       for (int refinement = 0; refinement < kSolverRefinements; ++refinement) {
-        // rc = r - A W_F A^T lam, solved and added to lam.
-        newton_direction_residual(s, rc_);
-        ldlt_solve_body(k_rows, bank_.bands, int64_t(1), rc_);
+        // r - A W_F A^T lam (into candidate_residual64_, free until the line search), solved and
+        // added to lam.
+        newton_direction_residual(s, candidate_residual64_);
+        ldlt_solve_body(k_rows, bank_.bands, int64_t(1), candidate_residual64_);
         for (int64_t k = 0; k < n_mels; ++k) {
-          lam64_[k] += rc_[k];
+          newton_solution_[k] += candidate_residual64_[k];
         }
       }
       // Armijo backtracking on the projected arc.
       double alpha = 1.0, objective_c = 0, decrease = 0;
       bool accepted = false;
       for (int trial = 0; trial < kMaxBacktracks && !accepted; ++trial) {
-        candidate(s, alpha, rc_, &decrease);
+        candidate(s, alpha, candidate_residual64_, &decrease);
         objective_c = 0;
         for (int64_t k = 0; k < n_mels; ++k) {
-          objective_c += rc_[k] * rc_[k];
+          objective_c += candidate_residual64_[k] * candidate_residual64_[k];
         }
-        // A full step that raises the objective by no more than round-off is taken too
-        // (cpu/nnls/projected_newton.h explains the margin).
-        const bool armijo = objective_c <= objective - 2 * kArmijo * decrease;
-        const bool full_step_at_round_off =
-            trial == 0 && objective_c <= objective + round_off_margin * square_root(objective) * mel_norm;
-        if (armijo || full_step_at_round_off) {
+        if (projected_step_accepted(objective_c, objective, decrease, mel_norm, trial)) {
           accepted = true;
         } else {
-          alpha *= 0.5;
+          alpha = shorter_step(alpha);
         }
       }
       if (!accepted) {
-        if (after_stalled_projected_step(damping < kSolverDamping) == Verdict::kContinue) {
-          // Back to the full damping, and never again below 100x this level for this frame.
-          const double lowered = damping * 100.0;
-          damping_floor = lowered < kSolverDamping ? lowered : kSolverDamping;
+        if (after_stalled_projected_step(damping_lowered(damping)) == Verdict::kContinue) {
+          // Back to the full damping, with a higher floor (nnls_rules.h).
+          damping_floor = damping_floor_after_stall(damping);
           damping = kSolverDamping;
           ++steps;  // a step's work, and max_iter bounds these too
           continue;
@@ -433,20 +421,11 @@ class FrameNnls {
       // Take the step: the candidate at alpha (recomputed bin by bin) and its residual.
       take_candidate(s, alpha);
       // Levenberg-Marquardt on the damping (cpu/nnls/projected_newton.h).
-      const double reduction = objective - objective_c;
-      if (alpha == 1.0) {
-        if (reduction > 1.8 * decrease && reduction > 64.0 * round_off_margin * square_root(objective) * mel_norm) {
-          const double lowered = damping * 0.01;
-          damping = lowered > damping_floor ? lowered : damping_floor;
-        }
-      } else {
-        const double raised = damping * 10.0;
-        damping = raised < kSolverDamping ? raised : kSolverDamping;
-      }
+      damping = next_damping(damping, damping_floor, alpha, objective - objective_c, decrease, objective, mel_norm);
       ++steps;
       objective = objective_c;
       for (int64_t k = 0; k < n_mels; ++k) {
-        r_[k] = rc_[k];
+        residual64_[k] = candidate_residual64_[k];
       }
     }
   }
@@ -454,7 +433,7 @@ class FrameNnls {
   // residual = A x - m over the touched bins (x: their rows), in float64.
   INVERSE_MEL_HOST_DEVICE void mel_residual(StridedRow x, double* residual) const {
     for (int64_t k = 0; k < bank_.n_mels; ++k) {
-      residual[k] = -m64_[k];
+      residual[k] = -mel64_[k];
     }
     for (int64_t f = bank_.lo; f < bank_.hi; ++f) {
       add_bin_to_mel(bank_.index, bank_.weight, bank_.taps, bank_.n_mels, f, x[f - bank_.lo], residual);
@@ -464,8 +443,8 @@ class FrameNnls {
   // The free-set weight W_F at bin f for the current r (0 on the bound set).
   INVERSE_MEL_HOST_DEVICE double free_weight(StridedRow s, int64_t f, double lipschitz) const {
     double g = 0;
-    gather(f, r_, &g);
-    return is_free(s[f - bank_.lo], g, lipschitz) ? metric(f) : 0.0;
+    gather(f, residual64_, &g);
+    return bin_is_free(s[f - bank_.lo], g, lipschitz) ? metric(f) : 0.0;
   }
 
   // K = A W_F A^T + damping * max diag + tiny, factored (cpu/nnls/banded_ldlt.h, assemble).
@@ -473,19 +452,20 @@ class FrameNnls {
     const int64_t n_mels = bank_.n_mels;
     const double lipschitz = bank_.spectral_norm * bank_.spectral_norm;
     for (int64_t i = 0; i < bank_.bands * n_mels; ++i) {
-      k64_[i] = 0;
+      newton_band_[i] = 0;
     }
     for (int64_t f = bank_.lo; f < bank_.hi; ++f) {
-      add_bin_to_band_gram(bank_.index, bank_.weight, bank_.taps, n_mels, f, free_weight(s, f, lipschitz), k64_);
+      add_bin_to_band_gram(bank_.index, bank_.weight, bank_.taps, n_mels, f, free_weight(s, f, lipschitz),
+                           newton_band_);
     }
-    add_ridge_and_factor(k64_, n_mels, bank_.bands, damping);
+    add_ridge_and_factor(newton_band_, n_mels, bank_.bands, damping);
   }
 
   // The Newton direction at bin f: -W_F (A^T lam)_f on the free set, -s_f (to 0) on the bound set.
   INVERSE_MEL_HOST_DEVICE double direction(StridedRow s, int64_t f, double lipschitz) const {
     const double weight_f = free_weight(s, f, lipschitz);
     double d = 0;
-    gather(f, lam64_, &d);
+    gather(f, newton_solution_, &d);
     d *= weight_f;
     return weight_f > 0.0 ? -d : -s[f - bank_.lo];
   }
@@ -494,12 +474,12 @@ class FrameNnls {
   INVERSE_MEL_HOST_DEVICE void newton_direction_residual(StridedRow s, double* out) const {
     const double lipschitz = bank_.spectral_norm * bank_.spectral_norm;
     for (int64_t k = 0; k < bank_.n_mels; ++k) {
-      out[k] = -r_[k];
+      out[k] = -residual64_[k];
     }
     for (int64_t f = bank_.lo; f < bank_.hi; ++f) {
       const double weight_f = free_weight(s, f, lipschitz);
       double d = 0;
-      gather(f, lam64_, &d);
+      gather(f, newton_solution_, &d);
       d *= weight_f;
       for (int64_t j = 0; j < bank_.taps; ++j) {
         const int64_t i = f * bank_.taps + j;
@@ -518,7 +498,7 @@ class FrameNnls {
   INVERSE_MEL_HOST_DEVICE void candidate(StridedRow s, double alpha, double* rc, double* decrease) const {
     const double lipschitz = bank_.spectral_norm * bank_.spectral_norm;
     for (int64_t k = 0; k < bank_.n_mels; ++k) {
-      rc[k] = -m64_[k];
+      rc[k] = -mel64_[k];
     }
     double sum = 0;
     for (int64_t f = bank_.lo; f < bank_.hi; ++f) {
@@ -526,7 +506,7 @@ class FrameNnls {
       const double v = sf + alpha * direction(s, f, lipschitz);
       const double cand = v > 0.0 ? v : 0.0;
       double g = 0;
-      gather(f, r_, &g);
+      gather(f, residual64_, &g);
       sum += g * (sf - cand);
       for (int64_t j = 0; j < bank_.taps; ++j) {
         const int64_t i = f * bank_.taps + j;
@@ -579,114 +559,19 @@ class FrameNnls {
   const int64_t max_iter_;
   const double tol_;
   scalar_t scale_ = 1, unscale_ = 1, mel_norm_ = 0;
-  // Phase 1's settings: the NNLS ones, or project()'s prior, penalty and step budget.
-  const scalar_t* prior_ = nullptr;
-  int64_t prior_stride_ = 0;
-  double penalty_ = kEntropyPenalty;
-  int64_t entropy_max_steps_ = kEntropyMaxSteps;
   // Phase 1 (scalar_t): the scaled mel, the dual point and its candidate, the fit A s and its
-  // candidate, the dual gradient, the Newton step, the residual; K and its candidate (band storage).
-  scalar_t m_[kMaxMels], lam_[kMaxMels], lam_c_[kMaxMels], fit_[kMaxMels], fit_c_[kMaxMels], grad_[kMaxMels],
-      step_[kMaxMels], residual_[kMaxMels];
-  scalar_t k_[kMaxBands * kMaxMels], k_c_[kMaxBands * kMaxMels];
+  // candidate, the dual gradient, the Newton step, the residual A s - m; the dual's curvature
+  // K = A diag(s) A^T and its candidate (band storage; factored in place).
+  scalar_t mel_[kMaxMels], lam_[kMaxMels], lam_candidate_[kMaxMels], fit_[kMaxMels], fit_candidate_[kMaxMels],
+      grad_[kMaxMels], step_[kMaxMels], residual_[kMaxMels];
+  scalar_t hessian_band_[kMaxBands * kMaxMels], hessian_band_candidate_[kMaxBands * kMaxMels];
   scalar_t ldlt_row_ = 0;
-  // Phase 2 (float64): the mel, the residual and its candidate, the Newton system's solution, K.
-  double m64_[kMaxMels], r_[kMaxMels], rc_[kMaxMels], lam64_[kMaxMels];
-  double k64_[kMaxBands * kMaxMels];
+  // Phase 2 (float64): the scaled mel; the residual A s - m; the candidate's residual (also the
+  // refinement's right-hand side before the line search); the Newton system's solution lam of
+  // (A W_F A^T + damping) lam = r; that matrix, factored (band storage); the envelope's maximum.
+  double mel64_[kMaxMels], residual64_[kMaxMels], candidate_residual64_[kMaxMels], newton_solution_[kMaxMels];
+  double newton_band_[kMaxBands * kMaxMels];
   double envelope_max_ = 0;
-};
-
-// -- backward -------------------------------------------------------------------------------------
-// grad_m = (A_F A_F^T + ridge)^-1 A (free * grad) for one frame, free = {solution > 0}, with
-// kBackwardRefinements steps of iterative refinement against the undamped matrix (cpu/nnls/backward.cpp).
-template <typename scalar_t, int kMaxMels, int kMaxBands>
-class FrameNnlsBackward {
- public:
-  INVERSE_MEL_HOST_DEVICE explicit FrameNnlsBackward(const FrameBank<scalar_t>& bank) : bank_(bank) {}
-
-  // grad[f * stride], solution[f * stride] over every bin; writes grad_mel[k * mel_stride].
-  INVERSE_MEL_HOST_DEVICE void solve(const scalar_t* grad, const scalar_t* solution, int64_t stride,
-                                     scalar_t* grad_mel, int64_t mel_stride) {
-    const int64_t n_mels = bank_.n_mels;
-    // z = A (free * grad): the mel residual of the masked gradient against a zero target.
-    for (int64_t k = 0; k < n_mels; ++k) {
-      z_[k] = -scalar_t(0);
-    }
-    scatter_masked(grad, solution, stride, z_);
-    assemble(solution, stride);
-    for (int64_t k = 0; k < n_mels; ++k) {
-      x_[k] = z_[k];
-    }
-    const BandRows<scalar_t> rows{k_, n_mels, 1};
-    ldlt_solve_body(rows, bank_.bands, int64_t(1), x_);
-    for (int refinement = 0; refinement < kBackwardRefinements; ++refinement) {
-      // correction = z - A (free * A^T x), the residual of the undamped system.
-      for (int64_t k = 0; k < n_mels; ++k) {
-        correction_[k] = -z_[k];
-      }
-      for (int64_t f = 0; f < bank_.n_freqs; ++f) {
-        scalar_t masked = 0;
-        gather(f, x_, &masked);
-        masked *= solution[f * stride] > scalar_t(0) ? scalar_t(1) : scalar_t(0);
-        scatter(f, masked, correction_);
-      }
-      for (int64_t k = 0; k < n_mels; ++k) {
-        correction_[k] = -correction_[k];
-      }
-      ldlt_solve_body(rows, bank_.bands, int64_t(1), correction_);
-      for (int64_t k = 0; k < n_mels; ++k) {
-        x_[k] += correction_[k];
-      }
-    }
-    for (int64_t k = 0; k < n_mels; ++k) {
-      grad_mel[k * mel_stride] = x_[k];
-    }
-  }
-
- private:
-  INVERSE_MEL_HOST_DEVICE void gather(int64_t f, const scalar_t* x, scalar_t* out) const {
-    bool any = false;
-    scalar_t sum = 0;
-    for (int64_t j = 0; j < bank_.taps; ++j) {
-      const int64_t i = f * bank_.taps + j;
-      if (!is_tap(bank_.weight[i], bank_.index[i], bank_.n_mels)) {
-        continue;
-      }
-      const scalar_t term = bank_.weight[i] * x[bank_.index[i]];
-      sum = any ? sum + term : term;
-      any = true;
-    }
-    *out = sum;
-  }
-
-  INVERSE_MEL_HOST_DEVICE void scatter(int64_t f, scalar_t value, scalar_t* target) const {
-    add_bin_to_mel(bank_.index, bank_.weight, bank_.taps, bank_.n_mels, f, value, target);
-  }
-
-  INVERSE_MEL_HOST_DEVICE void scatter_masked(const scalar_t* grad, const scalar_t* solution, int64_t stride,
-                                              scalar_t* target) const {
-    for (int64_t f = 0; f < bank_.n_freqs; ++f) {
-      const bool free = solution[f * stride] > scalar_t(0);
-      scatter(f, free ? grad[f * stride] : scalar_t(0), target);
-    }
-  }
-
-  // K = A diag(free) A^T + ridge * max diag + tiny, factored.
-  INVERSE_MEL_HOST_DEVICE void assemble(const scalar_t* solution, int64_t stride) {
-    const int64_t n_mels = bank_.n_mels;
-    for (int64_t i = 0; i < bank_.bands * n_mels; ++i) {
-      k_[i] = 0;
-    }
-    for (int64_t f = 0; f < bank_.n_freqs; ++f) {
-      const scalar_t free = solution[f * stride] > scalar_t(0) ? scalar_t(1) : scalar_t(0);
-      add_bin_to_band_gram(bank_.index, bank_.weight, bank_.taps, n_mels, f, free, k_);
-    }
-    add_ridge_and_factor(k_, n_mels, bank_.bands, static_cast<scalar_t>(backward_ridge<scalar_t>()));
-  }
-
-  const FrameBank<scalar_t> bank_;
-  scalar_t z_[kMaxMels], x_[kMaxMels], correction_[kMaxMels];
-  scalar_t k_[kMaxBands * kMaxMels];
 };
 
 template <int kMels>

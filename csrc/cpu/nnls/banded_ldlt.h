@@ -58,11 +58,10 @@ INVERSE_MEL_ALWAYS_INLINE void ldlt_assemble_and_factor_body(
       row[t] = std::max(row[t], diag[t]);
     }
   }
-  const scalar_t tiny = std::numeric_limits<scalar_t>::min() / std::numeric_limits<scalar_t>::epsilon();
   for (int64_t k = 0; k < n_mels; ++k) {
     scalar_t* diag = band.at(0, k);
     for (int64_t t = 0; t < len; ++t) {
-      diag[t] += ridge_relative[t] * row[t] + tiny;
+      diag[t] += diagonal_ridge(ridge_relative[t], row[t]);
     }
   }
   ldlt_factor_body(band, bands, len, row);

@@ -82,9 +82,8 @@ class EntropyNewton {
         ridge_[t] = std::max(ridge_[t], diag[t]);
       }
     }
-    const scalar_t tiny = std::numeric_limits<scalar_t>::min() / std::numeric_limits<scalar_t>::epsilon();
     for (int64_t t = 0; t < ld_; ++t) {
-      ridge_[t] = scalar_t(kEntropyPenalty) * ridge_[t] + tiny;
+      ridge_[t] = diagonal_ridge(scalar_t(kEntropyPenalty), ridge_[t]);
       dual_[t] = -total_[t];  // the dual objective at lam = 0
     }
   }
@@ -157,7 +156,6 @@ class EntropyNewton {
   // the candidate (lam_c, fit_c, K candidate, dual_c, total_c) of every lane and pending_[t] set
   // for the lanes whose step never passed. Returns whether every lane took its full step.
   bool backtrack(int64_t vlen) {
-    const scalar_t round_off_margin = scalar_t(16) * std::numeric_limits<scalar_t>::epsilon();
     for (int64_t t = 0; t < vlen; ++t) {
       pending_[t] = t < len_ && active_[t];
       step_length_[t] = pending_[t] ? scalar_t(1) : scalar_t(0);  // finished and padding lanes stay put
@@ -175,15 +173,10 @@ class EntropyNewton {
         if (!pending_[t]) {
           continue;
         }
-        // Near the optimum the predicted increase drops below the round-off of the dual itself;
-        // a full step that loses no more than round-off is taken too.
-        const bool armijo = dual_c_[t] >= dual_[t] + scalar_t(kArmijo) * step_length_[t] * slope_[t];
-        const bool full_step_at_round_off =
-            trial == 0 && dual_c_[t] >= dual_[t] - round_off_margin * (std::abs(dual_[t]) + total_[t]);
-        if (armijo || full_step_at_round_off) {
+        if (entropy_step_accepted(dual_c_[t], dual_[t], step_length_[t], slope_[t], total_[t], trial)) {
           pending_[t] = 0;
         } else {
-          step_length_[t] *= scalar_t(0.5);
+          step_length_[t] = shorter_step(step_length_[t]);
           any_pending = true;
           all_full_steps = false;
         }

@@ -260,8 +260,7 @@ INVERSE_MEL_ALWAYS_INLINE void entropy_write_run(
         g = g + w[1] * r1;
       }
       simd::store<kBytes>(out + f * out_stride + t, v * unscale_t);
-      const V bound_measure = lipschitz * v;
-      const V p = g < bound_measure ? g : bound_measure;  // see EntropyWrite
+      const V p = entropy_measure(v, g, lipschitz);  // see EntropyWrite
       pg_sum += p * p;
     }
     simd::store<kBytes>(pg + t, pg_sum);
@@ -309,10 +308,8 @@ INVERSE_MEL_ALWAYS_INLINE void EntropyWrite::run(
     for (int64_t t = 0; t < n; ++t) {
       const scalar_t s = s_row[t], g = gradient[t];
       dst[t] = s * unscale_t[t];
-      // The bin's measure (see free_set_pass, lane_ops.h): g when free, L s when bound; as s >= 0 that is
-      // min(g, L s) in every case.
-      const scalar_t bound_measure = lipschitz * s;
-      const scalar_t p = g < bound_measure ? g : bound_measure;
+      // The bin's measure (nnls_rules.h): g when free, L s when bound; min(g, L s) as s >= 0.
+      const scalar_t p = entropy_measure(s, g, lipschitz);
       pg_sum[t] += p * p;
     }
   };

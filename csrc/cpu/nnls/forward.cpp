@@ -57,7 +57,7 @@ void nnls_forward_kernel(const Batched3<scalar_t>& mel3, const Tensor& tap_index
     std::vector<scalar_t> mapping_squared(cap), objective(cap), scratch(4 * cap);
     std::vector<int64_t> phase2_frames(cap);
     // Allocated on first use: on real spectrograms few frames need it.
-    std::unique_ptr<ProjectedNewton<double>> polish_storage;
+    std::unique_ptr<ProjectedNewton<double>> projected_newton_storage;
 
     for (int64_t tile = tile_begin; tile < tile_end; ++tile) {
       const int64_t b = tile / tiles_per_item;
@@ -93,13 +93,13 @@ void nnls_forward_kernel(const Batched3<scalar_t>& mel3, const Tensor& tap_index
 
       // Phase 2: projected Newton steps for the rest, from the entropy solution.
       if (len > 0) {
-        if (!polish_storage) {
-          polish_storage = std::make_unique<ProjectedNewton<double>>(
+        if (!projected_newton_storage) {
+          projected_newton_storage = std::make_unique<ProjectedNewton<double>>(
               taps64, envelope_weight64.data(), bins, n_mels, bands, consts.spectral_norm_exact, cap);
         }
-        ProjectedNewton<double>& polish = *polish_storage;
-        double* start = polish.start();
-        double* mel = polish.mel();
+        ProjectedNewton<double>& projected_newton = *projected_newton_storage;
+        double* start = projected_newton.start();
+        double* mel = projected_newton.mel();
         for (int64_t f = 0; f < rows; ++f) {
           const scalar_t* row = out_tile + (bins.lo + f) * time;
           for (int64_t i = 0; i < len; ++i) {
@@ -112,10 +112,10 @@ void nnls_forward_kernel(const Batched3<scalar_t>& mel3, const Tensor& tap_index
           }
         }
         for (int64_t i = 0; i < len; ++i) {
-          polish.iterations()[i] = frames.steps[phase2_frames[i]];
+          projected_newton.iterations()[i] = frames.steps[phase2_frames[i]];
         }
-        polish.run(len, max_iter, tol, [&](int64_t id, const double* column, int64_t stride, double relative,
-                                            int32_t steps, bool ok) {
+        projected_newton.run(len, max_iter, tol, [&](int64_t id, const double* column, int64_t stride,
+                                                     double relative, int32_t steps, bool ok) {
           const int64_t t = phase2_frames[id];
           report(t, steps, static_cast<scalar_t>(relative), ok);
           for (int64_t f = 0; f < rows; ++f) {

@@ -6,6 +6,7 @@
 #include "../ell_taps.h"
 #include "../simd.h"
 #include "filterbank.h"
+#include "../../shared/nnls_rules.h"
 
 #include <algorithm>
 #include <cstdint>
@@ -73,17 +74,13 @@ INVERSE_MEL_DISPATCHED(mel_transpose)
 // Elementwise passes of one solver step over a (rows x len) tile, in multiversioned
 // functions so that they, like the scatter/gather above, run at the machine's vector width.
 
-// The NNLS optimality measure and free set of a point s with gradient g, per bin:
-//   bound  when g > 0 and L s <= g (a gradient step of length 1/L, L = ||A||_2^2, would clip the
-//          bin to 0): its measure is L s, and a Newton step sends it to 0;
-//   free   otherwise: its measure is |g|.
-// pg[t] = the squared norm of these measures, the gradient mapping L (s - max(0, s - g / L)): zero
-// exactly at KKT points, and, unlike the gradient on {s > 0}, not held up by a bin a hair above 0
-// with a positive gradient. weight = W on the free set, 0 on the bound set.
+// The free set and the NNLS optimality measure, per bin (nnls_rules.h, bin_is_free and
+// free_set_measure): pg[t] = the squared gradient mapping of frame t; weight = W on the free set,
+// 0 on the bound set.
 template <typename scalar_t>
 INVERSE_MEL_ALWAYS_INLINE scalar_t is_free_bin(scalar_t s, scalar_t g, scalar_t lipschitz) {
-  // Branch-free (| not ||, selects not ifs) so the loops vectorise over frames.
-  return ((g <= scalar_t(0)) | (lipschitz * s > g)) ? scalar_t(1) : scalar_t(0);
+  // Branch-free (a select, not an if) so the loops vectorise over frames.
+  return bin_is_free(s, g, lipschitz) ? scalar_t(1) : scalar_t(0);
 }
 
 template <typename scalar_t>
@@ -96,7 +93,7 @@ INVERSE_MEL_ALWAYS_INLINE void free_set_pass_body(
       const int64_t i = f * len + t;
       const scalar_t is_free = is_free_bin(s[i], g[i], lipschitz);
       weight[i] = is_free * metric[i];
-      const scalar_t p = is_free * g[i] + (scalar_t(1) - is_free) * lipschitz * s[i];
+      const scalar_t p = free_set_measure(is_free, s[i], g[i], lipschitz);
       pg[t] += p * p;
     }
   }

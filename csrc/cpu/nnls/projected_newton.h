@@ -8,6 +8,7 @@
 #include "filterbank.h"
 #include "lane_ops.h"
 #include "../../shared/nnls_constants.h"
+#include "../../shared/nnls_rules.h"
 #include "../../shared/nnls_stopping.h"
 
 #include <algorithm>
@@ -52,8 +53,7 @@ class ProjectedNewton {
   template <typename Finish>
   void run(int64_t len, int64_t max_iter, real_t tol, Finish&& finish) {
     const real_t lipschitz = spectral_norm_ * spectral_norm_;
-    const real_t round_off_margin = real_t(16) * std::numeric_limits<real_t>::epsilon();
-    // Residual, norms and the metric W = envelope + 1e-6 max(envelope).
+    // Residual, norms and the metric W = envelope + metric_floor(max(envelope)).
     mel_residual(taps_, bins_, n_mels_, len, s_.data(), m_.data(), r_.data());
     lane_dot(n_mels_, len, len, r_.data(), r_.data(), obj_.data());
     lane_dot(n_mels_, len, len, m_.data(), m_.data(), mel_norm_.data());
@@ -70,7 +70,7 @@ class ProjectedNewton {
     }
     for (int64_t f = 0; f < rows_; ++f) {
       for (int64_t t = 0; t < len; ++t) {
-        metric_[f * len + t] += real_t(1e-6) * envelope_max_[t];
+        metric_[f * len + t] += metric_floor(envelope_max_[t]);
       }
     }
     for (int64_t t = 0; t < len; ++t) {
@@ -180,20 +180,12 @@ class ProjectedNewton {
           if (!pending_[t]) {
             continue;
           }
-          // obj is ||r||^2 = 2 f, and g . (s - cand) the first-order decrease of f. Near the
-          // optimum that decrease drops below the round-off of obj itself, and Armijo would reject
-          // the (quadratically converging) full Newton step at random: a full step that raises obj
-          // by no more than round-off is taken too. That round-off comes from r = A s - m, whose
-          // entries carry ~eps |m| each when |r| << |m| (an inconsistent frame near its optimum):
-          // ~4 eps ||r|| ||m|| in obj, not eps * obj (found by gradcheck: a perturbed
-          // overdetermined frame stalled 5e-11 from the optimum).
-          const bool armijo = obj_c_[t] <= obj_[t] - real_t(2 * kArmijo) * decrease_[t];
-          const bool full_step_at_round_off =
-              trial == 0 && obj_c_[t] <= obj_[t] + round_off_margin * std::sqrt(obj_[t]) * mel_norm_[t];
-          if (armijo || full_step_at_round_off) {
+          // obj is ||r||^2 = 2 f, and g . (s - cand) the first-order decrease of f; a full step
+          // within round-off is taken too (nnls_rules.h).
+          if (projected_step_accepted(obj_c_[t], obj_[t], decrease_[t], mel_norm_[t], trial)) {
             pending_[t] = 0;
           } else {
-            alpha_[t] *= real_t(0.5);
+            alpha_[t] = shorter_step(alpha_[t]);
             any_pending = true;
           }
         }
@@ -209,32 +201,21 @@ class ProjectedNewton {
       select_accepted(rows_, len, len, accepted_.data(), cand_.data(), s_.data());
       select_accepted(n_mels_, len, len, accepted_.data(), rc_.data(), r_.data());
       for (int64_t t = 0; t < len; ++t) {
-        if (pending_[t] && after_stalled_projected_step(damping_[t] < real_t(kSolverDamping)) == Verdict::kContinue) {
+        if (pending_[t] && after_stalled_projected_step(damping_lowered(damping_[t])) == Verdict::kContinue) {
           // With less damping the step is noisier (round-off along the weak directions) and
-          // this one found no decrease: back to the full damping, and never again below 100x
-          // this level for this frame. The frame carries on.
-          damping_floor_[t] = std::min(damping_[t] * real_t(100), real_t(kSolverDamping));
+          // this one found no decrease: back to the full damping, with a higher floor. The frame
+          // carries on.
+          damping_floor_[t] = damping_floor_after_stall(damping_[t]);
           damping_[t] = real_t(kSolverDamping);
           ++iters_[t];  // a step's work, and max_iter bounds these too
         } else if (pending_[t]) {
           done(t, false);
         } else {
-          // Levenberg-Marquardt on the damping. A full step's decrease of f = obj / 2 is between
-          // 1/2 (a Newton step) and 1 (a short gradient-like step) of its first-order decrease
-          // g . (s - cand): near 1, the damping holds the step back (the residual lies along
-          // directions with sigma^2 below it: an ill-conditioned bank), so the frame's damping
-          // drops 100x, down to its floor. A step that had to backtrack raises it 10x, up to
-          // kSolverDamping. Decreases near round-off (a tight tol) say nothing and change nothing.
-          // Frames that converge quadratically keep kSolverDamping throughout.
+          // Levenberg-Marquardt on the damping (nnls_rules.h, next_damping). Frames that
+          // converge quadratically keep kSolverDamping throughout.
           const real_t reduction = obj_[t] - obj_c_[t];
-          if (alpha_[t] == real_t(1)) {
-            if (reduction > real_t(1.8) * decrease_[t] &&
-                reduction > real_t(64) * round_off_margin * std::sqrt(obj_[t]) * mel_norm_[t]) {
-              damping_[t] = std::max(damping_[t] * real_t(0.01), damping_floor_[t]);
-            }
-          } else {
-            damping_[t] = std::min(damping_[t] * real_t(10), real_t(kSolverDamping));
-          }
+          damping_[t] = next_damping(damping_[t], damping_floor_[t], alpha_[t], reduction, decrease_[t], obj_[t],
+                                     mel_norm_[t]);
           ++iters_[t];
           obj_[t] = obj_c_[t];
         }

@@ -32,35 +32,36 @@ def _exact_gradient(shape, dtype) -> torch.Tensor:
     return (((7 * f + 13 * t) % 17 - 8).to(dtype) / 8).expand(shape).contiguous()
 
 
-def digests_of_all_cases(arrays) -> dict:
-    out = {}
-    ops = torch.ops.inverse_mel
+def _cases(arrays):
+    """Every snapshot case: ``(key, bank, mel, weight, dtype)`` per bank, power, kind and dtype, where
+    ``bank`` holds the bank's stored arrays as tensors (``band`` None where there is none)."""
     for name in CONFIGS:
-        tap_index = torch.from_numpy(arrays[f"{name}_tap_index"])
-        tap_weight32 = torch.from_numpy(arrays[f"{name}_tap_weight"])
-        gram64 = torch.from_numpy(arrays[f"{name}_gram_pinv"])
-        band64 = torch.from_numpy(arrays[f"{name}_band"]) if f"{name}_band" in arrays else None
-        fill_from = torch.from_numpy(arrays[f"{name}_fill_from"])
+        bank = {part: torch.from_numpy(arrays[f"{name}_{part}"]) if f"{name}_{part}" in arrays else None
+                for part in ("tap_index", "tap_weight", "gram_pinv", "band", "fill_from")}
         for power in (1, 2):
             for kind in ("clean", "noisy"):
                 mel32 = torch.from_numpy(arrays[f"{name}_p{power}_{kind}"])
                 for dtype in (torch.float32, torch.float64):
-                    key = f"{name}/p{power}/{kind}/{str(dtype)[6:]}"
-                    mel = mel32.to(dtype)
-                    weight = tap_weight32.to(dtype)
-                    for fill_name, fill in (("fill", fill_from), ("nofill", None)):
-                        s, it, res, conv = ops.nnls(mel, tap_index, weight, 200, 1e-4, fill)
-                        for part, value in (("solution", s), ("iterations", it), ("residual", res),
-                                            ("converged", conv)):
-                            out[f"{key}/nnls/{fill_name}/{part}"] = _digest(value)
-                    s, *_ = ops.nnls(mel, tap_index, weight, 200, 1e-4, None)
-                    grad = _exact_gradient(s.shape, dtype)
-                    out[f"{key}/nnls_backward"] = _digest(ops.nnls_backward(grad, s, tap_index, weight, mel.shape[-2]))
-                    gram = gram64.to(dtype)
-                    out[f"{key}/lstsq/dense"] = _digest(ops.lstsq_apply(mel, gram, tap_index, weight, None))
-                    if band64 is not None:
-                        out[f"{key}/lstsq/banded"] = _digest(
-                            ops.lstsq_apply(mel, gram, tap_index, weight, band64.to(dtype)))
+                    yield (f"{name}/p{power}/{kind}/{str(dtype)[6:]}", bank, mel32.to(dtype),
+                           bank["tap_weight"].to(dtype), dtype)
+
+
+def digests_of_all_cases(arrays) -> dict:
+    out = {}
+    ops = torch.ops.inverse_mel
+    for key, bank, mel, weight, dtype in _cases(arrays):
+        tap_index, band64 = bank["tap_index"], bank["band"]
+        for fill_name, fill in (("fill", bank["fill_from"]), ("nofill", None)):
+            s, it, res, conv = ops.nnls(mel, tap_index, weight, 200, 1e-4, fill)
+            for part, value in (("solution", s), ("iterations", it), ("residual", res), ("converged", conv)):
+                out[f"{key}/nnls/{fill_name}/{part}"] = _digest(value)
+        s, *_ = ops.nnls(mel, tap_index, weight, 200, 1e-4, None)
+        grad = _exact_gradient(s.shape, dtype)
+        out[f"{key}/nnls_backward"] = _digest(ops.nnls_backward(grad, s, tap_index, weight, mel.shape[-2]))
+        gram = bank["gram_pinv"].to(dtype)
+        out[f"{key}/lstsq/dense"] = _digest(ops.lstsq_apply(mel, gram, tap_index, weight, None))
+        if band64 is not None:
+            out[f"{key}/lstsq/banded"] = _digest(ops.lstsq_apply(mel, gram, tap_index, weight, band64.to(dtype)))
     return out
 
 
@@ -71,37 +72,26 @@ def digests_of_per_frame_cases(arrays) -> dict:
     phase steps) are exact functions of the indices, as _exact_gradient is."""
     out = {}
     ops = torch.ops.inverse_mel
-    for name in CONFIGS:
-        tap_index = torch.from_numpy(arrays[f"{name}_tap_index"])
-        tap_weight32 = torch.from_numpy(arrays[f"{name}_tap_weight"])
-        fill_from = torch.from_numpy(arrays[f"{name}_fill_from"])
-        for power in (1, 2):
-            for kind in ("clean", "noisy"):
-                mel32 = torch.from_numpy(arrays[f"{name}_p{power}_{kind}"])
-                for dtype in (torch.float32, torch.float64):
-                    key = f"{name}/p{power}/{kind}/{str(dtype)[6:]}"
-                    mel = mel32.to(dtype)
-                    weight = tap_weight32.to(dtype)
-                    for fill_name, fill in (("fill", fill_from), ("nofill", None)):
-                        s, it, res, conv = ops._nnls_per_frame(mel, tap_index, weight, 200, 1e-4, fill)
-                        for part, value in (("solution", s), ("iterations", it), ("residual", res),
-                                            ("converged", conv)):
-                            out[f"{key}/_nnls_per_frame/{fill_name}/{part}"] = _digest(value)
-                    s, *_ = ops._nnls_per_frame(mel, tap_index, weight, 200, 1e-4, None)
-                    grad = _exact_gradient(s.shape, dtype)
-                    out[f"{key}/_nnls_backward_per_frame"] = _digest(
-                        ops._nnls_backward_per_frame(grad, s, tap_index, weight, mel.shape[-2]))
-                    # A flat-ish prior at the mel's level: exact values times the frame's largest mel.
-                    prior = (_exact_gradient(s.shape, dtype).abs() + 0.125) * mel.amax(dim=-2, keepdim=True)
-                    for steps in (3, 30):
-                        out[f"{key}/mel_projection/{steps}"] = _digest(
-                            ops.mel_projection(mel, prior, tap_index, weight, 1e-6, steps))
-                    # PGHI on the mel as a magnitude, with exact phase steps.
-                    time_step = _exact_gradient(mel.shape, dtype)
-                    freq_step = _exact_gradient(mel.shape[::-1], dtype).T.contiguous() * 0.5
-                    init = torch.zeros_like(mel)
-                    order = torch.argsort(mel.flatten(-2), dim=-1, descending=True, stable=True)
-                    for relative_tol in (0.0, 1e-3):
-                        out[f"{key}/pghi_integrate/{relative_tol}"] = _digest(
-                            ops.pghi_integrate(mel, time_step, freq_step, order, init, relative_tol))
+    for key, bank, mel, weight, dtype in _cases(arrays):
+        tap_index = bank["tap_index"]
+        for fill_name, fill in (("fill", bank["fill_from"]), ("nofill", None)):
+            s, it, res, conv = ops._nnls_per_frame(mel, tap_index, weight, 200, 1e-4, fill)
+            for part, value in (("solution", s), ("iterations", it), ("residual", res), ("converged", conv)):
+                out[f"{key}/_nnls_per_frame/{fill_name}/{part}"] = _digest(value)
+        s, *_ = ops._nnls_per_frame(mel, tap_index, weight, 200, 1e-4, None)
+        grad = _exact_gradient(s.shape, dtype)
+        out[f"{key}/_nnls_backward_per_frame"] = _digest(
+            ops._nnls_backward_per_frame(grad, s, tap_index, weight, mel.shape[-2]))
+        # A flat-ish prior at the mel's level: exact values times the frame's largest mel.
+        prior = (_exact_gradient(s.shape, dtype).abs() + 0.125) * mel.amax(dim=-2, keepdim=True)
+        for steps in (3, 30):
+            out[f"{key}/mel_projection/{steps}"] = _digest(ops.mel_projection(mel, prior, tap_index, weight, 1e-6, steps))
+        # PGHI on the mel as a magnitude, with exact phase steps.
+        time_step = _exact_gradient(mel.shape, dtype)
+        freq_step = _exact_gradient(mel.shape[::-1], dtype).T.contiguous() * 0.5
+        init = torch.zeros_like(mel)
+        order = torch.argsort(mel.flatten(-2), dim=-1, descending=True, stable=True)
+        for relative_tol in (0.0, 1e-3):
+            out[f"{key}/pghi_integrate/{relative_tol}"] = _digest(
+                ops.pghi_integrate(mel, time_step, freq_step, order, init, relative_tol))
     return out

@@ -39,21 +39,27 @@ def test_a_one_ulp_change_changes_the_digest():
     assert _digest(x) != before
 
 
-@pytest.mark.slow  # 3-4 s a width: a subprocess runs every case
-@pytest.mark.parametrize("isa", ["widest", "avx2", "baseline"])
-def test_kernels_give_the_snapshot_bits(isa):
-    # Each width in a fresh process: the width is read once, when the library first runs a kernel.
+def _digests_in_fresh_process(function: str, isa: str) -> dict:
+    """``snapshot_cases.<function>`` of the stored inputs, run in a fresh process at vector width
+    ``isa`` ("widest": the library's own choice)."""
     env = dict(os.environ)
     if isa != "widest":
         env["INVERSE_MEL_VECTOR_ISA"] = isa
     code = (
         "import json, sys, numpy as np; sys.path.insert(0, %r);"
-        "from snapshot_cases import digests_of_all_cases;"
+        "from snapshot_cases import %s;"
         "a = dict(np.load(%r)); a.pop('digests');"
-        "print(json.dumps(digests_of_all_cases(a)))"
-    ) % (os.path.dirname(__file__), DATA)
+        "print(json.dumps(%s(a)))"
+    ) % (os.path.dirname(__file__), function, DATA, function)
     run = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, env=env, check=True)
-    got = json.loads(run.stdout.strip().splitlines()[-1])
+    return json.loads(run.stdout.strip().splitlines()[-1])
+
+
+@pytest.mark.slow  # 3-4 s a width: a subprocess runs every case
+@pytest.mark.parametrize("isa", ["widest", "avx2", "baseline"])
+def test_kernels_give_the_snapshot_bits(isa):
+    # Each width in a fresh process: the width is read once, when the library first runs a kernel.
+    got = _digests_in_fresh_process("digests_of_all_cases", isa)
     _, expected = _stored()
     changed = sorted(k for k in expected if got.get(k) != expected[k])
     assert not changed, f"{len(changed)} of {len(expected)} outputs changed, e.g. {changed[:6]}"
@@ -77,17 +83,7 @@ def test_per_frame_snapshot_covers_every_op_and_case():
 def test_per_frame_code_gives_the_snapshot_bits(isa):
     # The per-frame code is not dispatched by vector width, but the batch kernels it may share
     # helpers with are: both widths, in fresh processes.
-    env = dict(os.environ)
-    if isa != "widest":
-        env["INVERSE_MEL_VECTOR_ISA"] = isa
-    code = (
-        "import json, sys, numpy as np; sys.path.insert(0, %r);"
-        "from snapshot_cases import digests_of_per_frame_cases;"
-        "a = dict(np.load(%r)); a.pop('digests');"
-        "print(json.dumps(digests_of_per_frame_cases(a)))"
-    ) % (os.path.dirname(__file__), DATA)
-    run = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, env=env, check=True)
-    got = json.loads(run.stdout.strip().splitlines()[-1])
+    got = _digests_in_fresh_process("digests_of_per_frame_cases", isa)
     expected = _per_frame_stored()
     changed = sorted(k for k in expected if got.get(k) != expected[k])
     assert not changed, f"{len(changed)} of {len(expected)} outputs changed, e.g. {changed[:6]}"

@@ -326,7 +326,7 @@ def convert_long_audio(converter: "Converter", path: str, outputs, sample_format
     pieces = PieceWiseReconstruction(preset, converter.method, converter.griffin_lim_iters, 0.99, True, 0,
                                      converter.inverse, mcgl_iter, keep_ratio=AUTO_KEEP_RATIO)
     again = BlockSpectrogram(preset)
-    shift = 0 if preset.center else preset.n_fft // 2 - (preset.n_fft - preset.hop_length) // 2
+    shift = preset.uncentred_shift
     scratch = _io.partial_path(outputs[0]) + ".f32"
     soundfile = _io._soundfile()
     out_peak = 0.0

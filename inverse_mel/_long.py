@@ -203,7 +203,7 @@ class PieceWiseReconstruction:
     def _aligned(self, audio: Tensor) -> Tensor:
         """Centred audio as the preset's frames see it (uncentred presets: delayed, as mel_to_audio's)."""
         p = self.preset
-        shift = 0 if p.center else p.n_fft // 2 - (p.n_fft - p.hop_length) // 2
+        shift = p.uncentred_shift
         return torch.nn.functional.pad(audio, (shift, 0)) if shift else audio
 
     def _auto(self, pghi: Tensor, compute: Tensor, mel: Tensor, window: Tensor, core_frames) -> Tensor:
@@ -308,7 +308,7 @@ def mel_to_audio_in_pieces(mel: Tensor, preset: Preset, inverse, method: str, n_
     flat = mel.reshape(-1, mel.shape[-2], mel.shape[-1])
     frames = flat.shape[-1]
     total = preset.frames_to_samples(frames) if length is None else length
-    shift = 0 if preset.center else preset.n_fft // 2 - (preset.n_fft - preset.hop_length) // 2
+    shift = preset.uncentred_shift
     pieces = PieceWiseReconstruction(preset, method, n_iter, momentum, rand_init, seed, inverse, mcgl_iter,
                                      piece_frames, overlap_frames, keep_ratio=keep_ratio, track_misfit=track_misfit)
     out = []

@@ -144,15 +144,11 @@ def reconstruct_waveform(specgram: Tensor, preset: Preset, n_iter: int, momentum
     return _delay_uncentred(waveform, preset, length)
 
 
-def _uncentred_shift(preset: Preset) -> int:
-    return 0 if preset.center else preset.n_fft // 2 - (preset.n_fft - preset.hop_length) // 2
-
-
 def _delay_uncentred(waveform: Tensor, preset: Preset, length: int) -> Tensor:
     # Uncentred frames (HiFi-GAN) sit (n_fft - hop) // 2 samples into the padded audio, so
     # frame t is centred at t * hop + shift: Griffin-Lim's centred frames give the audio
     # advanced by shift samples. Delay it back.
-    shift = _uncentred_shift(preset)
+    shift = preset.uncentred_shift
     if shift:
         waveform = torch.nn.functional.pad(waveform, (shift, 0))[..., :length]
     return waveform
@@ -182,7 +178,7 @@ def _auto_waveform(specgram, preset, n_iter, momentum, length, rand_init, seed, 
         info = PhaseInfo("auto", [], empty, empty, empty, "auto: no frames, nothing to choose")
         return _fit_length(pghi, out_length), info
     # PGHI's phase as the mel-consistent iterations' start: its audio's centred STFT, frame-aligned.
-    shift = _uncentred_shift(preset)
+    shift = preset.uncentred_shift
     centred = torch.nn.functional.pad(pghi[..., shift:], (0, shift)) if shift else pghi
     flat = centred.reshape(-1, centred.shape[-1])
     window = preset.window(device=compute.device, dtype=compute.dtype)

@@ -373,6 +373,13 @@ class Preset:
             words += f", dB normalised to [{low:g}, {self.max_norm:g}]"
         return words
 
+    @property
+    def uncentred_shift(self) -> int:
+        """Samples by which frame ``t``'s centre lies after ``t * hop_length``: 0 for centred frames;
+        for uncentred ones (HiFi-GAN's padding) ``n_fft // 2 - (n_fft - hop_length) // 2``, the
+        delay that audio reconstructed with centred frames needs to line up with the original."""
+        return 0 if self.center else self.n_fft // 2 - (self.n_fft - self.hop_length) // 2
+
     def frames_to_samples(self, frames: int) -> int:
         """The audio length that gives ``frames`` frames (for ``length=`` in Griffin-Lim)."""
         frames = frames + (1 if self.drop_last_frame else 0)

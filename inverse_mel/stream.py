@@ -121,7 +121,7 @@ class MelToAudioStream:
         self.n_fft, self.hop_length = p.n_fft, p.hop_length
         # Uncentred frames (HiFi-GAN) sit this many samples later than centred ones: delayed as in
         # inverse_mel.pipeline.reconstruct_waveform.
-        self.shift = 0 if p.center else p.n_fft // 2 - (p.n_fft - p.hop_length) // 2
+        self.shift = p.uncentred_shift
         self.latency = (self.lookahead + self.refine_frames) * self.hop_length + self.n_fft // 2 - self.shift
         """Samples of delay: after ``T`` frames, ``max(0, T * hop_length - latency)`` have been returned."""
         window = p.window(dtype=torch.float64)

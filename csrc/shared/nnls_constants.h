@@ -84,10 +84,13 @@ constexpr double kMetricFloor = 1e-6;
 // exactly. A_F A_F^T may be singular (fewer free bins than mels), so it is factored with a
 // ridge of sqrt(machine eps) (condition ~1/sqrt(eps): round-off stays ~sqrt(eps)) and the
 // ridge's bias is then removed by iterative refinement against the undamped matrix, each
-// step multiplying it by ridge / sigma^2.
+// step multiplying it by ridge / sigma^2. float32: 3e-4 ~ sqrt(eps32) = 3.5e-4; float64: 1e-8 ~
+// sqrt(eps64) = 1.5e-8.
+constexpr double kBackwardRidgeFloat = 3e-4;
+constexpr double kBackwardRidgeDouble = 1e-8;
 template <typename scalar_t>
 INVERSE_MEL_HOST_DEVICE constexpr double backward_ridge() {
-  return sizeof(scalar_t) == 4 ? 3e-4 : 1e-8;
+  return sizeof(scalar_t) == 4 ? kBackwardRidgeFloat : kBackwardRidgeDouble;
 }
 constexpr int kBackwardRefinements = 2;
 

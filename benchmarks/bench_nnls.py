@@ -12,7 +12,7 @@ and power 2 (power) inputs.
 
 Methods, all in float32 on the same spectrogram S:
   ours-nnls   inverse_mel.InverseMelScale(..., solver="nnls") at default settings
-  nnls-no-fill  the same with fill_band_edges=False (the band-edge bins no filter weighs stay 0)
+  nnls-no-fill  the same with band_edge_fill=False (the band-edge bins no filter weighs stay 0)
   ours-lstsq  inverse_mel.InverseMelScale(...) (torchaudio semantics, rcond cut-off)
   torchaudio  relu(torch.linalg.lstsq(fb.T[None], M, driver="gels").solution), inline (gelsd if gels raises)
   librosa     librosa.feature.inverse.mel_to_stft on librosa's own mel of the same S
@@ -111,7 +111,7 @@ def quality(audio_dir, lines, rows):
               "|---|---|---|---|---|---|---|---|---|---|"]
     for name, (sr, n_fft, hop, n_mels, f_max, norm, scale) in CONFIGS.items():
         lstsq, nnls = make_modules(name)
-        _, nnls_no_fill = make_modules(name, fill_band_edges=False)
+        _, nnls_no_fill = make_modules(name, band_edge_fill=False)
         fb_t = lstsq.fb.T
         ta_batched, driver = torchaudio_method(lstsq.fb)
         ta = lambda m: ta_batched(m[None])[0]  # noqa: E731  (melspec here is (n_mels, time))

@@ -58,7 +58,7 @@ def candidates(name, solver, frames):
     if solver == "lstsq":
         raw = lambda: ops.lstsq_apply(melspec, op.gram_pinv, op.tap_index, op.tap_weight, op.gram_cholesky_band)  # noqa: E731
     else:
-        fill = module._fill_from if module._fill_from.numel() else None
+        fill = module._band_edge_fill if module._band_edge_fill.numel() else None
         raw = lambda: ops.nnls(melspec, op.tap_index, op.tap_weight, module.max_iter, module.tol, fill)  # noqa: E731
     fns = {"op": raw, "module": lambda: module(melspec), "op" + INFERENCE: raw,
            "module" + INFERENCE: lambda: module(melspec)}

@@ -57,7 +57,7 @@ for name, (sr, n_fft, hop, n_mels, f_max, norm, scale) in configs.items():
             # The raw ops too: the modules' Python layers may differ between the trees, the ops'
             # boxed calls are what the build changes.
             op = lstsq.operator(torch.float32)
-            fill = nnls._fill_from if nnls._fill_from.numel() else None
+            fill = nnls._band_edge_fill if nnls._band_edge_fill.numel() else None
             out[f"{name} nnls op {size}"] = median_time(
                 lambda: torch.ops.inverse_mel.nnls(mel, op.tap_index, op.tap_weight, nnls.max_iter, nnls.tol, fill), reps)
             out[f"{name} lstsq op {size}"] = median_time(

@@ -43,7 +43,7 @@ STABLE_TORCH_LIBRARY(inverse_mel, m) {
   // Non-negative least squares: per frame, min ||fb^T s - m||^2 subject to s >= 0
   // (see csrc/cpu/nnls.cpp). The filterbank (tap_weight) must be non-negative.
   //   max_iter, tol: per-frame stopping, scale-invariant
-  //   fill_from: optional (n_freqs,) int64 CPU tensor; fill_from[f] = j >= 0 makes
+  //   band_edge_fill: optional (n_freqs,) int64 CPU tensor; band_edge_fill[f] = j >= 0 makes
   //     bin f, which no filter may weigh, a copy of bin j, which some filter must
   //     weigh (-1: bin f stays 0). Every value of an unweighed bin fits equally;
   //     InverseMelScale uses this to continue the spectrum over the band edges.
@@ -54,7 +54,7 @@ STABLE_TORCH_LIBRARY(inverse_mel, m) {
   //                       steps or hold NaN/Inf
   m.def(
       "nnls(Tensor melspec, Tensor tap_index, Tensor tap_weight, int max_iter, float tol, "
-      "Tensor? fill_from=None) -> (Tensor, Tensor, Tensor, Tensor)");
+      "Tensor? band_edge_fill=None) -> (Tensor, Tensor, Tensor, Tensor)");
   // Backward of nnls with respect to melspec: (A_F A_F^T)^-1 A_F grad on the
   // solution's free set F = {solution > 0}. grad, solution: (..., n_freqs, time);
   // returns (..., n_mels, time).
@@ -67,7 +67,7 @@ STABLE_TORCH_LIBRARY(inverse_mel, m) {
   // nnls, nnls_backward and lstsq_apply (the last without the band: a dense product, as on CUDA).
   m.def(
       "_nnls_per_frame(Tensor melspec, Tensor tap_index, Tensor tap_weight, int max_iter, float tol, "
-      "Tensor? fill_from=None) -> (Tensor, Tensor, Tensor, Tensor)");
+      "Tensor? band_edge_fill=None) -> (Tensor, Tensor, Tensor, Tensor)");
   m.def(
       "_nnls_backward_per_frame(Tensor grad, Tensor solution, Tensor tap_index, Tensor tap_weight, "
       "int n_mels) -> Tensor");

@@ -113,7 +113,7 @@ torch.library.register_autograd(
 # nnls: per-frame min ||fb^T s - m|| s.t. s >= 0 -> (solution, iterations, residual, converged)
 # ---------------------------------------------------------------------------
 @torch.library.register_fake("inverse_mel::nnls")
-def _nnls_fake(melspec, tap_index, tap_weight, max_iter, tol, fill_from=None):
+def _nnls_fake(melspec, tap_index, tap_weight, max_iter, tol, band_edge_fill=None):
     torch._check(melspec.dim() >= 2, lambda: "nnls: melspec must have shape (..., n_mels, time)")
     torch._check(
         melspec.dtype in (torch.float32, torch.float64),
@@ -124,10 +124,11 @@ def _nnls_fake(melspec, tap_index, tap_weight, max_iter, tol, fill_from=None):
         lambda: "nnls: tap_index (int64) and tap_weight must both have shape (n_freqs, taps)",
     )
     torch._check(tap_weight.dtype == melspec.dtype, lambda: "nnls: tap_weight must have melspec's dtype")
-    if fill_from is not None:
+    if band_edge_fill is not None:
         torch._check(
-            fill_from.dim() == 1 and fill_from.shape[0] == tap_index.shape[0] and fill_from.dtype == torch.int64,
-            lambda: "nnls: fill_from must be an int64 tensor of shape (n_freqs,)",
+            band_edge_fill.dim() == 1 and band_edge_fill.shape[0] == tap_index.shape[0]
+            and band_edge_fill.dtype == torch.int64,
+            lambda: "nnls: band_edge_fill must be an int64 tensor of shape (n_freqs,)",
         )
     solution = melspec.new_empty((*melspec.shape[:-2], tap_index.shape[0], melspec.shape[-1]))
     frames = (*melspec.shape[:-2], melspec.shape[-1])
@@ -146,25 +147,26 @@ def _nnls_backward_fake(grad, solution, tap_index, tap_weight, n_mels):
 
 
 def _nnls_setup_context(ctx, inputs, output) -> None:
-    melspec, tap_index, tap_weight, _max_iter, _tol, fill_from = inputs
+    melspec, tap_index, tap_weight, _max_iter, _tol, band_edge_fill = inputs
     solution, iterations, residual, converged = output
     ctx.mark_non_differentiable(iterations, residual, converged)
     ctx.n_mels = melspec.shape[-2]
-    ctx.save_for_backward(solution, tap_index, tap_weight, fill_from)
+    ctx.save_for_backward(solution, tap_index, tap_weight, band_edge_fill)
 
 
 def _nnls_backward(ctx, grad_solution, _grad_iterations, _grad_residual, _grad_converged):
     # Implicit differentiation on the free set F = {s > 0}: locally s_F = pinv(A_F) m, so
     # dL/dm = pinv(A_F)^T dL/ds_F = (A_F A_F^T)^+ A_F dL/ds_F (the minimum-norm solution where
     # the NNLS solution is not unique). Gradients reach melspec only.
-    solution, tap_index, tap_weight, fill_from = ctx.saved_tensors
+    solution, tap_index, tap_weight, band_edge_fill = ctx.saved_tensors
     grad_melspec = None
     if ctx.needs_input_grad[0]:
         grad = grad_solution.contiguous()
-        if fill_from is not None:
+        if band_edge_fill is not None:
             # A filled bin is a copy of its source bin: its gradient belongs to the source.
-            filled = (fill_from >= 0).nonzero().squeeze(1)
-            grad = grad.index_add(-2, fill_from[filled].to(grad.device), grad.index_select(-2, filled.to(grad.device)))
+            filled = (band_edge_fill >= 0).nonzero().squeeze(1)
+            grad = grad.index_add(-2, band_edge_fill[filled].to(grad.device),
+                                  grad.index_select(-2, filled.to(grad.device)))
         grad_melspec = torch.ops.inverse_mel.nnls_backward(grad, solution, tap_index, tap_weight, ctx.n_mels)
     return grad_melspec, None, None, None, None, None
 

@@ -5,6 +5,7 @@ TorchScript-compatible (the modules' forwards call them); checks of Python value
 configuration numbers) run in eager mode only, where such values can be wrong.
 """
 import math
+import warnings
 from typing import List, Optional
 
 import torch
@@ -13,6 +14,18 @@ from torch import Tensor
 from .constants import DRIVERS, MEL_SCALES, METHODS, PHASE_INITS, SOLVERS
 
 FLOAT_DTYPES = (torch.float32, torch.float64, torch.float16, torch.bfloat16)
+
+
+def renamed_option(value, default, old_value, name: str, old_name: str, fn: str):
+    """The option ``name``'s value, also when given by its name before 0.2, ``old_name`` (``old_value``
+    not None): that still works, with a FutureWarning; both at once is an error."""
+    if old_value is None:
+        return value
+    if value is not default:
+        raise ValueError(f"{fn}: {old_name}= is the old name of {name}=; pass only {name}=")
+    warnings.warn(f"{fn}: {old_name}= was renamed {name}= in 0.2; pass {name}= (the old name will be removed)",
+                  FutureWarning, stacklevel=3)
+    return old_value
 
 
 def shape_str(shape: List[int]) -> str:

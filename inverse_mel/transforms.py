@@ -12,7 +12,8 @@ import torch
 from torch import Tensor, nn
 
 from . import _validation as V
-from .functional.filterbank import band_edge_fill, mel_scale, melscale_fbanks
+from .functional import filterbank
+from .functional.filterbank import mel_scale, melscale_fbanks
 from .functional._core import (
     InverseMelResult,
     apply_operator,
@@ -91,10 +92,12 @@ class InverseMelScale(nn.Module):
     tol : float, default 1e-4
         Keyword-only, NNLS only: the per-frame, scale-invariant tolerance
         (:func:`inverse_mel.functional.inverse_mel_scale`).
-    fill_band_edges : bool, default True
+    band_edge_fill : bool, default True
         Keyword-only, NNLS only: the bins in ``[f_min, f_max]`` that no filter weighs (the DC bin
         when ``f_min=0``, the last bin when ``f_max`` is Nyquist) copy their nearest weighed bin
         instead of staying 0 (:func:`inverse_mel.functional.band_edge_fill`).
+    fill_band_edges : bool, optional
+        Keyword-only; ``band_edge_fill``'s name before 0.2, which still works with a ``FutureWarning``.
 
     Attributes
     ----------
@@ -148,9 +151,12 @@ class InverseMelScale(nn.Module):
         solver: str = "lstsq",
         max_iter: int = DEFAULT_MAX_ITER,
         tol: float = DEFAULT_TOL,
-        fill_band_edges: bool = True,
+        band_edge_fill: bool = True,
+        fill_band_edges: Optional[bool] = None,
     ) -> None:
         super().__init__()
+        band_edge_fill = V.renamed_option(band_edge_fill, True, fill_band_edges, "band_edge_fill", "fill_band_edges",
+                                        "InverseMelScale")
         # torchaudio checks only f_min <= f_max; the rest would end in an empty or NaN filterbank.
         V.check_mel_config(n_stft, f_min, f_max or None, n_mels, sample_rate, "InverseMelScale")  # 0 -> Nyquist
         V.check_norm(norm)
@@ -170,7 +176,7 @@ class InverseMelScale(nn.Module):
         self.solver = solver
         self.max_iter = max_iter
         self.tol = float(tol)
-        self.fill_band_edges = bool(fill_band_edges)
+        self.band_edge_fill = bool(band_edge_fill)
         self.register_buffer("fb", melscale_fbanks(n_stft, self.f_min, self.f_max, n_mels, sample_rate, norm, mel_scale))
         self._lock = threading.Lock()
         self._warned_rank: Optional[int] = None
@@ -202,9 +208,9 @@ class InverseMelScale(nn.Module):
             band = op.gram_cholesky_band
             band = fb.new_empty((0, n_mels)) if band is None else band
             self.register_buffer("_band" + suffix, band.to(dtype), persistent=False)
-        fill = band_edge_fill(fb, self.sample_rate, self.f_min, self.f_max) if self.fill_band_edges else None
+        fill = filterbank.band_edge_fill(fb, self.sample_rate, self.f_min, self.f_max) if self.band_edge_fill else None
         fill = torch.empty(0, dtype=torch.int64) if fill is None else fill
-        self.register_buffer("_fill_from", fill.to(fb.device), persistent=False)
+        self.register_buffer("_band_edge_fill", fill.to(fb.device), persistent=False)
         self._fb_nonnegative = not bool((fb < 0).any())
         self._fb_on_cpu = fb.device.type == "cpu"
         # Known on the host now, so the forward needs no device sync to refuse a bank on CUDA.
@@ -213,7 +219,7 @@ class InverseMelScale(nn.Module):
         self._built_from = (weakref.ref(fb), fb._version)
         # What the eager fast path reads, in plain attributes: a buffer read through nn.Module's
         # __getattr__ costs about a microsecond, several per call.
-        fill_or_none = self._fill_from if self._fill_from.numel() else None
+        fill_or_none = self._band_edge_fill if self._band_edge_fill.numel() else None
         self._fast_operands = (fb, fb._version, {
             dtype: (getattr(self, "_gram_pinv" + suffix), self._tap_index, getattr(self, "_tap_weight" + suffix),
                     getattr(self, "_band" + suffix) if getattr(self, "_band" + suffix).numel() else None)
@@ -267,9 +273,9 @@ class InverseMelScale(nn.Module):
             fast = self._eager_cpu_forward(melspec)
             if fast is not None:
                 return fast
-        gram, weight, band, fill_from = self._checked_operator(melspec)
+        gram, weight, band, band_edge_fill = self._checked_operator(melspec)
         return apply_operator_specgram(melspec, gram, self._tap_index, weight, band, self.solver, self.max_iter,
-                                       self.tol, fill_from)
+                                       self.tol, band_edge_fill)
 
     @torch.jit.export
     def forward_with_info(self, melspec: Tensor) -> InverseMelResult:
@@ -295,9 +301,9 @@ class InverseMelScale(nn.Module):
         >>> info.iterations.shape, bool(info.converged.all())
         (torch.Size([7]), True)
         """
-        gram, weight, band, fill_from = self._checked_operator(melspec)
+        gram, weight, band, band_edge_fill = self._checked_operator(melspec)
         return apply_operator(melspec, gram, self._tap_index, weight, band, self.solver, self.max_iter, self.tol,
-                              fill_from, True)
+                              band_edge_fill, True)
 
     @torch.jit.unused
     def _eager_cpu_forward(self, melspec: Tensor) -> Optional[Tensor]:
@@ -339,7 +345,7 @@ class InverseMelScale(nn.Module):
 
     def _checked_operator(self, melspec: Tensor) -> Tuple[Tensor, Tensor, Optional[Tensor], Optional[Tensor]]:
         """Check ``melspec`` against the module; the operator's ``gram_pinv``, ``tap_weight``, band and
-        ``fill_from`` for its dtype."""
+        ``band_edge_fill`` for its dtype."""
         fn = "InverseMelScale"
         V.check_spectrogram(melspec, "melspec", "n_mels", self.n_mels, fn)
         V.check_finite(melspec, "melspec", fn)
@@ -358,15 +364,15 @@ class InverseMelScale(nn.Module):
         band: Optional[Tensor] = None
         if band_or_empty.numel() > 0:
             band = band_or_empty
-        fill_from: Optional[Tensor] = None
+        band_edge_fill: Optional[Tensor] = None
         if self.solver == "nnls":
             if not self._fb_nonnegative:
                 V.check_nonnegative(self.fb, fn)
             if melspec.device.type == "cuda" and len(self._cuda_nnls_refusal) > 0:
                 raise ValueError(self._cuda_nnls_refusal)
-            if self._fill_from.numel() > 0:
-                fill_from = self._fill_from
-        return gram, weight, band, fill_from
+            if self._band_edge_fill.numel() > 0:
+                band_edge_fill = self._band_edge_fill
+        return gram, weight, band, band_edge_fill
 
     def extra_repr(self) -> str:
         rcond = "None (noise-gain rule)" if self.rcond is None else f"{self.rcond:g}"
@@ -375,7 +381,7 @@ class InverseMelScale(nn.Module):
             f"f_min={self.f_min}, f_max={self.f_max}, norm={self.norm!r}, mel_scale={self.mel_scale!r}, "
             f"driver={self.driver!r}, rcond={rcond}, solver={self.solver!r}"
             + (f", max_iter={self.max_iter}, tol={self.tol:g}" if self.solver == "nnls" else "")
-            + ("" if self.fill_band_edges else ", fill_band_edges=False")
+            + ("" if self.band_edge_fill else ", band_edge_fill=False")
         )
 
     def __getstate__(self):
@@ -385,7 +391,15 @@ class InverseMelScale(nn.Module):
             state.pop(key, None)
         return state
 
+    @property
+    def fill_band_edges(self) -> bool:
+        """Deprecated name of ``band_edge_fill`` (read-only)."""
+        return self.band_edge_fill
+
     def __setstate__(self, state):
+        if "fill_band_edges" in state:  # pickled before the option's rename
+            state["band_edge_fill"] = state.pop("fill_band_edges")
+        state.get("_buffers", {}).pop("_fill_from", None)  # rebuilt below as _band_edge_fill
         super().__setstate__(state)
         self._lock = threading.Lock()
         self._rebuild_operators()

@@ -238,7 +238,7 @@ def _nnls(melspec=None, max_iter=50, tol=1e-4, **over):
     op = _op()
     index = over.get("tap_index", op.tap_index)
     weight = over.get("tap_weight", op.tap_weight)
-    return OPS.nnls(_mel() if melspec is None else melspec, index, weight, max_iter, tol, over.get("fill_from"))
+    return OPS.nnls(_mel() if melspec is None else melspec, index, weight, max_iter, tol, over.get("band_edge_fill"))
 
 
 def _fill(**entries):
@@ -305,20 +305,20 @@ for _name, _call, _regex in [
     ("tap_index_out_of_range", lambda: _nnls(_mel(30, 5)), r"nnls: tap_index entries must lie in \[0, 30\)"),
     ("weight_dtype_mismatch", lambda: _nnls(tap_weight=_op32.tap_weight.double()), r"nnls: tap_weight must have the input's dtype Float, found Double"),
     ("tap_index_float", lambda: _nnls(tap_index=_op32.tap_index.float()), r"nnls: tap_index must be int64, found Float"),
-    ("fill_from_float", lambda: _nnls(fill_from=_fill().float()), r"nnls: fill_from must be a CPU int64 tensor of shape \(201,\)"),
-    ("fill_from_short", lambda: _nnls(fill_from=_fill()[:10]), r"nnls: fill_from must be a CPU int64 tensor of shape \(201,\)"),
-    ("fill_from_out_of_range", lambda: _nnls(fill_from=_fill(a=(0, 500))), r"nnls: fill_from\[0\] = 500 is not a bin index"),
-    ("fill_from_below_minus_one", lambda: _nnls(fill_from=_fill(a=(0, -3))), r"nnls: fill_from entries must be -1 or a bin index, found -3"),
-    ("fill_from_weighed_bin", lambda: _nnls(fill_from=_fill(a=(5, 6))), r"nnls: fill_from may only fill bins that no filter weighs, but bin 5 has weights"),
-    ("fill_from_unweighed_source", lambda: _nnls(fill_from=_fill(a=(200, 0))), r"nnls: fill_from\[200\] = 0 must name a bin that some filter weighs"),
+    ("band_edge_fill_float", lambda: _nnls(band_edge_fill=_fill().float()), r"nnls: band_edge_fill must be a CPU int64 tensor of shape \(201,\)"),
+    ("band_edge_fill_short", lambda: _nnls(band_edge_fill=_fill()[:10]), r"nnls: band_edge_fill must be a CPU int64 tensor of shape \(201,\)"),
+    ("band_edge_fill_out_of_range", lambda: _nnls(band_edge_fill=_fill(a=(0, 500))), r"nnls: band_edge_fill\[0\] = 500 is not a bin index"),
+    ("band_edge_fill_below_minus_one", lambda: _nnls(band_edge_fill=_fill(a=(0, -3))), r"nnls: band_edge_fill entries must be -1 or a bin index, found -3"),
+    ("band_edge_fill_weighed_bin", lambda: _nnls(band_edge_fill=_fill(a=(5, 6))), r"nnls: band_edge_fill may only fill bins that no filter weighs, but bin 5 has weights"),
+    ("band_edge_fill_unweighed_source", lambda: _nnls(band_edge_fill=_fill(a=(200, 0))), r"nnls: band_edge_fill\[200\] = 0 must name a bin that some filter weighs"),
 ]:
     case(f"ops.nnls/{_name}", RuntimeError, _regex)(_call)
 
-case("inverse_mel_scale[nnls]/fill_from_wrong_shape", ValueError, r"fill_from must be an int64 tensor of shape \(201,\)")(
-    lambda: F.inverse_mel_scale(_mel(), _fb(), solver="nnls", fill_from=torch.zeros(3, dtype=torch.int64))
+case("inverse_mel_scale[nnls]/band_edge_fill_wrong_shape", ValueError, r"band_edge_fill must be an int64 tensor of shape \(201,\)")(
+    lambda: F.inverse_mel_scale(_mel(), _fb(), solver="nnls", band_edge_fill=torch.zeros(3, dtype=torch.int64))
 )
-case("inverse_mel_scale[lstsq]/fill_from_given", ValueError, r'fill_from applies to solver="nnls" only')(
-    lambda: F.inverse_mel_scale(_mel(), _fb(), fill_from=_fill())
+case("inverse_mel_scale[lstsq]/band_edge_fill_given", ValueError, r'band_edge_fill applies to solver="nnls" only')(
+    lambda: F.inverse_mel_scale(_mel(), _fb(), band_edge_fill=_fill())
 )
 
 

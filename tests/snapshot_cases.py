@@ -34,10 +34,13 @@ def _exact_gradient(shape, dtype) -> torch.Tensor:
 
 def _cases(arrays):
     """Every snapshot case: ``(key, bank, mel, weight, dtype)`` per bank, power, kind and dtype, where
-    ``bank`` holds the bank's stored arrays as tensors (``band`` None where there is none)."""
+    ``bank`` holds the bank's stored arrays as tensors (``band`` None where there is none;
+    ``band_edge_fill`` is stored under its name before 0.2, ``fill_from``, in the unchanged snapshot)."""
     for name in CONFIGS:
         bank = {part: torch.from_numpy(arrays[f"{name}_{part}"]) if f"{name}_{part}" in arrays else None
-                for part in ("tap_index", "tap_weight", "gram_pinv", "band", "fill_from")}
+                for part in ("tap_index", "tap_weight", "gram_pinv", "band")}
+        stored_fill = arrays.get(f"{name}_fill_from")
+        bank["band_edge_fill"] = None if stored_fill is None else torch.from_numpy(stored_fill)
         for power in (1, 2):
             for kind in ("clean", "noisy"):
                 mel32 = torch.from_numpy(arrays[f"{name}_p{power}_{kind}"])
@@ -51,7 +54,7 @@ def digests_of_all_cases(arrays) -> dict:
     ops = torch.ops.inverse_mel
     for key, bank, mel, weight, dtype in _cases(arrays):
         tap_index, band64 = bank["tap_index"], bank["band"]
-        for fill_name, fill in (("fill", bank["fill_from"]), ("nofill", None)):
+        for fill_name, fill in (("fill", bank["band_edge_fill"]), ("nofill", None)):
             s, it, res, conv = ops.nnls(mel, tap_index, weight, 200, 1e-4, fill)
             for part, value in (("solution", s), ("iterations", it), ("residual", res), ("converged", conv)):
                 out[f"{key}/nnls/{fill_name}/{part}"] = _digest(value)
@@ -74,7 +77,7 @@ def digests_of_per_frame_cases(arrays) -> dict:
     ops = torch.ops.inverse_mel
     for key, bank, mel, weight, dtype in _cases(arrays):
         tap_index = bank["tap_index"]
-        for fill_name, fill in (("fill", bank["fill_from"]), ("nofill", None)):
+        for fill_name, fill in (("fill", bank["band_edge_fill"]), ("nofill", None)):
             s, it, res, conv = ops._nnls_per_frame(mel, tap_index, weight, 200, 1e-4, fill)
             for part, value in (("solution", s), ("iterations", it), ("residual", res), ("converged", conv)):
                 out[f"{key}/_nnls_per_frame/{fill_name}/{part}"] = _digest(value)

@@ -156,8 +156,8 @@ def test_lstsq_cuda_equals_the_per_frame_code_bit_for_bit(name, dtype):
 def test_nnls_cuda_equals_cpu_on_spectrograms(name, dtype, model_like):
     mel = _mel_of_speechlike_audio(name, model_like=model_like).to(dtype)
     for fill in (True, False):
-        cpu = _bank_module(name, "cpu", solver="nnls", fill_band_edges=fill)
-        gpu = _bank_module(name, "cuda", solver="nnls", fill_band_edges=fill)
+        cpu = _bank_module(name, "cpu", solver="nnls", band_edge_fill=fill)
+        gpu = _bank_module(name, "cuda", solver="nnls", band_edge_fill=fill)
         cpu_result, gpu_result = cpu.forward_with_info(mel), gpu.forward_with_info(mel.cuda())
         assert gpu_result.specgram.device.type == "cuda" and gpu_result.specgram.dtype == dtype
         assert_nnls_parity(gpu_result, cpu_result)
@@ -186,7 +186,7 @@ def test_nnls_cuda_zero_nan_inf_and_subnormal_frames():
     cpu_module = _bank_module("tts", "cpu", solver="nnls")
     op = cpu_module.operator(torch.float32)
     cpu = F.InverseMelResult(*torch.ops.inverse_mel.nnls(mel, op.tap_index, op.tap_weight, cpu_module.max_iter,
-                                                         cpu_module.tol, cpu_module._fill_from))
+                                                         cpu_module.tol, cpu_module._band_edge_fill))
     assert_nnls_parity(gpu, cpu)
     converged = gpu.converged.cpu()
     assert not bool(converged[1]) and not bool(converged[3]) and bool(converged[0]) and bool(converged[2])

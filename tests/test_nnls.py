@@ -238,7 +238,7 @@ def test_nan_and_inf_frames_are_reported_and_contained():
     # The op (what compiled graphs run, without the eager check) reports and contains them.
     op = module.operator(torch.float32)
     result = F.InverseMelResult(
-        *torch.ops.inverse_mel.nnls(bad, op.tap_index, op.tap_weight, 50, 1e-4, module._fill_from)
+        *torch.ops.inverse_mel.nnls(bad, op.tap_index, op.tap_weight, 50, 1e-4, module._band_edge_fill)
     )
     assert not result.converged[0, 3] and not result.converged[1, 5]
     keep = torch.ones(2, 8, dtype=torch.bool)
@@ -286,7 +286,7 @@ def test_max_iter_zero_is_the_mel_envelope(device):
     result = nnls.double().to(device).forward_with_info(melspec.to(device))
     result = F.InverseMelResult(*(x.cpu() for x in result))
     # The band-edge bins no filter weighs copy their neighbour (band_edge_fill).
-    fill = nnls._fill_from.cpu()
+    fill = nnls._band_edge_fill.cpu()
     envelope[..., fill >= 0, :] = envelope[..., fill[fill >= 0], :]
     torch.testing.assert_close(result.specgram, envelope.clamp_min(0), rtol=1e-12, atol=1e-15)
     assert result.iterations.eq(0).all()
@@ -462,7 +462,7 @@ def test_exact_solution_is_the_maximum_entropy_one():
     # Among the exact non-negative solutions, the solver returns s = envelope * exp(fb @ lam):
     # log(s / envelope) lies in the row space of fb^T. Check it with an independent least-squares fit.
     module = inverse_mel.InverseMelScale(513, 80, 22050, f_max=8000.0, norm="slaney", mel_scale="slaney",
-                                         solver="nnls", fill_band_edges=False).double()
+                                         solver="nnls", band_edge_fill=False).double()
     fb = module.fb
     spec = _speechlike(513, 6, 11)
     melspec = fb.T @ spec
@@ -500,17 +500,53 @@ def test_module_fills_band_edges_and_keeps_the_fit():
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")  # Whisper's bank is rank-deficient
         filled = inverse_mel.InverseMelScale(201, 80, 16000, **kwargs)
-        plain = inverse_mel.InverseMelScale(201, 80, 16000, fill_band_edges=False, **kwargs)
+        plain = inverse_mel.InverseMelScale(201, 80, 16000, band_edge_fill=False, **kwargs)
     melspec = filled.fb.T @ _speechlike(201, 20, 3).float()
     a, b = filled(melspec), plain(melspec)
     assert torch.equal(a[..., 0, :], a[..., 1, :]) and torch.equal(a[..., 200, :], a[..., 199, :])
     assert (b[..., 0, :] == 0).all() and (b[..., 200, :] == 0).all()
     assert torch.equal(a[..., 1:200, :], b[..., 1:200, :])  # the solve itself is the same
     torch.testing.assert_close(filled.fb.T @ a, plain.fb.T @ b)  # and so is the fit: no filter sees those bins
-    assert "fill_band_edges=False" in repr(plain)
+    assert "band_edge_fill=False" in repr(plain)
     # The functional form fills only when asked, with the same result.
     fill = F.band_edge_fill(filled.fb, 16000, 0.0, 8000.0)
-    assert torch.equal(F.inverse_mel_scale(melspec, filled.fb, solver="nnls", fill_from=fill), a)
+    assert torch.equal(F.inverse_mel_scale(melspec, filled.fb, solver="nnls", band_edge_fill=fill), a)
+
+
+def test_the_band_edge_option_keeps_its_old_names_with_a_warning():
+    """Before 0.2 the module's option was fill_band_edges= and the functional one fill_from=."""
+    melspec = inverse_mel.melscale_fbanks(201, 0.0, 8000.0, 40, 16000, None, "htk").T @ _speechlike(201, 6, 1).float()
+    new = inverse_mel.InverseMelScale(201, 40, 16000, solver="nnls", band_edge_fill=False)
+    with pytest.warns(FutureWarning, match=r"fill_band_edges= was renamed band_edge_fill="):
+        old = inverse_mel.InverseMelScale(201, 40, 16000, solver="nnls", fill_band_edges=False)
+    assert old.band_edge_fill is False and old.fill_band_edges is False and new.fill_band_edges is False
+    assert torch.equal(old(melspec), new(melspec)) and repr(old) == repr(new)
+    with pytest.raises(ValueError, match=r"InverseMelScale: fill_band_edges= is the old name of band_edge_fill="):
+        inverse_mel.InverseMelScale(201, 40, 16000, solver="nnls", band_edge_fill=False, fill_band_edges=False)
+    filled = inverse_mel.InverseMelScale(201, 40, 16000, solver="nnls")
+    fill = F.band_edge_fill(filled.fb, 16000, 0.0, 8000.0)
+    assert (fill >= 0).any()
+    for fn in (F.inverse_mel_scale, lambda *a, **k: F.inverse_mel_scale_with_info(*a, **k).specgram):
+        with pytest.warns(FutureWarning, match=r"fill_from= was renamed band_edge_fill="):
+            by_old_name = fn(melspec, filled.fb, solver="nnls", fill_from=fill)
+        assert torch.equal(by_old_name, fn(melspec, filled.fb, solver="nnls", band_edge_fill=fill))
+        assert torch.equal(by_old_name, filled(melspec))
+        with pytest.raises(ValueError, match=r"fill_from= is the old name of band_edge_fill=; pass only"):
+            fn(melspec, filled.fb, solver="nnls", band_edge_fill=fill, fill_from=fill)
+
+
+def test_a_module_pickled_before_the_rename_loads():
+    """A module pickled with the old attribute (fill_band_edges) and buffer (_fill_from) names."""
+    module = inverse_mel.InverseMelScale(201, 40, 16000, solver="nnls", band_edge_fill=False)
+    state = module.__getstate__()
+    state["fill_band_edges"] = state.pop("band_edge_fill")
+    state["_buffers"] = dict(state["_buffers"])
+    state["_buffers"]["_fill_from"] = state["_buffers"].pop("_band_edge_fill")
+    old = inverse_mel.InverseMelScale.__new__(inverse_mel.InverseMelScale)
+    old.__setstate__(state)
+    assert old.band_edge_fill is False and "_fill_from" not in old._buffers
+    melspec = module.fb.T @ _speechlike(201, 4, 2).float()
+    assert torch.equal(old(melspec), module(melspec))
 
 
 def test_gradient_of_a_filled_bin_reaches_its_source():
@@ -521,7 +557,7 @@ def test_gradient_of_a_filled_bin_reaches_its_source():
     melspec = (fb.T @ truth).requires_grad_()
     fill = torch.full((9,), -1, dtype=torch.int64)
     fill[0] = 1
-    fn = lambda m: F.inverse_mel_scale(m, fb, solver="nnls", tol=1e-12, max_iter=100, fill_from=fill)  # noqa: E731
+    fn = lambda m: F.inverse_mel_scale(m, fb, solver="nnls", tol=1e-12, max_iter=100, band_edge_fill=fill)  # noqa: E731
     out = fn(melspec)
     assert torch.equal(out[0], out[1])
     assert torch.autograd.gradcheck(fn, (melspec,))

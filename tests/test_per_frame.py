@@ -44,12 +44,12 @@ def _spectrogram(cfg, power, seconds=1.2):
                       return_complex=True).abs().pow(power)
 
 
-def assert_same_solution(melspec, tap_index, tap_weight, fill_from=None, max_iter=200, tol=TOL):
+def assert_same_solution(melspec, tap_index, tap_weight, band_edge_fill=None, max_iter=200, tol=TOL):
     """The per-frame solver gives the batch solver's very bits: solution, iterations, residual and
     convergence flags (both run the same arithmetic in the same order, and every decision comes
     from shared/nnls_rules.h; tools/per_frame_vs_batch.py measures it at every vector width)."""
-    cpu = OPS.nnls(melspec, tap_index, tap_weight, max_iter, tol, fill_from)
-    frame = OPS._nnls_per_frame(melspec, tap_index, tap_weight, max_iter, tol, fill_from)
+    cpu = OPS.nnls(melspec, tap_index, tap_weight, max_iter, tol, band_edge_fill)
+    frame = OPS._nnls_per_frame(melspec, tap_index, tap_weight, max_iter, tol, band_edge_fill)
     for name, a, b in zip(("solution", "iterations", "residual", "converged"), frame, cpu):
         same = (a == b) | (a.isnan() & b.isnan()) if a.is_floating_point() else a == b
         if not bool(same.all()):
@@ -67,7 +67,7 @@ def test_per_frame_equals_cpu_on_the_fixtures(i, dtype):
     melspec = REFERENCE.array("M", i).to(dtype)
     noisy = melspec * torch.exp(0.3 * torch.randn(melspec.shape, generator=torch.Generator().manual_seed(i))).to(dtype)
     for mel in (melspec, noisy):
-        assert_same_solution(mel, op.tap_index, op.tap_weight, module._fill_from)
+        assert_same_solution(mel, op.tap_index, op.tap_weight, module._band_edge_fill)
 
 
 @pytest.mark.parametrize("power", [1, 2])
@@ -80,9 +80,9 @@ def test_per_frame_equals_cpu_on_spectrograms(name, dtype, fill, power):
     op = module.operator(dtype)
     mel = module.fb.double().T @ _spectrogram(cfg, power)
     model_like = mel * torch.exp(0.3 * torch.randn(mel.shape, generator=torch.Generator().manual_seed(1), dtype=torch.float64))
-    fill_from = module._fill_from if fill else None
+    band_edge_fill = module._band_edge_fill if fill else None
     for melspec in (mel, model_like):
-        cpu, frame = assert_same_solution(melspec.to(dtype), op.tap_index, op.tap_weight, fill_from)
+        cpu, frame = assert_same_solution(melspec.to(dtype), op.tap_index, op.tap_weight, band_edge_fill)
         assert bool(frame[3].all())
 
 
@@ -95,7 +95,7 @@ def test_zero_nan_and_subnormal_frames(dtype):
     mel[3, 1] = float("nan")
     mel[:, 2] = mel[:, 2] * (1e-42 if dtype == torch.float32 else 1e-315) / float(mel[:, 2].abs().max())
     mel[5, 3] = float("inf")
-    cpu, frame = assert_same_solution(mel, op.tap_index, op.tap_weight, module._fill_from)
+    cpu, frame = assert_same_solution(mel, op.tap_index, op.tap_weight, module._band_edge_fill)
     assert bool((frame[0][:, 0] == 0).all()) and not bool(frame[3][1]) and not bool(frame[3][3])
     assert bool(frame[3][2]) and bool(torch.isfinite(frame[0][:, 2]).all())
 
@@ -170,7 +170,7 @@ def test_per_frame_ops_pass_opcheck():
     op = module.operator(torch.float64)
     mel = module.fb.double().T @ _spectrogram(PRESET_BANKS["whisper"], 2, seconds=0.05)
     fake_only = ("test_schema", "test_faketensor")
-    torch.library.opcheck(OPS._nnls_per_frame, (mel, op.tap_index, op.tap_weight, 50, TOL, module._fill_from),
+    torch.library.opcheck(OPS._nnls_per_frame, (mel, op.tap_index, op.tap_weight, 50, TOL, module._band_edge_fill),
                           test_utils=fake_only)
     solution = OPS._nnls_per_frame(mel, op.tap_index, op.tap_weight, 50, TOL, None)[0]
     torch.library.opcheck(OPS._nnls_backward_per_frame,

@@ -1,5 +1,5 @@
 """Every CUDA op once, on small inputs (for compute-sanitizer in tools/gpu_check.sh): the filterbank,
-least squares (banded and dense banks), NNLS forward and backward (float32/64, with fill_from), the
+least squares (banded and dense banks), NNLS forward and backward (float32/64, with band_edge_fill), the
 mel projection and PGHI's integration. Exits non-zero if an output is not finite."""
 import sys
 import warnings

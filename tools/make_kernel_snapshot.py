@@ -51,6 +51,7 @@ def main():
         arrays[f"{name}_gram_pinv"] = op.gram_pinv.numpy()
         if op.gram_cholesky_band is not None:
             arrays[f"{name}_band"] = op.gram_cholesky_band.numpy()
+        # The key keeps band_edge_fill's name before 0.2, as the stored snapshot does.
         arrays[f"{name}_fill_from"] = inverse_mel.functional.band_edge_fill(module.fb, sr, 0.0, f_max).numpy()
         audio = speech_like(sr, (FRAMES - 1) * hop / sr)
         spec = torch.stft(audio, n_fft, hop, window=torch.hann_window(n_fft, dtype=torch.float64),

@@ -30,7 +30,7 @@ def cases(dtype):
         mel = REFERENCE.array("M", i).to(dtype)
         noisy = mel * torch.exp(0.3 * torch.randn(mel.shape, generator=torch.Generator().manual_seed(i))).to(dtype)
         for m in (mel, noisy):
-            yield m, op, module._fill_from
+            yield m, op, module._band_edge_fill
     for name, cfg in PRESET_BANKS.items():
         module = _module(cfg)
         op = module.operator(dtype)
@@ -38,7 +38,7 @@ def cases(dtype):
             mel = module.fb.double().T @ _spectrogram(cfg, power)
             model_like = mel * torch.exp(
                 0.3 * torch.randn(mel.shape, generator=torch.Generator().manual_seed(1), dtype=torch.float64))
-            for fill in (module._fill_from, None):
+            for fill in (module._band_edge_fill, None):
                 for m in (mel, model_like):
                     yield m.to(dtype), op, fill
 

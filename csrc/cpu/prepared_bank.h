@@ -20,12 +20,12 @@ struct PreparedBank {
   std::vector<double> envelope;
   nnls::FrameBank<scalar_t> bank;
 
-  PreparedBank(const Tensor& tap_index, const Tensor& tap_weight, int64_t n_mels, const int64_t* fill_from)
+  PreparedBank(const Tensor& tap_index, const Tensor& tap_weight, int64_t n_mels, const int64_t* band_edge_fill)
       : index(as_contiguous(tap_index)), weight(as_contiguous(tap_weight)) {
     const int64_t n_freqs = index.size(0), taps = index.size(1);
     const int64_t* idx = index.const_data_ptr<int64_t>();
     const scalar_t* w = weight.const_data_ptr<scalar_t>();
-    bank = nnls::FrameBank<scalar_t>{idx, w, nullptr, fill_from, n_freqs, taps, n_mels, 0, 0, 1, 0.0};
+    bank = nnls::FrameBank<scalar_t>{idx, w, nullptr, band_edge_fill, n_freqs, taps, n_mels, 0, 0, 1, 0.0};
     nnls::touched_bin_range(idx, w, n_freqs, taps, n_mels, &bank.lo, &bank.hi);
     bank.bands = nnls::gram_bands(idx, w, n_freqs, taps, n_mels);
     STD_TORCH_CHECK(

@@ -84,20 +84,21 @@ BankArrays prepare_bank(const Tensor& tap_index, const Tensor& tap_weight, int64
 
 template <typename scalar_t>
 __device__ nnls::FrameBank<scalar_t> device_bank(const int64_t* index, const scalar_t* weight, const double* envelope,
-                                                 const int64_t* fill_from, int64_t n_freqs, int64_t taps,
+                                                 const int64_t* band_edge_fill, int64_t n_freqs, int64_t taps,
                                                  int64_t n_mels, const int64_t* header, const double* norm) {
-  return nnls::FrameBank<scalar_t>{index, weight, envelope, fill_from, n_freqs, taps, n_mels,
+  return nnls::FrameBank<scalar_t>{index, weight, envelope, band_edge_fill, n_freqs, taps, n_mels,
                                    header[0], header[1], header[2], *norm};
 }
 
 template <typename scalar_t, int kMels>
 __global__ void __launch_bounds__(kThreads) nnls_forward_kernel(
     const scalar_t* __restrict__ mel, int64_t stride_b, int64_t stride_k, int64_t stride_t, int64_t batch,
-    int64_t time, const int64_t* index, const scalar_t* weight, const double* envelope, const int64_t* fill_from,
+    int64_t time, const int64_t* index, const scalar_t* weight, const double* envelope, const int64_t* band_edge_fill,
     int64_t n_freqs, int64_t taps, int64_t n_mels, const int64_t* header, const double* norm, int64_t max_iter,
     double tol, scalar_t* __restrict__ out, int32_t* __restrict__ iterations, scalar_t* __restrict__ residual,
     bool* __restrict__ converged, double* workspace) {
-  const nnls::FrameBank<scalar_t> bank = device_bank(index, weight, envelope, fill_from, n_freqs, taps, n_mels, header, norm);
+  const nnls::FrameBank<scalar_t> bank =
+      device_bank(index, weight, envelope, band_edge_fill, n_freqs, taps, n_mels, header, norm);
   const int64_t thread = static_cast<int64_t>(blockIdx.x) * blockDim.x + threadIdx.x;
   const int64_t threads = static_cast<int64_t>(gridDim.x) * blockDim.x;
   const nnls::StridedRow s_work{workspace + thread, threads};  // interleaved: coalesced
@@ -194,8 +195,8 @@ void fill_bytes(const Tensor& t, int value, cudaStream_t stream) {
 
 std::tuple<Tensor, Tensor, Tensor, Tensor> nnls_cuda(const Tensor& melspec, const Tensor& tap_index,
                                                      const Tensor& tap_weight, int64_t max_iter, double tol,
-                                                     const std::optional<Tensor>& fill_from) {
-  check_nnls_inputs(melspec, tap_index, tap_weight, max_iter, tol, fill_from, /*cuda=*/true);
+                                                     const std::optional<Tensor>& band_edge_fill) {
+  check_nnls_inputs(melspec, tap_index, tap_weight, max_iter, tol, band_edge_fill, /*cuda=*/true);
   const int64_t n_mels = melspec.size(-2), time = melspec.size(-1), n_freqs = tap_index.size(0);
   check_mel_capacity(n_mels, "nnls");
   const auto guard = device_guard(melspec);
@@ -213,7 +214,7 @@ std::tuple<Tensor, Tensor, Tensor, Tensor> nnls_cuda(const Tensor& melspec, cons
     return {out, iterations, residual, converged};
   }
   const std::optional<Tensor> fill =
-      fill_from.has_value() ? std::optional<Tensor>(as_contiguous(*fill_from)) : std::nullopt;
+      band_edge_fill.has_value() ? std::optional<Tensor>(as_contiguous(*band_edge_fill)) : std::nullopt;
   THO_DISPATCH_V2(melspec.scalar_type(), "nnls_cuda", AT_WRAP([&] {
     const Batched3<scalar_t> mel3(melspec);
     const int64_t batch = mel3.batch;

@@ -1,6 +1,6 @@
 // Input checks of inverse_mel::nnls and inverse_mel::nnls_backward that need no data reads, shared
 // by the CPU and CUDA entry points. (The CPU kernel also checks the data: tap bounds, negative
-// weights, fill_from's entries; on CUDA that would sync the host, so the Python layer checks the
+// weights, band_edge_fill's entries; on CUDA that would sync the host, so the Python layer checks the
 // filterbank once, when it builds the operator, and the kernels never read out of bounds.)
 #pragma once
 
@@ -31,7 +31,7 @@ inline void check_nnls_taps(const Tensor& tap_index, const Tensor& tap_weight, c
 }
 
 inline void check_nnls_inputs(const Tensor& melspec, const Tensor& tap_index, const Tensor& tap_weight,
-                              int64_t max_iter, double tol, const std::optional<Tensor>& fill_from, bool cuda) {
+                              int64_t max_iter, double tol, const std::optional<Tensor>& band_edge_fill, bool cuda) {
   STD_TORCH_CHECK(
       melspec.dim() >= 2, "nnls: melspec must have shape (..., n_mels, time), found ", melspec.dim(), " dim(s)");
   STD_TORCH_CHECK(is_float_or_double(melspec.scalar_type()), "nnls: melspec must be float32 or float64, found ",
@@ -42,13 +42,13 @@ inline void check_nnls_inputs(const Tensor& melspec, const Tensor& tap_index, co
   STD_TORCH_CHECK(max_iter >= 0, "nnls: max_iter must be >= 0, found ", max_iter);
   STD_TORCH_CHECK(std::isfinite(tol) && tol >= 0.0, "nnls: tol must be a finite number >= 0, found ", tol);
   check_nnls_taps(tap_index, tap_weight, melspec, "nnls", cuda);
-  if (fill_from.has_value()) {
-    const Tensor& fill = *fill_from;
+  if (band_edge_fill.has_value()) {
+    const Tensor& fill = *band_edge_fill;
     const int64_t n_freqs = tap_weight.size(0);
     STD_TORCH_CHECK(
         fill.dim() == 1 && fill.size(0) == n_freqs && fill.scalar_type() == ScalarType::Long &&
             same_device(fill, melspec),
-        "nnls: fill_from must be a ", backend_name(cuda), " int64 tensor of shape (", n_freqs,
+        "nnls: band_edge_fill must be a ", backend_name(cuda), " int64 tensor of shape (", n_freqs,
         ",) (one entry per frequency bin) on melspec's device, found ", fill.scalar_type(), " of shape ",
         shape_of(fill), " on ", device_text(fill));
   }

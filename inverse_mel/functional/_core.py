@@ -99,16 +99,17 @@ def apply_operator(
     solver: str,
     max_iter: int,
     tol: float,
-    fill_from: Optional[Tensor],
+    band_edge_fill: Optional[Tensor],
     with_info: bool,
 ) -> InverseMelResult:
     """Solve with a ready operator (on ``melspec``'s device, in its compute dtype). Without
     ``with_info`` only ``specgram`` is filled (the other fields are empty)."""
     if not with_info:
         return _without_info(
-            apply_operator_specgram(melspec, gram_pinv, tap_index, tap_weight, band, solver, max_iter, tol, fill_from))
+            apply_operator_specgram(melspec, gram_pinv, tap_index, tap_weight, band, solver, max_iter, tol,
+                                    band_edge_fill))
     compute = compute_dtype_of(melspec.dtype)
-    result = _solve(melspec.to(compute), gram_pinv, tap_index, tap_weight, band, solver, max_iter, tol, fill_from,
+    result = _solve(melspec.to(compute), gram_pinv, tap_index, tap_weight, band, solver, max_iter, tol, band_edge_fill,
                     with_info)
     return InverseMelResult(result.specgram.to(melspec.dtype), result.iterations, result.residual, result.converged)
 
@@ -122,13 +123,13 @@ def apply_operator_specgram(
     solver: str,
     max_iter: int,
     tol: float,
-    fill_from: Optional[Tensor],
+    band_edge_fill: Optional[Tensor],
 ) -> Tensor:
     """:func:`apply_operator` without the report: only what a forward needs, ``(..., n_freqs, time)``
     in ``melspec``'s dtype (the modules' per-call path; no conversion when the dtype is computed)."""
     compute = compute_dtype_of(melspec.dtype)
     if compute == melspec.dtype:
-        return _specgram(melspec, gram_pinv, tap_index, tap_weight, band, solver, max_iter, tol, fill_from)
+        return _specgram(melspec, gram_pinv, tap_index, tap_weight, band, solver, max_iter, tol, band_edge_fill)
     half_in_pieces = (
         not (melspec.requires_grad and torch.is_grad_enabled())
         and melspec.numel() > 0
@@ -137,8 +138,10 @@ def apply_operator_specgram(
     if not torch.jit.is_scripting():
         half_in_pieces = half_in_pieces and not torch.compiler.is_compiling()
     if half_in_pieces:
-        return _solve_half_in_pieces(melspec, gram_pinv, tap_index, tap_weight, band, solver, max_iter, tol, fill_from)
-    specgram = _specgram(melspec.to(compute), gram_pinv, tap_index, tap_weight, band, solver, max_iter, tol, fill_from)
+        return _solve_half_in_pieces(melspec, gram_pinv, tap_index, tap_weight, band, solver, max_iter, tol,
+                                     band_edge_fill)
+    specgram = _specgram(melspec.to(compute), gram_pinv, tap_index, tap_weight, band, solver, max_iter, tol,
+                         band_edge_fill)
     return specgram.to(melspec.dtype)
 
 
@@ -151,15 +154,16 @@ def _solve(
     solver: str,
     max_iter: int,
     tol: float,
-    fill_from: Optional[Tensor],
+    band_edge_fill: Optional[Tensor],
     with_info: bool,
 ) -> InverseMelResult:
     """The op call, on ``mel`` in its compute dtype (float32 or float64)."""
     if not with_info:
-        return _without_info(_specgram(mel, gram_pinv, tap_index, tap_weight, band, solver, max_iter, tol, fill_from))
+        return _without_info(_specgram(mel, gram_pinv, tap_index, tap_weight, band, solver, max_iter, tol,
+                                       band_edge_fill))
     if solver == "nnls":
         specgram, iterations, residual, converged = torch.ops.inverse_mel.nnls(
-            mel, tap_index, tap_weight, max_iter, tol, fill_from)
+            mel, tap_index, tap_weight, max_iter, tol, band_edge_fill)
         return InverseMelResult(specgram, iterations, residual, converged)
     specgram = torch.ops.inverse_mel.lstsq_apply(mel, gram_pinv, tap_index, tap_weight, band)
     iterations, residual, converged = _lstsq_residual_info(mel, specgram, tap_index, tap_weight, gram_pinv.shape[0])
@@ -175,7 +179,7 @@ def _specgram(
     solver: str,
     max_iter: int,
     tol: float,
-    fill_from: Optional[Tensor],
+    band_edge_fill: Optional[Tensor],
 ) -> Tensor:
     """The op call for the solution alone, on ``mel`` in its compute dtype. In eager mode, when no
     gradient can be asked for, the op is called below the autograd layer: the Python autograd
@@ -184,10 +188,10 @@ def _specgram(
         if _no_gradient_possible(mel, gram_pinv, tap_weight):
             with torch._C._AutoDispatchBelowAutograd():
                 if solver == "nnls":
-                    return torch.ops.inverse_mel.nnls(mel, tap_index, tap_weight, max_iter, tol, fill_from)[0]
+                    return torch.ops.inverse_mel.nnls(mel, tap_index, tap_weight, max_iter, tol, band_edge_fill)[0]
                 return torch.ops.inverse_mel.lstsq_apply(mel, gram_pinv, tap_index, tap_weight, band)
     if solver == "nnls":
-        return torch.ops.inverse_mel.nnls(mel, tap_index, tap_weight, max_iter, tol, fill_from)[0]
+        return torch.ops.inverse_mel.nnls(mel, tap_index, tap_weight, max_iter, tol, band_edge_fill)[0]
     return torch.ops.inverse_mel.lstsq_apply(mel, gram_pinv, tap_index, tap_weight, band)
 
 
@@ -223,7 +227,7 @@ def _solve_half_in_pieces(
     solver: str,
     max_iter: int,
     tol: float,
-    fill_from: Optional[Tensor],
+    band_edge_fill: Optional[Tensor],
 ) -> Tensor:
     n_mels = melspec.shape[-2]
     frames = melspec.shape[-1]
@@ -237,13 +241,13 @@ def _solve_half_in_pieces(
         per_piece = step // frames
         for b0 in range(0, items.shape[0], per_piece):
             piece = _solve(items[b0 : b0 + per_piece].float(), gram_pinv, tap_index, tap_weight, band, solver,
-                           max_iter, tol, fill_from, False).specgram
+                           max_iter, tol, band_edge_fill, False).specgram
             out[b0 : b0 + per_piece].copy_(piece)
     else:
         for b in range(items.shape[0]):
             for t0 in range(0, frames, step):
                 piece = _solve(items[b, :, t0 : t0 + step].float(), gram_pinv, tap_index, tap_weight, band, solver,
-                               max_iter, tol, fill_from, False).specgram
+                               max_iter, tol, band_edge_fill, False).specgram
                 out[b, :, t0 : t0 + step].copy_(piece)
     out_shape = list(melspec.shape[:-2]) + [n_freqs, frames]
     return out.reshape(out_shape)

@@ -276,7 +276,7 @@ def mel_scale(specgram: Tensor, fb: Tensor) -> Tensor:
 
 
 def band_edge_fill(fb: Tensor, sample_rate: int, f_min: float = 0.0, f_max: Optional[float] = None) -> Tensor:
-    """The band-edge bins for ``fill_from=`` of the NNLS inverse.
+    """The band-edge bins for ``band_edge_fill=`` of the NNLS inverse.
 
     A triangular filterbank gives zero weight to the outer feet of its outermost filters: with
     ``f_min = 0`` the DC bin, with ``f_max`` at Nyquist the last bin. These bins lie in the band

@@ -256,6 +256,7 @@ def inverse_mel_scale(
     solver: str = "lstsq",
     max_iter: int = DEFAULT_MAX_ITER,
     tol: float = DEFAULT_TOL,
+    band_edge_fill: Optional[Tensor] = None,
     fill_from: Optional[Tensor] = None,
 ) -> Tensor:
     """Invert a mel spectrogram with any filterbank.
@@ -299,11 +300,13 @@ def inverse_mel_scale(
         fit) or its projected gradient is ``<= tol * ||fb||_2 * ||fb.T @ s - m||`` (optimal for
         inconsistent input). A ``tol`` near float64 round-off on filterbanks with near-null
         directions may not be reached: such frames stop at ``max_iter`` with ``converged=False``.
-    fill_from : Tensor or None, default None
-        Keyword-only, NNLS only: ``(n_freqs,)`` int64; bin ``f`` with ``fill_from[f] >= 0`` (a bin
-        no filter weighs) becomes a copy of bin ``fill_from[f]`` (one some filter weighs). See
+    band_edge_fill : Tensor or None, default None
+        Keyword-only, NNLS only: ``(n_freqs,)`` int64; bin ``f`` with ``band_edge_fill[f] >= 0`` (a bin
+        no filter weighs) becomes a copy of bin ``band_edge_fill[f]`` (one some filter weighs). See
         :func:`band_edge_fill`, which :class:`inverse_mel.InverseMelScale` applies by default.
         ``None`` leaves such bins at 0.
+    fill_from : Tensor or None, default None
+        Keyword-only; ``band_edge_fill``'s name before 0.2, which still works with a ``FutureWarning``.
 
     Returns
     -------
@@ -340,7 +343,9 @@ def inverse_mel_scale(
     >>> bool((fb.T @ s - melspec).norm() <= 1e-3 * melspec.norm())              # an exact fit
     True
     """
-    return _functional_inverse(melspec, fb, driver, rcond, solver, max_iter, tol, fill_from, False).specgram
+    band_edge_fill = V.renamed_option(band_edge_fill, None, fill_from, "band_edge_fill", "fill_from",
+                                      "inverse_mel_scale")
+    return _functional_inverse(melspec, fb, driver, rcond, solver, max_iter, tol, band_edge_fill, False).specgram
 
 
 def inverse_mel_scale_with_info(
@@ -352,13 +357,14 @@ def inverse_mel_scale_with_info(
     solver: str = "lstsq",
     max_iter: int = DEFAULT_MAX_ITER,
     tol: float = DEFAULT_TOL,
+    band_edge_fill: Optional[Tensor] = None,
     fill_from: Optional[Tensor] = None,
 ) -> InverseMelResult:
     """:func:`inverse_mel_scale` with the per-frame report.
 
     Parameters
     ----------
-    melspec, fb, driver, rcond, solver, max_iter, tol, fill_from
+    melspec, fb, driver, rcond, solver, max_iter, tol, band_edge_fill, fill_from
         As in :func:`inverse_mel_scale`.
 
     Returns
@@ -376,10 +382,13 @@ def inverse_mel_scale_with_info(
     >>> info.specgram.shape, info.converged.tolist()
     (torch.Size([201, 5]), [True, True, True, True, True])
     """
-    return _functional_inverse(melspec, fb, driver, rcond, solver, max_iter, tol, fill_from, True)
+    band_edge_fill = V.renamed_option(band_edge_fill, None, fill_from, "band_edge_fill", "fill_from",
+                                      "inverse_mel_scale_with_info")
+    return _functional_inverse(melspec, fb, driver, rcond, solver, max_iter, tol, band_edge_fill, True)
 
 
-def _functional_inverse(melspec, fb, driver, rcond, solver, max_iter, tol, fill_from, with_info) -> InverseMelResult:
+def _functional_inverse(melspec, fb, driver, rcond, solver, max_iter, tol, band_edge_fill,
+                        with_info) -> InverseMelResult:
     fn = "inverse_mel_scale"
     V.check_driver(driver)
     V.check_solver(solver, max_iter, tol)
@@ -395,27 +404,27 @@ def _functional_inverse(melspec, fb, driver, rcond, solver, max_iter, tol, fill_
         )
     if solver == "nnls":
         V.check_nonnegative(fb, fn)
-    if fill_from is not None:
-        check_fill_from(fill_from, fb, solver, fn)
-        fill_from = fill_from.to(melspec.device)
+    if band_edge_fill is not None:
+        check_band_edge_fill(band_edge_fill, fb, solver, fn)
+        band_edge_fill = band_edge_fill.to(melspec.device)
     compute = compute_dtype_of(melspec.dtype)
     if solver == "nnls":  # the taps alone: NNLS needs no factorisation (no SVD)
         tap_index, tap_weight = filterbank_taps(fb.detach().to(torch.float64))
         V.check_cuda_nnls_bank(fb.shape[1], gram_bands(tap_index, tap_weight), melspec.device, fn)
         return apply_operator(melspec, tap_weight.new_empty((0, 0)).to(compute), tap_index, tap_weight.to(compute),
-                              None, solver, max_iter, tol, fill_from, with_info)
+                              None, solver, max_iter, tol, band_edge_fill, with_info)
     op = lstsq_operator(fb, rcond, compute).to(compute)
     return apply_operator(melspec, op.gram_pinv, op.tap_index, op.tap_weight, op.gram_cholesky_band, solver,
-                          max_iter, tol, fill_from, with_info)
+                          max_iter, tol, band_edge_fill, with_info)
 
 
-def check_fill_from(fill_from, fb: Tensor, solver: str, fn: str) -> None:
+def check_band_edge_fill(band_edge_fill, fb: Tensor, solver: str, fn: str) -> None:
     if solver != "nnls":
-        raise ValueError(f'{fn}: fill_from applies to solver="nnls" only; drop it or pass solver="nnls"')
-    if not isinstance(fill_from, Tensor) or fill_from.dtype != torch.int64 or fill_from.shape != (fb.shape[0],):
-        found = (f"{fill_from.dtype} of shape {tuple(fill_from.shape)}" if isinstance(fill_from, Tensor)
-                 else type(fill_from).__name__)
+        raise ValueError(f'{fn}: band_edge_fill applies to solver="nnls" only; drop it or pass solver="nnls"')
+    fill = band_edge_fill
+    if not isinstance(fill, Tensor) or fill.dtype != torch.int64 or fill.shape != (fb.shape[0],):
+        found = f"{fill.dtype} of shape {tuple(fill.shape)}" if isinstance(fill, Tensor) else type(fill).__name__
         raise ValueError(
-            f"{fn}: fill_from must be an int64 tensor of shape ({fb.shape[0]},) (one entry per frequency bin), "
+            f"{fn}: band_edge_fill must be an int64 tensor of shape ({fb.shape[0]},) (one entry per frequency bin), "
             f"e.g. band_edge_fill(fb, sample_rate, f_min, f_max); found {found}"
         )

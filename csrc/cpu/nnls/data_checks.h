@@ -44,27 +44,29 @@ inline std::vector<bool> weighed_bins(const Tensor& tap_weight) {
   return weighed;
 }
 
-// fill_from: (n_freqs,) int64 or absent. fill_from[f] = j >= 0 makes bin f, which no filter may
+// band_edge_fill: (n_freqs,) int64 or absent. band_edge_fill[f] = j >= 0 makes bin f, which no filter may
 // weigh, a copy of bin j, which some filter must weigh; -1 leaves bin f at 0.
-inline std::vector<int64_t> fill_from_entries(const std::optional<Tensor>& fill_from, const Tensor& tap_weight) {
-  if (!fill_from.has_value()) {
+inline std::vector<int64_t> band_edge_fill_entries(const std::optional<Tensor>& band_edge_fill,
+                                                   const Tensor& tap_weight) {
+  if (!band_edge_fill.has_value()) {
     return {};
   }
   const int64_t n_freqs = tap_weight.size(0);
   const std::vector<bool> weighed = weighed_bins(tap_weight);
-  const Tensor fill_c = as_contiguous(*fill_from);
+  const Tensor fill_c = as_contiguous(*band_edge_fill);
   const int64_t* fill_ptr = fill_c.const_data_ptr<int64_t>();
   std::vector<int64_t> result(fill_ptr, fill_ptr + n_freqs);
   for (int64_t f = 0; f < n_freqs; ++f) {
     const int64_t j = result[f];
     if (j < 0) {
-      STD_TORCH_CHECK(j == -1, "nnls: fill_from entries must be -1 or a bin index, found ", j, " at ", f);
+      STD_TORCH_CHECK(j == -1, "nnls: band_edge_fill entries must be -1 or a bin index, found ", j, " at ", f);
       continue;
     }
-    STD_TORCH_CHECK(j < n_freqs, "nnls: fill_from[", f, "] = ", j, " is not a bin index (n_freqs = ", n_freqs, ")");
+    STD_TORCH_CHECK(j < n_freqs, "nnls: band_edge_fill[", f, "] = ", j, " is not a bin index (n_freqs = ", n_freqs,
+                    ")");
     STD_TORCH_CHECK(
-        !weighed[f], "nnls: fill_from may only fill bins that no filter weighs, but bin ", f, " has weights");
-    STD_TORCH_CHECK(weighed[j], "nnls: fill_from[", f, "] = ", j, " must name a bin that some filter weighs");
+        !weighed[f], "nnls: band_edge_fill may only fill bins that no filter weighs, but bin ", f, " has weights");
+    STD_TORCH_CHECK(weighed[j], "nnls: band_edge_fill[", f, "] = ", j, " must name a bin that some filter weighs");
   }
   return result;
 }

@@ -23,10 +23,10 @@ std::tuple<Tensor, Tensor, Tensor, Tensor> nnls_cpu(
     const Tensor& tap_weight,
     int64_t max_iter,
     double tol,
-    const std::optional<Tensor>& fill_from) {
-  check_nnls_inputs(melspec, tap_index, tap_weight, max_iter, tol, fill_from, /*cuda=*/false);
+    const std::optional<Tensor>& band_edge_fill) {
+  check_nnls_inputs(melspec, tap_index, tap_weight, max_iter, tol, band_edge_fill, /*cuda=*/false);
   check_nonnegative_weights(tap_weight, "nnls");
-  const std::vector<int64_t> fill = fill_from_entries(fill_from, tap_weight);
+  const std::vector<int64_t> fill = band_edge_fill_entries(band_edge_fill, tap_weight);
   const int64_t n_mels = melspec.size(-2);
   const int64_t n_freqs = tap_index.size(0);
   Tensor out, iterations, residual, converged;

@@ -36,7 +36,7 @@ struct FrameBank {
   const int64_t* index;  // (n_freqs, taps) mel index of each tap
   const scalar_t* weight;  // (n_freqs, taps); 0 for padding
   const double* envelope64;  // (n_freqs, taps) w / area / row sum (nnls_bank.h)
-  const int64_t* fill_from;  // (n_freqs,) or null: bin f copies bin fill_from[f] >= 0
+  const int64_t* band_edge_fill;  // (n_freqs,) or null: bin f copies bin band_edge_fill[f] >= 0
   int64_t n_freqs, taps, n_mels;
   int64_t lo, hi, bands;  // touched bins [lo, hi), 1 + the Gram's half-bandwidth
   double spectral_norm;  // ||A||_2
@@ -134,7 +134,7 @@ class FrameNnls {
     if (verdict == Verdict::kContinue) {
       report = projected_newton(steps, out, out_stride, s_work);
     }
-    fill_band_edges(out, out_stride);
+    fill_unweighed_bins(out, out_stride, int64_t(1), bank_.n_freqs, bank_.lo, bank_.hi, bank_.band_edge_fill);
     return report;
   }
 
@@ -535,24 +535,6 @@ class FrameNnls {
       out[f * out_stride] = static_cast<scalar_t>(s[f - bank_.lo]) * unscale_;
     }
     return FrameReport<scalar_t>{steps, static_cast<scalar_t>(relative_residual(objective, mel_norm)), converged};
-  }
-
-  // Bins no filter touches: 0, or a copy of the bin fill_from names.
-  INVERSE_MEL_HOST_DEVICE void fill_band_edges(scalar_t* out, int64_t out_stride) const {
-    for (int64_t f = 0; f < bank_.n_freqs; ++f) {
-      if (f < bank_.lo || f >= bank_.hi) {
-        out[f * out_stride] = scalar_t(0);
-      }
-    }
-    if (bank_.fill_from == nullptr) {
-      return;
-    }
-    for (int64_t f = 0; f < bank_.n_freqs; ++f) {
-      const int64_t from = bank_.fill_from[f];
-      if (from >= 0 && from < bank_.n_freqs) {
-        out[f * out_stride] = out[from * out_stride];
-      }
-    }
   }
 
   const FrameBank<scalar_t> bank_;

@@ -44,7 +44,7 @@ class FrameNnlsBackward {
       for (int64_t f = 0; f < bank_.n_freqs; ++f) {
         scalar_t masked = 0;
         gather(f, grad_mel_, &masked);
-        masked *= solution[f * stride] > scalar_t(0) ? scalar_t(1) : scalar_t(0);
+        masked *= bin_is_free_in_backward(solution[f * stride]) ? scalar_t(1) : scalar_t(0);
         scatter(f, masked, correction_);
       }
       for (int64_t k = 0; k < n_mels; ++k) {
@@ -83,7 +83,7 @@ class FrameNnlsBackward {
   INVERSE_MEL_HOST_DEVICE void scatter_masked(const scalar_t* grad, const scalar_t* solution, int64_t stride,
                                               scalar_t* target) const {
     for (int64_t f = 0; f < bank_.n_freqs; ++f) {
-      const bool free = solution[f * stride] > scalar_t(0);
+      const bool free = bin_is_free_in_backward(solution[f * stride]);
       scatter(f, free ? grad[f * stride] : scalar_t(0), target);
     }
   }
@@ -95,7 +95,7 @@ class FrameNnlsBackward {
       gram_band_[i] = 0;
     }
     for (int64_t f = 0; f < bank_.n_freqs; ++f) {
-      const scalar_t free = solution[f * stride] > scalar_t(0) ? scalar_t(1) : scalar_t(0);
+      const scalar_t free = bin_is_free_in_backward(solution[f * stride]) ? scalar_t(1) : scalar_t(0);
       add_bin_to_band_gram(bank_.index, bank_.weight, bank_.taps, n_mels, f, free, gram_band_);
     }
     add_ridge_and_factor(gram_band_, n_mels, bank_.bands, static_cast<scalar_t>(backward_ridge<scalar_t>()));

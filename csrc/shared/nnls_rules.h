@@ -1,6 +1,7 @@
 // Every per-frame decision of the NNLS solver, once, for the SIMD batch solver's per-lane loops
 // (cpu/nnls/) and the per-frame solver (nnls_frame.h, which the GPU runs): whether a step is
-// accepted, the next damping, the free set and its measure, the metric's floor. The literals are
+// accepted, the next damping, the free set and its measure (and the backward's), the metric's
+// floor, the bins no filter weighs. The literals are
 // named, with the measurement that chose them, in nnls_constants.h; the stopping verdicts are in
 // nnls_stopping.h.
 //
@@ -12,6 +13,7 @@
 #include "host_device.h"
 #include "nnls_constants.h"
 
+#include <cstdint>
 #include <limits>
 
 namespace inverse_mel {
@@ -116,6 +118,41 @@ template <typename value_t, typename real_t>
 INVERSE_MEL_HOST_DEVICE INVERSE_MEL_FORCE_INLINE value_t entropy_measure(value_t s, value_t g, real_t lipschitz) {
   const value_t bound_measure = lipschitz * s;
   return g < bound_measure ? g : bound_measure;
+}
+
+// The backward's free set: the bins where the solution is positive (d s / d m is zero on the rest).
+template <typename scalar_t>
+INVERSE_MEL_HOST_DEVICE INVERSE_MEL_FORCE_INLINE bool bin_is_free_in_backward(scalar_t solution) {
+  return solution > scalar_t(0);
+}
+
+// -- the bins no filter weighs --------------------------------------------------------------------
+// Every value of such a bin fits the mel equally: the solution holds 0 there, outside the weighed
+// bins [lo, hi), and then bin f becomes a copy of bin band_edge_fill[f] >= 0 (the band-edge fill;
+// functional/filterbank.py). `frames` frames per bin, contiguous; bin f's first at out[f * bin_stride].
+template <typename scalar_t>
+INVERSE_MEL_HOST_DEVICE INVERSE_MEL_FORCE_INLINE void fill_unweighed_bins(scalar_t* out, int64_t bin_stride,
+                                                                         int64_t frames, int64_t n_freqs,
+                                                                         int64_t lo, int64_t hi,
+                                                                         const int64_t* band_edge_fill) {
+  for (int64_t f = 0; f < n_freqs; ++f) {
+    if (f < lo || f >= hi) {
+      for (int64_t t = 0; t < frames; ++t) {
+        out[f * bin_stride + t] = scalar_t(0);
+      }
+    }
+  }
+  if (band_edge_fill == nullptr) {
+    return;
+  }
+  for (int64_t f = 0; f < n_freqs; ++f) {
+    const int64_t from = band_edge_fill[f];
+    if (from >= 0 && from < n_freqs) {
+      for (int64_t t = 0; t < frames; ++t) {
+        out[f * bin_stride + t] = out[from * bin_stride + t];
+      }
+    }
+  }
 }
 
 // -- the ridge of every Newton system -------------------------------------------------------------

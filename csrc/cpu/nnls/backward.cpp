@@ -3,6 +3,7 @@
 #include "kernels.h"
 
 #include "../../shared/nnls_constants.h"
+#include "../../shared/nnls_rules.h"
 #include "../ell_taps.h"
 #include "banded_ldlt.h"
 #include "filterbank.h"
@@ -43,7 +44,7 @@ void nnls_backward_kernel(const scalar_t* grad_ptr, const scalar_t* sol_ptr, int
         const scalar_t* sol_f = sol_ptr + (b * n_freqs + f) * time + t0;
         const scalar_t* grad_f = grad_ptr + (b * n_freqs + f) * time + t0;
         for (int64_t t = 0; t < len; ++t) {
-          const bool is_free = sol_f[t] > scalar_t(0);
+          const bool is_free = bin_is_free_in_backward(sol_f[t]);
           free[f * len + t] = is_free ? scalar_t(1) : scalar_t(0);
           masked[f * len + t] = is_free ? grad_f[t] : scalar_t(0);
         }

@@ -11,6 +11,7 @@
 #include "filterbank.h"
 #include "lane_ops.h"
 #include "projected_newton.h"
+#include "../../shared/nnls_rules.h"
 #include "../../shared/nnls_stopping.h"
 #include "tile.h"
 
@@ -25,7 +26,7 @@ namespace nnls {
 
 template <typename scalar_t>
 void nnls_forward_kernel(const Batched3<scalar_t>& mel3, const Tensor& tap_index, const Tensor& tap_weight,
-                         const std::vector<int64_t>& fill_from, int64_t max_iter, double tol, int64_t n_freqs,
+                         const std::vector<int64_t>& band_edge_fill, int64_t max_iter, double tol, int64_t n_freqs,
                          scalar_t* out_ptr, int32_t* iter_ptr, scalar_t* res_ptr, bool* conv_ptr) {
   const int64_t batch = mel3.batch;
   const int64_t n_mels = mel3.rows;
@@ -124,18 +125,8 @@ void nnls_forward_kernel(const Batched3<scalar_t>& mel3, const Tensor& tap_index
         });
       }
 
-      // Bins no filter touches: 0, or a copy of the bin fill_from names.
-      for (int64_t f = 0; f < n_freqs; ++f) {
-        if (f < bins.lo || f >= bins.hi) {
-          std::fill(out_tile + f * time, out_tile + f * time + tile_len, scalar_t(0));
-        }
-      }
-      for (int64_t f = 0; f < static_cast<int64_t>(fill_from.size()); ++f) {
-        if (fill_from[f] >= 0) {
-          const scalar_t* from = out_tile + fill_from[f] * time;
-          std::copy(from, from + tile_len, out_tile + f * time);
-        }
-      }
+      fill_unweighed_bins(out_tile, time, tile_len, n_freqs, bins.lo, bins.hi,
+                          band_edge_fill.empty() ? nullptr : band_edge_fill.data());
     }
   });
 }

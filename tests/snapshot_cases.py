@@ -98,3 +98,31 @@ def digests_of_per_frame_cases(arrays) -> dict:
             out[f"{key}/pghi_integrate/{relative_tol}"] = _digest(
                 ops.pghi_integrate(mel, time_step, freq_step, order, init, relative_tol))
     return out
+
+
+# name: (tol, max_iter, ops) of the edge snapshot's problems (tools/make_edge_snapshot.py); the
+# per-frame solver takes banded filterbanks only (bins touching at most 4 adjacent filters).
+EDGE_CASES = {
+    "ill_conditioned": (1e-4, 200, ("nnls", "_nnls_per_frame")),
+    "stalled": (1e-4, 200, ("nnls", "_nnls_per_frame")),
+    "dense": (1e-12, 200, ("nnls",)),
+    "tight": (1e-12, 200, ("nnls", "_nnls_per_frame")),
+}
+
+
+def digests_of_edge_cases(arrays) -> dict:
+    """The batch solver (nnls) and the per-frame one (_nnls_per_frame) on the edge snapshot's
+    problems, which reach the branches the speech-like cases do not (tests/data/edge_snapshot.npz),
+    in float32 and float64."""
+    out = {}
+    ops = torch.ops.inverse_mel
+    for name, (tol, max_iter, op_names) in EDGE_CASES.items():
+        tap_index = torch.from_numpy(arrays[f"{name}_tap_index"])
+        for dtype in (torch.float32, torch.float64):
+            weight = torch.from_numpy(arrays[f"{name}_tap_weight"]).to(dtype)
+            mel = torch.from_numpy(arrays[f"{name}_mel"]).to(dtype)
+            for op_name in op_names:
+                result = getattr(ops, op_name)(mel, tap_index, weight, max_iter, tol, None)
+                for part, value in zip(("solution", "iterations", "residual", "converged"), result):
+                    out[f"{name}/{str(dtype)[6:]}/{op_name}/{part}"] = _digest(value)
+    return out

@@ -3,7 +3,9 @@ written (tools/make_kernel_snapshot.py), at every vector width this CPU has. Res
 kernels must keep this test green; a change of results must rewrite the snapshot on purpose.
 
 The per-frame code that the CUDA kernels run (_nnls_per_frame and its backward, mel_projection,
-pghi_integrate) has its digests in tests/data/per_frame_snapshot.json, on the same inputs."""
+pghi_integrate) has its digests in tests/data/per_frame_snapshot.json, on the same inputs. The NNLS
+problems that reach the solver's rare branches (tools/make_edge_snapshot.py) have theirs in
+tests/data/edge_snapshot.npz, for both solvers."""
 import json
 import os
 import subprocess
@@ -13,10 +15,11 @@ import numpy as np
 import pytest
 import torch
 
-from snapshot_cases import _digest, digests_of_all_cases
+from snapshot_cases import EDGE_CASES, _digest, digests_of_all_cases
 
 DATA = os.path.join(os.path.dirname(__file__), "data", "kernel_snapshot.npz")
 PER_FRAME = os.path.join(os.path.dirname(__file__), "data", "per_frame_snapshot.json")
+EDGE = os.path.join(os.path.dirname(__file__), "data", "edge_snapshot.npz")
 
 
 def _stored():
@@ -39,9 +42,9 @@ def test_a_one_ulp_change_changes_the_digest():
     assert _digest(x) != before
 
 
-def _digests_in_fresh_process(function: str, isa: str) -> dict:
-    """``snapshot_cases.<function>`` of the stored inputs, run in a fresh process at vector width
-    ``isa`` ("widest": the library's own choice)."""
+def _digests_in_fresh_process(function: str, isa: str, data: str = DATA) -> dict:
+    """``snapshot_cases.<function>`` of the inputs stored in ``data``, run in a fresh process at
+    vector width ``isa`` ("widest": the library's own choice)."""
     env = dict(os.environ)
     if isa != "widest":
         env["INVERSE_MEL_VECTOR_ISA"] = isa
@@ -50,7 +53,7 @@ def _digests_in_fresh_process(function: str, isa: str) -> dict:
         "from snapshot_cases import %s;"
         "a = dict(np.load(%r)); a.pop('digests');"
         "print(json.dumps(%s(a)))"
-    ) % (os.path.dirname(__file__), function, DATA, function)
+    ) % (os.path.dirname(__file__), function, data, function)
     run = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, env=env, check=True)
     return json.loads(run.stdout.strip().splitlines()[-1])
 
@@ -85,5 +88,28 @@ def test_per_frame_code_gives_the_snapshot_bits(isa):
     # helpers with are: both widths, in fresh processes.
     got = _digests_in_fresh_process("digests_of_per_frame_cases", isa)
     expected = _per_frame_stored()
+    changed = sorted(k for k in expected if got.get(k) != expected[k])
+    assert not changed, f"{len(changed)} of {len(expected)} outputs changed, e.g. {changed[:6]}"
+
+
+def _edge_stored():
+    arrays = dict(np.load(EDGE))
+    return arrays, json.loads(str(arrays.pop("digests")))
+
+
+def test_edge_snapshot_covers_every_problem_and_the_per_frame_solver_matches_the_batch_one():
+    _, digests = _edge_stored()
+    assert {key.split("/")[0] for key in digests} == set(EDGE_CASES)
+    per_frame = {key for key in digests if "/_nnls_per_frame/" in key}
+    assert len(per_frame) == 3 * 2 * 4  # the banded problems, float32/64, 4 outputs
+    # Written from both solvers: the per-frame one (the GPU's) gave the batch one's bits.
+    assert all(digests[key] == digests[key.replace("/_nnls_per_frame/", "/nnls/")] for key in per_frame)
+
+
+@pytest.mark.slow  # ~2 s a width
+@pytest.mark.parametrize("isa", ["widest", "avx2", "baseline"])
+def test_edge_problems_give_the_snapshot_bits(isa):
+    got = _digests_in_fresh_process("digests_of_edge_cases", isa, EDGE)
+    _, expected = _edge_stored()
     changed = sorted(k for k in expected if got.get(k) != expected[k])
     assert not changed, f"{len(changed)} of {len(expected)} outputs changed, e.g. {changed[:6]}"

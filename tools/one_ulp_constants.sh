@@ -3,8 +3,9 @@
 # csrc/shared/nnls_constants.h named on the command line (default: every constexpr double and
 # integer there), build a copy of the committed tree with that constant moved up by one ulp (an
 # integer: by one) and count the snapshot digests (tests/data/kernel_snapshot.npz,
-# tests/data/per_frame_snapshot.json) that change. Where one ulp changes none (a threshold no input
-# lies within one ulp of), the constant is moved again by 1% to show the snapshot reads it at all.
+# tests/data/per_frame_snapshot.json, tests/data/edge_snapshot.npz) that change. Where one ulp
+# changes none (a threshold no input lies within one ulp of), the constant is moved again by 1%,
+# then doubled, to show the snapshots read it at all.
 # As was done for the exp2 coefficients (705056d); results in benchmarks/results/one_ulp_constants.md.
 #   tools/one_ulp_constants.sh [kArmijo kMetricFloor ...]      (PY: the python with torch; MAX_JOBS)
 set -u
@@ -16,26 +17,26 @@ cd "$work" || exit 1
 header=csrc/shared/nnls_constants.h
 constants=${*:-$(grep -oP "^constexpr (double|int|int64_t) \K\w+(?= = )" $header)}
 cp $header "$work/constants.orig"
-# "changed of all | changed of all" for the kernel and the per-frame snapshot
+# "changed of all | changed of all | changed of all": the kernel, per-frame and edge snapshots
 digest() {
   PYTHONPATH="$work" $PY -c "
 import sys, json, numpy as np; sys.path.insert(0, 'tests')
-from snapshot_cases import digests_of_all_cases, digests_of_per_frame_cases
+from snapshot_cases import digests_of_all_cases, digests_of_edge_cases, digests_of_per_frame_cases
 a = dict(np.load('tests/data/kernel_snapshot.npz')); expected = json.loads(str(a.pop('digests')))
 per_frame = json.load(open('tests/data/per_frame_snapshot.json'))
-got, got_per_frame = digests_of_all_cases(a), digests_of_per_frame_cases(a)
-print('%d of %d | %d of %d' % (sum(got[k] != expected[k] for k in expected), len(expected),
-      sum(got_per_frame[k] != per_frame[k] for k in per_frame), len(per_frame)))"
+e = dict(np.load('tests/data/edge_snapshot.npz')); edge = json.loads(str(e.pop('digests')))
+pairs = ((digests_of_all_cases(a), expected), (digests_of_per_frame_cases(a), per_frame), (digests_of_edge_cases(e), edge))
+print(' | '.join('%d of %d' % (sum(got[k] != want[k] for k in want), len(want)) for got, want in pairs))"
 }
 # move TYPE NAME TO: rebuild with NAME set to TO
 move() {
   cp "$work/constants.orig" $header
   sed -i -E "s/(constexpr $1 $2) = [^;]+;/\1 = $3;/" $header
-  grep -qF "constexpr $1 $2 = $3;" $header || { echo "| $2 | could not be moved | | |"; return 1; }
-  MAX_JOBS=${MAX_JOBS:-2} $PY setup.py -q build_ext --inplace >>"$work/build.log" 2>&1 || { echo "| $2 | build failed | | |"; return 1; }
+  grep -qF "constexpr $1 $2 = $3;" $header || { echo "| $2 | could not be moved | | | |"; return 1; }
+  MAX_JOBS=${MAX_JOBS:-2} $PY setup.py -q build_ext --inplace >>"$work/build.log" 2>&1 || { echo "| $2 | build failed | | | |"; return 1; }
 }
-echo "| constant moved one ulp up (an integer: by one) | kernel snapshot digests changed | per-frame snapshot digests changed | where one ulp changes none: kernel / per-frame at +1% |"
-echo "|---|---|---|---|"
+echo "| constant moved one ulp up (an integer: by one) | kernel snapshot digests changed | per-frame snapshot | edge snapshot | where one ulp changes none: kernel / per-frame / edge after a larger move |"
+echo "|---|---|---|---|---|"
 MAX_JOBS=${MAX_JOBS:-2} $PY setup.py -q build_ext --inplace >"$work/build.log" 2>&1 || { echo "build failed"; exit 1; }
 echo "| (none) | $(digest) | |"
 for name in $constants; do
@@ -49,9 +50,14 @@ for name in $constants; do
   move $type $name $moved || continue
   counts=$(digest)
   extra=""
-  if [[ "$type" = double && "$counts" == "0 of "*"| 0 of "* ]]; then
-    percent=$($PY -c "print(repr(float('$value') * 1.01))")
-    move $type $name $percent && extra="$(digest | sed 's/ | / \/ /') (to $percent)"
+  if [[ "$type" = double && "$counts" == "0 of "*"| 0 of "*"| 0 of "* ]]; then
+    for factor in 1.01 2.0; do
+      larger=$($PY -c "print(repr(float('$value') * $factor))")
+      move $type $name $larger || break
+      larger_counts=$(digest)
+      extra="$extra$(echo "$larger_counts" | sed 's/ | / \/ /g') (x$factor = $larger); "
+      [[ "$larger_counts" == "0 of "*"| 0 of "*"| 0 of "* ]] || break
+    done
   fi
   echo "| $name $value -> $moved | $counts | $extra |"
 done

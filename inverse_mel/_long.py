@@ -16,7 +16,7 @@ from typing import List, Optional
 import torch
 from torch import Tensor
 
-from .functional._core import flat_shape, pghi_angles, phase_iterations
+from .functional._core import audio_angles, flat_shape, pghi_angles, phase_iterations
 from .functional.mel_consistent import mel_consistent_griffin_lim
 from .metrics import mel_misfit_terms
 from .presets import Preset
@@ -211,13 +211,9 @@ class PieceWiseReconstruction:
         its phase, per item, by the misfit on the core frames; both candidates' terms summed."""
         p, hop = self.preset, self.hop
         frames = compute.shape[-1]
-        stft = torch.stft(pghi, p.n_fft, hop_length=hop, win_length=p.window_length, window=window, center=True,
-                          pad_mode="reflect", return_complex=True)
-        if stft.shape[-1] < frames:
-            stft = torch.nn.functional.pad(stft, (0, frames - stft.shape[-1]))
-        stft = stft[..., :frames]
+        angles = audio_angles(pghi, window, p.n_fft, hop, p.window_length, frames)
         op = self.inverse.operator(compute.dtype)
-        mcgl = mel_consistent_griffin_lim(mel, compute, (stft / stft.abs().add(1e-16)).reshape(compute.shape), window,
+        mcgl = mel_consistent_griffin_lim(mel, compute, angles.reshape(compute.shape), window,
                                           p.n_fft, hop, p.window_length, float(p.power), op.tap_index, op.tap_weight,
                                           self.mcgl_iter, self.momentum, pghi.shape[-1])
         mcgl = mcgl.reshape(pghi.shape)

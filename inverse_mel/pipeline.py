@@ -10,7 +10,7 @@ from torch import Tensor
 from . import _long, _validation as V
 from .metrics import mel_misfit
 from .functional.mel_consistent import mel_consistent_griffin_lim
-from .functional._core import pghi_angles
+from .functional._core import audio_angles, pghi_angles
 from .functional.phase import griffin_lim
 from .presets import Preset, get_preset
 
@@ -180,14 +180,8 @@ def _auto_waveform(specgram, preset, n_iter, momentum, length, rand_init, seed, 
     # PGHI's phase as the mel-consistent iterations' start: its audio's centred STFT, frame-aligned.
     shift = preset.uncentred_shift
     centred = torch.nn.functional.pad(pghi[..., shift:], (0, shift)) if shift else pghi
-    flat = centred.reshape(-1, centred.shape[-1])
     window = preset.window(device=compute.device, dtype=compute.dtype)
-    stft = torch.stft(flat, preset.n_fft, hop_length=preset.hop_length, win_length=preset.window_length, window=window,
-                      center=True, pad_mode="reflect", return_complex=True)
-    if stft.shape[-1] < frames:
-        stft = torch.nn.functional.pad(stft, (0, frames - stft.shape[-1]))
-    stft = stft[..., :frames]
-    angles = stft / stft.abs().add(1e-16)
+    angles = audio_angles(centred, window, preset.n_fft, preset.hop_length, preset.window_length, frames)
     op = inverse.operator(compute.dtype)
     mcgl = mel_consistent_griffin_lim(mel, compute, angles.reshape(compute.shape), window, preset.n_fft,
                                       preset.hop_length, preset.window_length, float(preset.power), op.tap_index,

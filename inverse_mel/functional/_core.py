@@ -16,6 +16,7 @@ __all__ = [
     "InverseMelResult",
     "apply_operator",
     "apply_operator_specgram",
+    "audio_angles",
     "compute_dtype_of",
     "flat_shape",
     "iteration_length",
@@ -333,3 +334,15 @@ def pghi_angles(specgram: Tensor, window: Tensor, n_fft: int, hop_length: int, w
         left = (n_fft - win_length) // 2
         padded = torch.nn.functional.pad(window, (left, n_fft - win_length - left))
     return phase_gradient_init(flat, padded, n_fft, hop_length, power, generator=generator)
+
+
+def audio_angles(audio: Tensor, window: Tensor, n_fft: int, hop_length: int, win_length: int, frames: int) -> Tensor:
+    """The unit phasors of ``audio`` ``(..., samples)``'s centred STFT, ``(batch, freqs, frames)``
+    (:func:`phase_iterations`' layout): its first ``frames`` frames, zero-padded if it has fewer.
+    Mel-consistent iterations start from another method's audio with these."""
+    stft = torch.stft(audio.reshape(-1, audio.shape[-1]), n_fft, hop_length=hop_length, win_length=win_length,
+                      window=window, center=True, pad_mode="reflect", return_complex=True)
+    if stft.shape[-1] < frames:
+        stft = torch.nn.functional.pad(stft, (0, frames - stft.shape[-1]))
+    stft = stft[..., :frames]
+    return stft / stft.abs().add(1e-16)

@@ -5,12 +5,21 @@
 #pragma once
 
 #include "host_device.h"
+#include "nnls_constants.h"
 
 #include <cmath>
 #include <cstdint>
 
 namespace inverse_mel {
 namespace nnls {
+
+// Phase 1 evaluates exp(w lam) as 2^(w log2(e) lam) (exp2_approx.h): each tap's weight times log2(e),
+// rounded once to the solver's dtype.
+template <typename scalar_t, typename weight_t>
+INVERSE_MEL_HOST_DEVICE INVERSE_MEL_FORCE_INLINE scalar_t exponent_weight(weight_t weight) {
+  constexpr double kLog2e = 1.4426950408889634;
+  return static_cast<scalar_t>(static_cast<double>(weight) * kLog2e);
+}
 
 // A tap that counts: non-zero weight and a mel index in range (the CPU checks the range up front;
 // the GPU skips an out-of-range tap rather than read out of bounds).
@@ -114,7 +123,7 @@ INVERSE_MEL_HOST_DEVICE double spectral_norm(const int64_t* index, const weight_
     x[k] = 1.0;
   }
   double lambda = 0.0;
-  for (int iter = 0; iter < 200 && n_mels > 0; ++iter) {
+  for (int iter = 0; iter < kSpectralNormMaxSteps && n_mels > 0; ++iter) {
     for (int64_t k = 0; k < n_mels; ++k) {
       y[k] = 0.0;
     }
@@ -144,7 +153,7 @@ INVERSE_MEL_HOST_DEVICE double spectral_norm(const int64_t* index, const weight_
     for (int64_t k = 0; k < n_mels; ++k) {
       x[k] = y[k] / norm;
     }
-    if (fabs(lambda - previous) <= 1e-6 * lambda) {
+    if (fabs(lambda - previous) <= kSpectralNormTolerance * lambda) {
       break;
     }
   }

@@ -79,6 +79,16 @@ constexpr double kStalledFloorFactor = 100.0;
 // a bin's direction is damped by a million against the loudest bin's.
 constexpr double kMetricFloor = 1e-6;
 
+// -- ||A||_2 (nnls_bank.h, spectral_norm) ------------------------------------------------------
+// The power iteration stops when the Gram's top eigenvalue moves by at most kSpectralNormTolerance
+// of itself, or after kSpectralNormMaxSteps. L = ||A||_2^2 enters the free-set test (L s > g) and
+// the stopping test's scale, where a relative error of 1e-6 is far below the default tol (1e-4).
+// The step count is a bound, not a tuned value: the Gram of a non-negative bank has a positive
+// top eigenvector (Perron-Frobenius), which the positive start vector approaches. Neither value
+// was chosen by a measurement; benchmarks/results/one_ulp_constants.md shows what moving them does.
+constexpr double kSpectralNormTolerance = 1e-6;
+constexpr int kSpectralNormMaxSteps = 200;
+
 // -- backward ------------------------------------------------------------------------------------
 // The backward solves (A_F A_F^T) x = A_F grad, whose right-hand side lies in the range
 // exactly. A_F A_F^T may be singular (fewer free bins than mels), so it is factored with a

@@ -50,8 +50,6 @@ struct FrameReport {
   bool converged;
 };
 
-constexpr double kLog2e = 1.4426950408889634;
-
 // Phase 1's settings, passed down rather than held: NNLS's (the mel's envelope, kEntropyPenalty,
 // at most kEntropyMaxSteps of max_iter, tol) or FrameNnls::project()'s (a prior spectrum, its
 // penalty and step budget, kProjectionTolerance).
@@ -213,7 +211,7 @@ class FrameNnls {
                                          bool lam_is_zero, scalar_t* s) const {
     scalar_t envelope = 0, u = 0;
     const bool any =
-        gather_with(f, lam, &u, [this](int64_t i) { return static_cast<scalar_t>(static_cast<double>(bank_.weight[i]) * kLog2e); });
+        gather_with(f, lam, &u, [this](int64_t i) { return exponent_weight<scalar_t>(bank_.weight[i]); });
     if (settings.prior != nullptr) {
       envelope = settings.prior[f * settings.prior_stride] * scale_;
     } else {

@@ -72,7 +72,7 @@ struct EntropyWeights {
       : envelope(envelope64.size()), exponent(taps.weight.size()), products(3 * taps.count.size(), scalar_t(0)) {
     for (size_t i = 0; i < envelope64.size(); ++i) {
       envelope[i] = static_cast<scalar_t>(envelope64[i]);
-      exponent[i] = static_cast<scalar_t>(static_cast<double>(taps.weight[i]) * 1.4426950408889634);
+      exponent[i] = exponent_weight<scalar_t>(taps.weight[i]);
     }
     for (int64_t f = bins.lo; f < bins.hi;) {
       const int64_t count = taps.count[f];

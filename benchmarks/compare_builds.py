@@ -57,7 +57,10 @@ for name, (sr, n_fft, hop, n_mels, f_max, norm, scale) in configs.items():
             # The raw ops too: the modules' Python layers may differ between the trees, the ops'
             # boxed calls are what the build changes.
             op = lstsq.operator(torch.float32)
-            fill = nnls._band_edge_fill if nnls._band_edge_fill.numel() else None
+            # (the buffer was called _fill_from before 0.2, as in the trees this may compare against)
+            stored_fill = getattr(nnls, "_band_edge_fill", None)
+            stored_fill = nnls._fill_from if stored_fill is None else stored_fill
+            fill = stored_fill if stored_fill.numel() else None
             out[f"{name} nnls op {size}"] = median_time(
                 lambda: torch.ops.inverse_mel.nnls(mel, op.tap_index, op.tap_weight, nnls.max_iter, nnls.tol, fill), reps)
             out[f"{name} lstsq op {size}"] = median_time(

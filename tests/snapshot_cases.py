@@ -107,6 +107,15 @@ EDGE_CASES = {
     "stalled": (1e-4, 200, ("nnls", "_nnls_per_frame")),
     "dense": (1e-12, 200, ("nnls",)),
     "tight": (1e-12, 200, ("nnls", "_nnls_per_frame")),
+    # Random problems of the property-test space (tools/make_edge_snapshot.py, fuzz_problem) whose
+    # digests move with a constant the others never reach: kSolverDampingFloor x2 (627, 2424),
+    # kArmijo x10 (1920, 3925), kMaxBacktracks 20 instead of 30 (2563, 1540).
+    "fuzz_627": (1e-8, 200, ("nnls", "_nnls_per_frame")),
+    "fuzz_2424": (1e-8, 200, ("nnls", "_nnls_per_frame")),
+    "fuzz_1920": (1e-8, 200, ("nnls", "_nnls_per_frame")),
+    "fuzz_3925": (1e-4, 200, ("nnls", "_nnls_per_frame")),
+    "fuzz_2563": (1e-4, 200, ("nnls", "_nnls_per_frame")),
+    "fuzz_1540": (1e-12, 200, ("nnls", "_nnls_per_frame")),
 }
 
 

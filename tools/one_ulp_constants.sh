@@ -4,8 +4,9 @@
 # integer there), build a copy of the committed tree with that constant moved up by one ulp (an
 # integer: by one) and count the snapshot digests (tests/data/kernel_snapshot.npz,
 # tests/data/per_frame_snapshot.json, tests/data/edge_snapshot.npz) that change. Where one ulp
-# changes none (a threshold no input lies within one ulp of), the constant is moved again by 1%,
-# then doubled, to show the snapshots read it at all.
+# (or one) changes none (a threshold no input lies within one ulp of), larger moves follow until
+# one changes a digest, to show how far the snapshots read it: a double x1.01, x2, x10; an
+# integer -1, then halved.
 # As was done for the exp2 coefficients (705056d); results in benchmarks/results/one_ulp_constants.md.
 #   tools/one_ulp_constants.sh [kArmijo kMetricFloor ...]      (PY: the python with torch; MAX_JOBS)
 set -u
@@ -35,7 +36,7 @@ move() {
   grep -qF "constexpr $1 $2 = $3;" $header || { echo "| $2 | could not be moved | | | |"; return 1; }
   MAX_JOBS=${MAX_JOBS:-2} $PY setup.py -q build_ext --inplace >>"$work/build.log" 2>&1 || { echo "| $2 | build failed | | | |"; return 1; }
 }
-echo "| constant moved one ulp up (an integer: by one) | kernel snapshot digests changed | per-frame snapshot | edge snapshot | where one ulp changes none: kernel / per-frame / edge after a larger move |"
+echo "| constant moved one ulp up (an integer: by one) | kernel snapshot digests changed | per-frame snapshot | edge snapshot | where one ulp changes none: kernel / per-frame / edge after larger moves |"
 echo "|---|---|---|---|---|"
 MAX_JOBS=${MAX_JOBS:-2} $PY setup.py -q build_ext --inplace >"$work/build.log" 2>&1 || { echo "build failed"; exit 1; }
 echo "| (none) | $(digest) | |"
@@ -50,12 +51,17 @@ for name in $constants; do
   move $type $name $moved || continue
   counts=$(digest)
   extra=""
-  if [[ "$type" = double && "$counts" == "0 of "*"| 0 of "*"| 0 of "* ]]; then
-    for factor in 1.01 2.0; do
-      larger=$($PY -c "print(repr(float('$value') * $factor))")
+  if [[ "$counts" == "0 of "*"| 0 of "*"| 0 of "* ]]; then
+    if [ "$type" = double ]; then
+      ladder=$(for factor in 1.01 2.0 10.0; do $PY -c "print('x$factor=' + repr(float('$value') * $factor))"; done)
+    else
+      ladder="minus1=$((value - 1)) halved=$((value / 2))"
+    fi
+    for step in $ladder; do
+      larger=${step#*=}
       move $type $name $larger || break
       larger_counts=$(digest)
-      extra="$extra$(echo "$larger_counts" | sed 's/ | / \/ /g') (x$factor = $larger); "
+      extra="$extra$(echo "$larger_counts" | sed 's/ | / \/ /g') (${step%%=*} = $larger); "
       [[ "$larger_counts" == "0 of "*"| 0 of "*"| 0 of "* ]] || break
     done
   fi

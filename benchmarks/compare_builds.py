@@ -7,7 +7,8 @@ over rounds and the new/old ratio.
 
 Cases: NNLS and least squares at batch 32 x 1000 frames and at 1 x 100 frames (a call inside a
 training loop or a streaming step; there the per-call overhead shows), power spectra of a synthesized
-signal, for the TTS, Whisper and docs configurations, float32. The spread is the range of the
+signal, for the TTS, Whisper and docs configurations, float32; at 1 x 100 also the raw ops, and the
+per-frame NNLS and mel projection (csrc/shared/nnls_frame.h, what the GPU runs) on the CPU. The spread is the range of the
 per-round medians.
 
 Usage: python benchmarks/compare_builds.py OLD_TREE NEW_TREE [--rounds 5] [--out benchmarks/results/restructure_speed.md]
@@ -36,6 +37,7 @@ import torch
 import inverse_mel
 from inverse_mel._timing import median_time
 from inverse_mel.demo import synthesize
+from inverse_mel.functional.mel_consistent import MCGL_NEWTON_STEPS, MCGL_PENALTY
 configs, repeats = json.loads(sys.argv[1]), int(sys.argv[2])
 torch.manual_seed(0)
 out = {}
@@ -66,6 +68,15 @@ for name, (sr, n_fft, hop, n_mels, f_max, norm, scale) in configs.items():
             out[f"{name} lstsq op {size}"] = median_time(
                 lambda: torch.ops.inverse_mel.lstsq_apply(mel, op.gram_pinv, op.tap_index, op.tap_weight,
                                                           op.gram_cholesky_band), reps)
+            # The per-frame code (what the CUDA kernels run), on the CPU: the NNLS and the
+            # projection of mel-consistent Griffin-Lim (a flat prior, its default penalty and steps).
+            out[f"{name} per-frame nnls op {size}"] = median_time(
+                lambda: torch.ops.inverse_mel._nnls_per_frame(mel, op.tap_index, op.tap_weight, nnls.max_iter,
+                                                              nnls.tol, fill), reps)
+            prior = torch.ones(1, n_fft // 2 + 1, frames)
+            out[f"{name} mel_projection op {size}"] = median_time(
+                lambda: torch.ops.inverse_mel.mel_projection(mel, prior, op.tap_index, op.tap_weight, MCGL_PENALTY,
+                                                             MCGL_NEWTON_STEPS), reps)
 print(json.dumps(out))
 """
 

@@ -6,7 +6,7 @@ normalisation the model applies. ``preset.features(audio)`` computes the feature
 own front end does; ``preset.to_linear_mel(features)`` undoes the scaling; the result goes into
 :class:`inverse_mel.InverseMelScale` and :class:`inverse_mel.GriffinLim`.
 
-Built in (see ``PRESETS``):
+Built in (see ``PRESETS``), among others:
 
 * ``whisper``: OpenAI Whisper's ``log_mel_spectrogram`` (``whisper/audio.py``): 16 kHz, n_fft 400,
   hop 160, Hann window, 80 slaney mels, power spectrogram, last frame dropped,
@@ -18,18 +18,14 @@ Built in (see ``PRESETS``):
   hop 256, centered, 100 HTK mels without norm (torchaudio's ``MelSpectrogram`` defaults), magnitude,
   ``log(clamp(mel, 1e-7))``.
 
-More presets reproduce BigVGAN v2, SpeechT5, NVIDIA Tacotron 2 / WaveGlow, ESPnet2, Coqui TTS,
+The others reproduce BigVGAN v2, SpeechT5, NVIDIA Tacotron 2 / WaveGlow, ESPnet2, Coqui TTS,
 StyleTTS 2, Matcha-TTS, CosyVoice 2, F5-TTS and Whisper large-v3; ``preset.description`` and
-``preset.source`` name the code each one transcribes, and ``ALIASES`` lists the models that share a
-preset's convention exactly.
-
-Those projects build their filterbanks with ``librosa.filters.mel`` (Whisper, HiFi-GAN) or
-torchaudio (Vocos); the presets use :func:`inverse_mel.functional.melscale_fbanks` with the same
-settings, which equals torchaudio's and is within a few percent of librosa's per weight. Whisper's
-``max - 8`` floor is not invertible: floored values come back as the floor.
-
-A custom front end is a ``Preset(...)`` with your own values; ``register_preset`` makes it
-available by name (and to the command line tool within the same process).
+``preset.source`` name the code each one transcribes, ``ALIASES`` the models that share a preset's
+convention exactly. Where those projects build their filterbanks with ``librosa.filters.mel``, the
+presets use :func:`inverse_mel.functional.melscale_fbanks` with the same settings (torchaudio's
+filterbank, within a few percent of librosa's per weight). Whisper's ``max - 8`` floor is not
+invertible: floored values come back as the floor. A custom front end is a ``Preset(...)`` with
+your own values; ``register_preset`` makes it available by name (and to the CLI in that process).
 """
 from __future__ import annotations
 

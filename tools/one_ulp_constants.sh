@@ -65,6 +65,6 @@ for name in $constants; do
       [[ "$larger_counts" == "0 of "*"| 0 of "*"| 0 of "* ]] || break
     done
   fi
-  echo "| $name $value -> $moved | $counts | $extra |"
+  echo "| $name $value -> $moved | $counts | ${extra%; } |"
 done
 rm -rf "$work"

@@ -5,7 +5,7 @@ per-frame code can give: ptxas's resource report (`-Xptxas -v`, through nvcc's N
 for each kernel instantiation, from a CUDA build of each tree with the build's own flags.
 
     python tools/cuda_resources.py OLD_TREE NEW_TREE --python VENV/bin/python \
-        [--arch 9.0] [--out benchmarks/results/nnls_rules_cuda_resources.md]
+        [--arch 9.0] [--logs DIR] [--out benchmarks/results/nnls_rules_cuda_resources.md]
 
 --python: an interpreter whose torch is a CUDA build (e.g. torch 2.11.0+cu130, the GPU image's);
 CUDA_HOME defaults to /usr/local/cuda. Each tree is copied (without its build outputs) to a
@@ -68,8 +68,10 @@ def resources(log: str) -> dict:
             current = None
     table = {}
     for readable, (_, values) in zip(demangle([name for name, _ in entries]), entries):
-        kernel = KERNEL.search(readable.split("(")[0])
-        table[(kernel.group(1), kernel.group(2) or "-")] = values
+        signature = readable.replace("(anonymous namespace)::", "").split("(")[0]
+        kernel = KERNEL.search(signature)
+        key = (kernel.group(1), kernel.group(2) or "-") if kernel else (signature.replace("void ", ""), "-")
+        table[key] = values
     return table
 
 
@@ -79,6 +81,7 @@ def main():
     parser.add_argument("new")
     parser.add_argument("--python", required=True)
     parser.add_argument("--arch", default="9.0")
+    parser.add_argument("--logs", help="keep the build logs here (old.log, new.log) and reuse those that exist")
     parser.add_argument("--out", default=os.path.join(os.path.dirname(HERE), "benchmarks", "results",
                                                       "nnls_rules_cuda_resources.md"))
     args = parser.parse_args()
@@ -86,7 +89,18 @@ def main():
                               capture_output=True, text=True, check=True).stdout.split()
     nvcc = subprocess.run([os.path.join(os.environ.get("CUDA_HOME", "/usr/local/cuda"), "bin", "nvcc"), "--version"],
                           capture_output=True, text=True, check=True).stdout.strip().splitlines()[-1]
-    old, new = (resources(build_log(tree, args.python, args.arch)) for tree in (args.old, args.new))
+    logs = {}
+    for which in ("old", "new"):
+        path = os.path.join(args.logs, f"{which}.log") if args.logs else None
+        if path and os.path.exists(path):
+            logs[which] = open(path).read()
+            continue
+        logs[which] = build_log(getattr(args, which), args.python, args.arch)
+        if path:
+            os.makedirs(args.logs, exist_ok=True)
+            with open(path, "w") as f:
+                f.write(logs[which])
+    old, new = resources(logs["old"]), resources(logs["new"])
 
     def cell(a, b):
         return str(a) if a == b else f"{a} -> {b}"
@@ -99,7 +113,10 @@ def main():
              "| kernel | template arguments | registers | stack frame | spill stores | spill loads |",
              "|---|---|---|---|---|---|"]
     data = {}
-    for key in sorted(set(old) | set(new)):
+    def natural(key):  # (kernel, "float, 64") sorts 64 before 128
+        return key[0], [int(part) if part.strip().isdigit() else part for part in key[1].split(",")]
+
+    for key in sorted(set(old) | set(new), key=natural):
         a, b = old.get(key), new.get(key)
         if a is None or b is None:
             lines.append(f"| {key[0]} | {key[1]} | {'only in new' if a is None else 'only in old'} | | | |")

@@ -8,8 +8,8 @@ over rounds and the new/old ratio.
 Cases: NNLS and least squares at batch 32 x 1000 frames and at 1 x 100 frames (a call inside a
 training loop or a streaming step; there the per-call overhead shows), power spectra of a synthesized
 signal, for the TTS, Whisper and docs configurations, float32; at 1 x 100 also the raw ops, and the
-per-frame NNLS and mel projection (csrc/shared/nnls_frame.h, what the GPU runs) on the CPU. The spread is the range of the
-per-round medians.
+per-frame NNLS and mel projection (csrc/shared/nnls_frame.h, what the GPU runs) on the CPU. The
+spread is the range of the per-round medians.
 
 Usage: python benchmarks/compare_builds.py OLD_TREE NEW_TREE [--rounds 5] [--out benchmarks/results/restructure_speed.md]
   e.g. the ATen build against the stable-ABI one: --out benchmarks/results/stable_abi_speed.md

@@ -8,20 +8,15 @@ compare. tools/make_edge_snapshot.py keeps the problems found this way.
 --tol replaces each problem's tol (e.g. 1e-300: every frame runs until it stalls or hits max_iter).
 """
 import argparse
-import hashlib
 import json
 import os
 import sys
 
-import numpy as np
 import torch
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from make_edge_snapshot import fuzz_problem  # noqa: E402
-
-
-def _digest(t: torch.Tensor) -> str:
-    return hashlib.sha256(np.ascontiguousarray(t.cpu().numpy()).tobytes()).hexdigest()[:16]
+from make_edge_snapshot import fuzz_problem  # noqa: E402  (also puts tests/ on the path)
+from snapshot_cases import _digest  # noqa: E402  (the snapshots' digest)
 
 
 def main():
